@@ -1,0 +1,47 @@
+"""The API service (`ownstream serve api`): query API and management API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import Redis
+from starlette.middleware.sessions import SessionMiddleware
+
+from services.api.routes import auth, data, datasets
+from shared.config import Settings, get_settings
+from shared.db import make_engine, make_session_factory
+from shared.http import JSON, install_error_handlers
+
+
+@asynccontextmanager
+async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = make_engine(settings)
+    app.state.sessions = make_session_factory(engine)
+    app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        yield
+    finally:
+        app.state.redis.close()
+        engine.dispose()
+
+
+def include_api(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="ownstream_session",
+                       same_site="lax", https_only=settings.environment == "production")
+    for module in (auth, datasets, data):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"ok": True}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="Ownstream API", lifespan=api_lifespan, default_response_class=JSON)
+    app.state.settings = settings or get_settings()
+    install_error_handlers(app)
+    include_api(app, app.state.settings)
+    return app

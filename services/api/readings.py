@@ -1,0 +1,81 @@
+"""Reading queries, run on the driver connection (psycopg) to keep per-row overhead low."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+RANGE = """
+select r.time, s.variable, s.device, s.tags, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
+from series s join readings r on r.series_id = s.id
+where s.dataset_id = %(ds)s and r.time >= %(start)s and r.time < %(end)s {filters}
+order by r.time, s.variable, s.device
+limit %(limit)s
+"""
+
+LATEST_PER_VARIABLE = """
+select s.variable, r.time, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
+from series s
+cross join lateral (
+    select * from readings r where r.series_id = s.id and r.time >= %(start)s and r.time < %(end)s
+    order by r.time desc limit %(limit)s
+) r
+where s.dataset_id = %(ds)s
+order by s.variable, r.time
+"""
+
+
+def _value(num, text, flag, is_int):
+    if num is not None:
+        return int(num) if is_int else num
+    return text if text is not None else flag
+
+
+def _cursor(session: Session):
+    return session.connection().connection.driver_connection.cursor()
+
+
+def read_range(
+    session: Session,
+    dataset_id: int,
+    start: datetime,
+    end: datetime,
+    variables: list[str] | None,
+    limit: int,
+    device: str | None = None,
+) -> list[dict]:
+    """Readings of a dataset in [start, end), oldest first, as JSON-ready rows."""
+    filters = ""
+    params: dict = {"ds": dataset_id, "start": start, "end": end, "limit": limit}
+    if variables:
+        filters += " and s.variable = any(%(vars)s)"
+        params["vars"] = variables
+    if device is not None:
+        filters += " and s.device = %(device)s"
+        params["device"] = device
+    with _cursor(session) as cur:
+        cur.execute(RANGE.format(filters=filters), params)
+        rows = cur.fetchall()
+    out = []
+    for moment, variable, dev, tags, num, text, flag, is_int in rows:
+        row = {"time": moment, "variable": variable, "value": _value(num, text, flag, is_int)}
+        if dev:
+            row["device"] = dev
+        if tags:
+            row["tags"] = tags
+        out.append(row)
+    return out
+
+
+def latest_per_variable(
+    session: Session, dataset_id: int, start: datetime, end: datetime, limit: int
+) -> dict[str, list[tuple[object, datetime]]]:
+    """Up to `limit` most recent values of each variable in [start, end), oldest first."""
+    with _cursor(session) as cur:
+        cur.execute(LATEST_PER_VARIABLE, {"ds": dataset_id, "start": start, "end": end, "limit": limit})
+        rows = cur.fetchall()
+    values: dict[str, list[tuple[object, datetime]]] = {}
+    for variable, moment, num, text, flag, is_int in rows:
+        values.setdefault(variable, []).append((_value(num, text, flag, is_int), moment))
+    return values

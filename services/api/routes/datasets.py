@@ -1,0 +1,82 @@
+"""Dataset management for the logged-in owner: list, create, describe, keys, variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from services.api.deps import OwnedDatasetDep, ReadableDatasetDep, RedisDep, SessionDep, UserDep
+from shared.datasets import VariableSpec, add_variable, create_dataset, regenerate_key
+from shared.keys import announce_key_change
+from shared.models import Dataset
+
+router = APIRouter(prefix="/api/v1/datasets")
+
+
+class VariableIn(BaseModel):
+    tag: str = Field(min_length=1, max_length=200)
+    name: str = Field(default="", max_length=200)
+    unit: str | None = Field(default=None, max_length=50)
+
+
+class DatasetIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    public: bool = False
+    retention_days: int | None = Field(default=None, gt=0)
+    variables: list[VariableIn] = Field(default_factory=list, max_length=1000)
+
+
+def describe(dataset: Dataset) -> dict:
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "description": dataset.description,
+        "public": dataset.public,
+        "entry_count": dataset.entry_count,
+        "last_entry_at": dataset.last_entry_at,
+        "retention_days": dataset.retention_days,
+        "created_at": dataset.created_at,
+        "variables": [{"tag": v.tag, "name": v.name, "unit": v.unit} for v in dataset.variables],
+    }
+
+
+@router.get("")
+def list_datasets(session: SessionDep, user: UserDep) -> list[dict]:
+    datasets = session.scalars(select(Dataset).where(Dataset.owner_id == user.id).order_by(Dataset.id))
+    return [describe(d) for d in datasets]
+
+
+@router.post("", status_code=201)
+def new_dataset(body: DatasetIn, session: SessionDep, user: UserDep) -> dict:
+    dataset, keys = create_dataset(
+        session, user, body.name,
+        [VariableSpec(v.tag, v.name, v.unit) for v in body.variables],
+        description=body.description, public=body.public, retention_days=body.retention_days,
+    )
+    return {**describe(dataset), "read_key": keys.read_key, "write_key": keys.write_key}
+
+
+@router.get("/{dataset_id}")
+def get_dataset(dataset: ReadableDatasetDep) -> dict:
+    return describe(dataset)
+
+
+@router.post("/{dataset_id}/keys/{kind}/regenerate")
+def regenerate(kind: Literal["read", "write"], dataset: OwnedDatasetDep, session: SessionDep,
+               redis: RedisDep) -> dict:
+    key = regenerate_key(session, dataset, kind)
+    session.commit()
+    announce_key_change(redis)
+    return {"dataset": dataset.id, "kind": kind, "key": key}
+
+
+@router.post("/{dataset_id}/variables", status_code=201)
+def new_variable(body: VariableIn, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep) -> dict:
+    variable = add_variable(session, dataset, VariableSpec(body.tag, body.name, body.unit))
+    session.commit()
+    announce_key_change(redis)
+    return {"tag": variable.tag, "name": variable.name, "unit": variable.unit}

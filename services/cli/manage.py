@@ -1,0 +1,105 @@
+"""`ownstream user ...` and `ownstream dataset ...`: management from the command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from redis import Redis
+from redis.exceptions import RedisError
+
+from services.cli.console import console, emit_json
+from shared.config import get_settings
+from shared.datasets import VariableSpec, create_dataset, create_user, get_dataset, regenerate_key, user_by_name
+from shared.db import make_engine, make_session_factory, transaction
+from shared.errors import OwnstreamError
+from shared.keys import announce_key_change
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Manage datasets.", no_args_is_help=True)
+keys_app = typer.Typer(help="A dataset's read and write keys.", no_args_is_help=True)
+dataset_app.add_typer(keys_app, name="keys")
+
+
+def _sessions():
+    return make_session_factory(make_engine(get_settings(), pool_size=1, max_overflow=0))
+
+
+def fail(error: OwnstreamError) -> None:
+    console.print(f"[red]error:[/red] {error.detail or error.error}")
+    raise typer.Exit(1)
+
+
+def announce() -> None:
+    try:
+        announce_key_change(Redis.from_url(get_settings().redis_url, socket_connect_timeout=2))
+    except RedisError as error:  # receivers that cannot reach Redis also drop their caches
+        console.print(f"[yellow]warning:[/yellow] could not notify receivers through Redis: {error}")
+
+
+@user_app.command("create")
+def user_create(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+) -> None:
+    """Create a user (the password is read from stdin or prompted for)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(_sessions()) as session:
+            user = create_user(session, name, password)
+    except OwnstreamError as error:
+        fail(error)
+    console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
+
+
+@dataset_app.command("create")
+def dataset_create(
+    owner: Annotated[str, typer.Option(help="the owning user's name")],
+    name: Annotated[str, typer.Option(help="the dataset's name")],
+    var: Annotated[list[str], typer.Option(help="a variable, TAG[:Display name]; repeat for more")] = [],  # noqa: B006
+    description: Annotated[str, typer.Option()] = "",
+    public: Annotated[bool, typer.Option("--public", help="readable without a key")] = False,
+    retention_days: Annotated[int | None, typer.Option(help="drop readings older than this")] = None,
+    json: Annotated[bool, typer.Option("--json", help="print id and keys as JSON")] = False,
+) -> None:
+    """Create a dataset; prints its id and its read and write keys (shown only now)."""
+    try:
+        with transaction(_sessions()) as session:
+            dataset, keys = create_dataset(
+                session, user_by_name(session, owner), name, [VariableSpec.parse(v) for v in var],
+                description=description, public=public, retention_days=retention_days,
+            )
+    except OwnstreamError as error:
+        fail(error)
+    result = {"id": dataset.id, "name": dataset.name, "read_key": keys.read_key, "write_key": keys.write_key}
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"dataset [bold]{dataset.id}[/bold] {dataset.name}")
+        console.print(f"  read key:  {keys.read_key}\n  write key: {keys.write_key}")
+
+
+@keys_app.command("regenerate")
+def keys_regenerate(
+    dataset_id: int,
+    kind: Annotated[str, typer.Argument(help="read or write")],
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a new read or write key; the old one is refused from now on."""
+    if kind not in ("read", "write"):
+        console.print("[red]error:[/red] kind must be read or write")
+        raise typer.Exit(2)
+    try:
+        with transaction(_sessions()) as session:
+            key = regenerate_key(session, get_dataset(session, dataset_id), kind)  # type: ignore[arg-type]
+    except OwnstreamError as error:
+        fail(error)
+    announce()
+    if json:
+        emit_json({"id": dataset_id, "kind": kind, "key": key})
+    else:
+        console.print(f"new {kind} key for dataset {dataset_id}: {key}")

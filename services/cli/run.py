@@ -1,0 +1,111 @@
+"""`ownstream migrate | worker | serve | up | status`: running the platform's processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from redis import Redis
+from redis.exceptions import RedisError
+
+from services.cli.console import console, emit_json
+from shared.config import get_settings
+
+APPS = {
+    "ingest": "services.ingest.app:create_app",
+    "api": "services.api.app:create_app",
+    "all": "services.combined:create_app",
+}
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from shared.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    console.print("database schema is up to date")
+
+
+def worker(
+    burst: Annotated[bool, typer.Option("--burst", help="drain the queue, then exit")] = False,
+    name: Annotated[str | None, typer.Option(help="worker name (default: host and pid)")] = None,
+) -> None:
+    """Run one worker: takes batches from the queue and writes them to the database."""
+    from services.worker.runner import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    raise typer.Exit(0 if run_worker(get_settings(), burst=burst, name=name) else 1)
+
+
+def serve(
+    service: Annotated[str, typer.Argument(help="ingest, api, or all (both on one port)")],
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    host: Annotated[str | None, typer.Option(help="address to bind")] = None,
+    processes: Annotated[int | None, typer.Option(help="HTTP worker processes")] = None,
+) -> None:
+    """Serve one HTTP service with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    if service not in APPS:
+        console.print(f"[red]error:[/red] unknown service {service!r}: choose ingest, api or all")
+        raise typer.Exit(2)
+    default_port = {"ingest": settings.ingest_port, "api": settings.api_port, "all": settings.port}[service]
+    uvicorn.run(
+        APPS[service], factory=True, host=host or settings.host, port=port or default_port,
+        workers=processes or settings.http_processes, log_level="warning", access_log=False,
+        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10,
+    )
+
+
+def up(
+    port: Annotated[int | None, typer.Option(help="the one HTTP port for ingest and API")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    processes: Annotated[int | None, typer.Option(help="HTTP worker processes")] = None,
+) -> None:
+    """Run everything: migrations, HTTP (ingest and API on one port), workers, the MQTT bridge."""
+    from services.cli.supervisor import Supervisor
+
+    settings = get_settings()
+    migrate()
+    port = port or settings.port
+    me = [sys.executable, "-m", "services.cli"]
+    supervisor = Supervisor()
+    supervisor.add("http", [*me, "serve", "all", "--port", str(port), "--processes",
+                            str(processes or settings.http_processes)])
+    for index in range(settings.workers if workers is None else workers):
+        supervisor.add(f"worker-{index + 1}", [*me, "worker", "--name", f"ownstream-{os.getpid()}-{index + 1}"])
+    for name, command in extra_processes(me):
+        supervisor.add(name, command)
+    console.print(f"Ownstream on http://{settings.host}:{port}  (ingest and API; Ctrl-C stops everything)")
+    raise typer.Exit(supervisor.run())
+
+
+def extra_processes(me: list[str]) -> list[tuple[str, list[str]]]:
+    """Processes beyond HTTP and workers that `up` runs (the MQTT bridge, when installed)."""
+    try:
+        import services.ingest.mqtt  # noqa: F401
+    except ImportError:
+        return []
+    return [("mqtt", [*me, "mqtt"])]
+
+
+def status(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Queue depth, live workers and failed jobs."""
+    from services.worker.runner import queue_status
+
+    settings = get_settings()
+    try:
+        info = queue_status(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings)
+    except RedisError as error:
+        console.print(f"[red]error:[/red] Redis unreachable: {error}")
+        raise typer.Exit(1) from None
+    if json:
+        emit_json(info)
+        return
+    for key, value in info.items():
+        console.print(f"{key:>16}: {value}")

@@ -1,0 +1,37 @@
+"""The ingest service as an ASGI app (`ownstream serve ingest`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.ingest.http import router
+from services.ingest.runtime import IngestRuntime
+from shared.config import Settings, get_settings
+from shared.http import JSON, install_error_handlers
+
+
+@asynccontextmanager
+async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    rt = IngestRuntime(app.state.settings)
+    rt.start()
+    app.state.ingest = rt
+    try:
+        yield
+    finally:
+        rt.stop()
+
+
+def include_ingest(app: FastAPI) -> None:
+    app.include_router(router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="Ownstream ingest", lifespan=ingest_lifespan, default_response_class=JSON,
+                  openapi_url=None)
+    app.state.settings = settings or get_settings()
+    install_error_handlers(app)
+    include_ingest(app)
+    return app

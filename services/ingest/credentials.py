@@ -1,0 +1,119 @@
+"""Who is sending: write keys and device tokens resolved to a dataset, cached, revoked within a second.
+
+Each receiver keeps resolved credentials in memory and polls one Redis counter (shared.keys.KEYS_VERSION);
+when it moves (a key regenerated, a token revoked, a variable added), or when Redis cannot be asked, the
+cache is dropped and the next request reads the database again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from psycopg_pool import ConnectionPool
+from redis import Redis
+from redis.exceptions import RedisError
+
+from shared.config import Settings
+from shared.keys import KEYS_VERSION, hash_key
+
+log = logging.getLogger(__name__)
+
+LOOKUP = """
+select k.dataset_id, k.kind, null from dataset_keys k where k.key_hash = %(h)s and k.revoked_at is null
+union all
+select d.dataset_id, 'device', d.device_id from devices d where d.token_hash = %(h)s and d.revoked_at is null
+limit 1
+"""
+VARIABLES = "select tag from variables where dataset_id = %s order by position, id"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a key grants: writing (and for devices, reading) one dataset."""
+
+    dataset_id: int
+    kind: Literal["write", "read", "device"]
+    device: str | None
+    variables: tuple[str, ...]  # the dataset's registered variable tags, in order
+
+    @property
+    def can_write(self) -> bool:
+        return self.kind in ("write", "device")
+
+
+_UNKNOWN = object()
+
+
+class CredentialResolver:
+    """Resolves keys to credentials with a process-wide cache invalidated through Redis."""
+
+    def __init__(self, settings: Settings, redis: Redis, pool: ConnectionPool) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.pool = pool
+        self._cache: dict[str, Credential | None] = {}
+        self._version: bytes | None = None
+        self._generation = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._poll_once()
+        self._thread = threading.Thread(target=self._poll, name="credential-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def cached(self, key: str) -> Credential | object | None:
+        """The cached credential for `key`, None if known to be invalid, or _UNKNOWN if not cached."""
+        return self._cache.get(key, _UNKNOWN)
+
+    def resolve(self, key: str) -> Credential | None:
+        """The credential for `key` (None if no such key); reads the database on a cache miss."""
+        hit = self._cache.get(key, _UNKNOWN)
+        if hit is not _UNKNOWN:
+            return hit  # type: ignore[return-value]
+        generation = self._generation
+        credential = self._lookup(key)
+        if generation == self._generation:  # no invalidation happened while we read: safe to cache
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = credential
+        return credential
+
+    def _lookup(self, key: str) -> Credential | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(LOOKUP, {"h": hash_key(key)}).fetchone()
+            if row is None:
+                return None
+            dataset_id, kind, device = row
+            tags = tuple(tag for (tag,) in conn.execute(VARIABLES, (dataset_id,)).fetchall())
+        return Credential(dataset_id, kind, device, tags)
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._cache = {}
+
+    def _poll_once(self) -> None:
+        try:
+            version = self.redis.get(KEYS_VERSION)
+        except RedisError:
+            self.invalidate()  # cannot hear about revocations: trust nothing cached
+            self._version = None
+            return
+        if version != self._version:
+            self._version = version
+            self.invalidate()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.key_cache_poll_s):
+            self._poll_once()
+
+
+UNKNOWN = _UNKNOWN

@@ -1,0 +1,55 @@
+"""What normalizers produce: reading rows and rejected records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from shared.queue import QueueMessage
+from shared.values import TimeWindow, ValueProblem, columns, from_epoch
+
+# (dataset_id, device, variable, tags as canonical JSON, time, v_num, v_int, v_str, v_bool)
+Row = tuple[int, str, str, str, datetime, float | None, int | None, str | None, bool | None]
+# (dataset_id, received_at, source, format, device, reason, raw)
+Reject = tuple[int, datetime, str, str, str, str, str]
+
+NO_TAGS = "{}"
+
+
+@dataclass
+class Context:
+    """What normalizers need beyond the message: the accepted time window."""
+
+    window: TimeWindow
+
+
+@dataclass
+class Batch:
+    rows: list[Row] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def add(self, dataset_id: int, device: str, variable: str, tags: str, moment: datetime, value: object) -> None:
+        """Append one reading; raises ValueProblem if the value cannot be stored."""
+        self.rows.append((dataset_id, device, variable, tags, moment, *columns(value)))
+
+    def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
+        text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
+        self.rejects.append((
+            message["dataset_id"],
+            from_epoch(message["received_at"]),
+            message["source"],
+            str(message.get("format", "")),
+            message.get("device") or "",
+            reason,
+            text,
+        ))
+
+
+def tags_json(tags: dict[str, str]) -> str:
+    """The canonical JSON of a tag set (sorted keys), used as part of the series identity."""
+    return orjson.dumps(tags, option=orjson.OPT_SORT_KEYS).decode() if tags else NO_TAGS
+
+
+__all__ = ["NO_TAGS", "Batch", "Context", "Reject", "Row", "ValueProblem", "tags_json"]

@@ -1,0 +1,167 @@
+"""Batch writes: COPY rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from services.worker import partitions
+from services.worker.normalize.rows import Batch, Reject, Row
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+SeriesKey = tuple[int, str, str, str]  # dataset_id, device, variable, tags JSON
+
+STAGING_DDL = """
+create temp table if not exists staging_readings (
+    series_id bigint, time timestamptz, v_num double precision, v_int bigint, v_str text, v_bool boolean
+) on commit delete rows
+"""
+STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool"]
+
+CREATE_SERIES = """
+insert into series (dataset_id, device, variable, tags)
+select w.dataset_id, w.device, w.variable, w.tags
+from unnest(%s::int[], %s::text[], %s::text[], %s::jsonb[]) as w(dataset_id, device, variable, tags)
+join datasets d on d.id = w.dataset_id
+on conflict do nothing
+"""
+# A separate statement (a new snapshot) sees series that a concurrent worker committed meanwhile.
+FIND_SERIES = """
+select w.ord, s.id
+from unnest(%s::int[], %s::text[], %s::text[], %s::jsonb[])
+    with ordinality as w(dataset_id, device, variable, tags, ord)
+join series s using (dataset_id, device, variable, tags)
+"""
+
+INSERT_READINGS = """
+with inserted as (
+    insert into readings (series_id, time, v_num, v_int, v_str, v_bool)
+    select series_id, time, v_num, v_int, v_str, v_bool from staging_readings
+    order by series_id, time  -- one lock order for concurrent writers of overlapping batches
+    on conflict do nothing
+    returning series_id, time
+)
+select s.dataset_id, count(*), max(i.time)
+from inserted i join series s on s.id = i.series_id
+group by s.dataset_id order by s.dataset_id
+"""
+
+
+@dataclass
+class WriteResult:
+    stored: int
+    duplicates: int
+    rejected: int
+    unknown_dataset: int
+
+
+class Writer:
+    """Writes normalized batches; owns one database connection and the caches that make writes cheap."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._conn: psycopg.Connection | None = None
+        self._series: dict[SeriesKey, int] = {}
+        self._partitions: set[str] | None = None
+        self._mode: str | None = None
+
+    # connections -------------------------------------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection:
+        """The worker's connection, in autocommit mode: each `transaction()` block is a real transaction."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=5)
+            self._conn.execute(STAGING_DDL)
+            row = self._conn.execute("select value from ownstream_meta where key = 'storage_mode'").fetchone()
+            self._mode = row[0] if row else "partitioned"
+            self._partitions = partitions.existing_partitions(self._conn) if self._mode == "partitioned" else set()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    # partitions --------------------------------------------------------------------------------------------
+    def ensure_partitions(self, moments: set[datetime] | None = None) -> None:
+        """Create missing partitions for `moments` (or for now and the configured periods ahead)."""
+        conn = self._connection()
+        if self._mode != "partitioned":
+            return
+        interval = self.settings.partition_interval
+        if moments is None:
+            starts = partitions.periods_ahead(datetime.now().astimezone(), interval, self.settings.partitions_ahead)
+        else:
+            starts = {partitions.period_start(m, interval) for m in moments}
+        partitions.ensure_partitions(conn, starts, interval, self._partitions)
+
+    # writes ------------------------------------------------------------------------------------------------
+    def write(self, batch: Batch) -> WriteResult:
+        """Store `batch` in one transaction; rows already stored (a resend) are skipped."""
+        conn = self._connection()
+        try:
+            if batch.rows:
+                self.ensure_partitions({row[4] for row in batch.rows})
+            ids, unknown = self._resolve_series(conn, batch.rows)
+            with conn.transaction():
+                stored = self._insert(conn, batch.rows, ids)
+                self._insert_rejects(conn, batch.rejects)
+            return WriteResult(stored, len(batch.rows) - unknown - stored, len(batch.rejects), unknown)
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
+    def _resolve_series(self, conn: psycopg.Connection, rows: list[Row]) -> tuple[list[int | None], int]:
+        cache = self._series
+        missing: dict[SeriesKey, None] = {}
+        for row in rows:
+            key = row[:4]
+            if key not in cache:
+                missing[key] = None
+        if missing:
+            keys = sorted(missing)  # one lock order for every worker: no deadlocks on the unique index
+            arrays = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys])
+            with conn.transaction():
+                conn.execute(CREATE_SERIES, arrays)
+            for ordinal, series_id in conn.execute(FIND_SERIES, arrays).fetchall():
+                cache[keys[ordinal - 1]] = series_id
+        ids = [cache.get(row[:4]) for row in rows]
+        return ids, sum(1 for i in ids if i is None)
+
+    def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
+        if not rows:
+            return 0
+        with conn.cursor() as cur:
+            with cur.copy(
+                "copy staging_readings (series_id, time, v_num, v_int, v_str, v_bool) from stdin (format binary)"
+            ) as copy:
+                copy.set_types(STAGING_TYPES)
+                for series_id, row in zip(ids, rows, strict=True):
+                    if series_id is not None:
+                        copy.write_row((series_id, *row[4:]))
+            per_dataset = cur.execute(INSERT_READINGS).fetchall()
+            for dataset_id, count, latest in per_dataset:
+                cur.execute(
+                    "update datasets set entry_count = entry_count + %s, "
+                    "last_entry_at = greatest(last_entry_at, %s) where id = %s",
+                    (count, latest, dataset_id),
+                )
+        return sum(count for _, count, _ in per_dataset)
+
+    def _insert_rejects(self, conn: psycopg.Connection, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        by_dataset: dict[int, int] = defaultdict(int)
+        for reject in rejects:
+            by_dataset[reject[0]] += 1
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into rejected_records (dataset_id, received_at, source, format, device, reason, raw) "
+                "select %s, %s, %s, %s, %s, %s, %s where exists (select 1 from datasets where id = %s)",
+                [(*r, r[0]) for r in rejects],
+            )

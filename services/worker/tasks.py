@@ -1,0 +1,40 @@
+"""RQ jobs. Arguments are JSON; the ingest side enqueues them by dotted name (shared.queue)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from services.worker.normalize import normalize
+from services.worker.normalize.rows import Context
+from services.worker.storage import Writer
+from shared.config import get_settings
+from shared.queue import QueueMessage
+from shared.values import TimeWindow
+
+log = logging.getLogger(__name__)
+
+_writer: Writer | None = None
+
+
+def writer() -> Writer:
+    """The process's writer: one connection and warm caches shared by every job this worker runs."""
+    global _writer
+    if _writer is None:
+        _writer = Writer(get_settings())
+    return _writer
+
+
+def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
+    """Normalize and store one batch of accepted messages; bad records are rejected, not retried."""
+    settings = get_settings()
+    context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
+    batch = normalize(messages, context)
+    result = writer().write(batch)
+    log.info("batch of %d messages: %s", len(messages), result)
+    return asdict(result)
+
+
+def ensure_partitions() -> None:
+    """Maintenance: create the readings partitions for now and the configured periods ahead."""
+    writer().ensure_partitions()

@@ -1,0 +1,75 @@
+"""One settings object for every Ownstream process, read from OWNSTREAM_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Ownstream configuration; every field maps to OWNSTREAM_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="OWNSTREAM_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/ownstream"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    secret_key: str = DEV_SECRET_KEY
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ingest_port: int = 8001
+    api_port: int = 8002
+    http_processes: int = Field(default=1, ge=1, description="uvicorn worker processes for `up`")
+    workers: int = Field(default=2, ge=0, description="RQ worker processes started by `up`")
+
+    queue_name: str = "ownstream-ingest"
+    job_timeout_s: int = 300
+    # Seconds between retries of a batch whose write failed for a passing reason (database down).
+    job_retry_intervals: list[int] = [1, 2, 5, 10, 30, 60, 120, 300, 600, 600, 600, 600]
+    enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")
+    max_records: int = Field(default=1000, ge=1, description="records in one AutoPi array / native batch")
+    key_cache_poll_s: float = 0.25
+
+    # Readings whose time is outside [min_time, now + max_future_s] are refused.
+    reading_min_year: int = 2000
+    reading_max_future_s: int = 86_400
+
+    timescaledb: Literal["auto", "on", "off"] = "auto"
+    partition_interval: Literal["day", "week", "month"] = "month"
+    partitions_ahead: int = 2
+    timescale_chunk_interval: str = "7 days"
+    timescale_compress_after: str = "30 days"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_dsn(cls, value: str) -> str:
+        for prefix in ("postgresql+psycopg://", "postgres://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql://" + value[len(prefix):]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("OWNSTREAM_SECRET_KEY must be set to a random value in production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in SQLAlchemy's psycopg 3 dialect form."""
+        return "postgresql+psycopg://" + self.database_url[len("postgresql://"):]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,155 @@
+"""Users, datasets, variables and keys: the management operations the CLI and the API share.
+
+Functions take a Session and never commit: the caller (a request or a CLI command) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.errors import BadRequest, Conflict, NotFound
+from shared.keys import generate_key, hash_key
+from shared.models import Dataset, DatasetKey, User, Variable
+from shared.passwords import hash_password, verify_password
+from shared.values import TAG_RE
+
+KeyKind = Literal["read", "write"]
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    tag: str
+    name: str = ""
+    unit: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> VariableSpec:
+        """`TAG[:Display name]` as given on the command line."""
+        tag, _, name = text.partition(":")
+        return cls(tag=tag.strip(), name=name.strip())
+
+
+def check_tag(tag: str) -> str:
+    if not TAG_RE.match(tag):
+        raise BadRequest(f"variable tag {tag!r} is not valid: 1-200 of letters, digits and _ . - : / @")
+    return tag
+
+
+def create_user(session: Session, username: str, password: str) -> User:
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise BadRequest("username must be 1 to 64 characters")
+    if len(password) < 8:
+        raise BadRequest("password must be at least 8 characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} exists")
+    user = User(username=username, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def user_by_name(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+@dataclass(frozen=True)
+class NewKeys:
+    read_key: str
+    write_key: str
+
+
+def create_dataset(
+    session: Session,
+    owner: User,
+    name: str,
+    variables: list[VariableSpec],
+    *,
+    description: str = "",
+    public: bool = False,
+    retention_days: int | None = None,
+) -> tuple[Dataset, NewKeys]:
+    """A new dataset with its variables and a fresh read and write key (returned in clear, once)."""
+    if not name.strip():
+        raise BadRequest("a dataset needs a name")
+    seen: set[str] = set()
+    for spec in variables:
+        check_tag(spec.tag)
+        if spec.tag in seen:
+            raise BadRequest(f"variable {spec.tag!r} given twice")
+        seen.add(spec.tag)
+    if retention_days is not None and retention_days <= 0:
+        raise BadRequest("retention_days must be positive")
+    dataset = Dataset(owner=owner, name=name.strip(), description=description, public=public,
+                      retention_days=retention_days)
+    dataset.variables = [
+        Variable(tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit, position=i)
+        for i, spec in enumerate(variables)
+    ]
+    session.add(dataset)
+    session.flush()
+    keys = NewKeys(read_key=_new_key(session, dataset, "read"), write_key=_new_key(session, dataset, "write"))
+    return dataset, keys
+
+
+def _new_key(session: Session, dataset: Dataset, kind: KeyKind) -> str:
+    key = generate_key()
+    session.add(DatasetKey(dataset_id=dataset.id, kind=kind, key_hash=hash_key(key)))
+    return key
+
+
+def regenerate_key(session: Session, dataset: Dataset, kind: KeyKind) -> str:
+    """Revoke the dataset's current `kind` key and issue a new one (returned in clear, once)."""
+    if kind not in ("read", "write"):
+        raise BadRequest("key kind must be read or write")
+    session.execute(
+        update(DatasetKey)
+        .where(DatasetKey.dataset_id == dataset.id, DatasetKey.kind == kind, DatasetKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return _new_key(session, dataset, kind)
+
+
+def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Variable:
+    check_tag(spec.tag)
+    position = len(dataset.variables)
+    variable = Variable(dataset_id=dataset.id, tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit,
+                        position=position)
+    try:
+        with session.begin_nested():
+            session.add(variable)
+    except IntegrityError:
+        raise Conflict(f"variable {spec.tag!r} exists") from None
+    return variable
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id}")
+    return dataset
+
+
+def dataset_for_key(session: Session, key: str, kind: KeyKind) -> int | None:
+    """The dataset a valid (unrevoked) key of `kind` belongs to."""
+    return session.scalar(
+        select(DatasetKey.dataset_id).where(
+            DatasetKey.key_hash == hash_key(key), DatasetKey.kind == kind, DatasetKey.revoked_at.is_(None)
+        )
+    )

@@ -1,0 +1,39 @@
+"""Database engines and sessions (SQLAlchemy 2 on psycopg 3), plus raw psycopg connections for COPY."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+
+
+def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """An engine for the configured database."""
+    return create_engine(
+        settings.sqlalchemy_url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed at the end of the block, or rolled back on error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def connect_raw(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
+    """A plain psycopg connection, for COPY and other work below the ORM."""
+    return psycopg.connect(settings.database_url, autocommit=autocommit, connect_timeout=5)

@@ -1,0 +1,71 @@
+"""What every Ownstream HTTP app shares: JSON errors in one shape, never a 500 for client input."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError as SAOperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from shared.errors import DatabaseUnavailable, OwnstreamError, QueueUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class JSON(JSONResponse):
+    """JSON rendered by orjson; times as ISO-8601 UTC with a trailing Z."""
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
+
+
+def error_response(error: OwnstreamError) -> JSON:
+    return JSON(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+def _describe(errors: list[dict]) -> str:
+    parts = []
+    for err in errors[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OwnstreamError)
+    async def _ownstream(_: Request, error: OwnstreamError) -> JSON:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSON:
+        return JSON({"error": "bad_request", "detail": _describe(error.errors())}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSON:
+        names = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+        return JSON(
+            {"error": names.get(error.status_code, "http_error"), "detail": str(error.detail)},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(RedisError)
+    async def _redis(_: Request, error: RedisError) -> JSON:
+        log.warning("redis unavailable: %s", error)
+        return error_response(QueueUnavailable("the queue (Redis) is unreachable; send again later",
+                                               headers={"Retry-After": "5"}))
+
+    async def _database(_: Request, error: Exception) -> JSON:
+        log.warning("database unavailable: %s", error)
+        return error_response(DatabaseUnavailable("the database is unreachable; try again later",
+                                                  headers={"Retry-After": "5"}))
+
+    for kind in (psycopg.OperationalError, psycopg_pool.PoolTimeout, SAOperationalError):
+        app.add_exception_handler(kind, _database)

@@ -1,0 +1,27 @@
+"""API keys and device tokens: random, shown once, stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+KEY_BYTES = 20  # 160 bits
+
+
+def generate_key() -> str:
+    """A new random key (160 bits, hex)."""
+    return secrets.token_hex(KEY_BYTES)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key; keys are high-entropy, so a fast hash suffices."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# Every change to keys, tokens or variables bumps this counter; receivers drop their caches when it moves.
+KEYS_VERSION = "ownstream:keys:version"
+
+
+def announce_key_change(redis) -> None:
+    """Tell every receiver that credentials changed (they re-read them within their poll interval)."""
+    redis.incr(KEYS_VERSION)

@@ -1,0 +1,90 @@
+"""The queue contract between receivers and workers.
+
+A receiver turns each accepted request or MQTT message into one *message* (a JSON-able dict: raw payload plus
+metadata) and hands many messages at once to `enqueue_messages`, which writes them as a few RQ jobs in one
+Redis round trip. Receivers name the job function by its dotted path and never import worker code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, NotRequired, TypedDict
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+from shared.config import Settings
+
+INGEST_JOB = "services.worker.tasks.ingest_batch"
+FAILED_JOB_TTL = 365 * 86_400
+
+Format = Literal["push", "native", "autopi", "lineproto", "telemetry", "field"]
+Source = Literal["http", "mqtt", "cli"]
+
+
+class QueueMessage(TypedDict):
+    """One accepted payload, as the worker receives it."""
+
+    format: Format
+    dataset_id: int
+    payload: Any  # the raw form: a JSON text, a line-protocol text, or the pushed key/value pairs
+    received_at: float  # epoch seconds, taken by the receiver
+    source: Source
+    device: NotRequired[str | None]
+    params: NotRequired[dict[str, Any]]  # format options: precision, idempotency key, ...
+
+
+def make_message(
+    fmt: Format,
+    dataset_id: int,
+    payload: Any,
+    *,
+    source: Source,
+    device: str | None = None,
+    received_at: float | None = None,
+    params: dict[str, Any] | None = None,
+) -> QueueMessage:
+    message: QueueMessage = {
+        "format": fmt,
+        "dataset_id": dataset_id,
+        "payload": payload,
+        "received_at": time.time() if received_at is None else received_at,
+        "source": source,
+    }
+    if device is not None:
+        message["device"] = device
+    if params:
+        message["params"] = params
+    return message
+
+
+def ingest_queue(redis: Redis, settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+
+
+def enqueue_messages(queue: Queue, settings: Settings, messages: list[QueueMessage]) -> int:
+    """Write `messages` as RQ jobs of at most `enqueue_max_batch` each, in one MULTI/EXEC; returns jobs made.
+
+    Returns only after Redis has answered, which with the shipped configuration (AOF, fsync always) means
+    the messages are on disk. Raises redis.exceptions.ConnectionError (or TimeoutError) when Redis is away.
+    """
+    if not messages:
+        return 0
+    retry = Retry(max=len(settings.job_retry_intervals), interval=settings.job_retry_intervals)
+    step = settings.enqueue_max_batch
+    with queue.connection.pipeline(transaction=True) as pipe:
+        jobs = 0
+        for start in range(0, len(messages), step):
+            queue.enqueue_call(
+                INGEST_JOB,
+                args=(messages[start:start + step],),
+                timeout=settings.job_timeout_s,
+                result_ttl=0,
+                failure_ttl=FAILED_JOB_TTL,
+                retry=retry,
+                pipeline=pipe,
+            )
+            jobs += 1
+        pipe.execute()
+    return jobs
