@@ -25,6 +25,14 @@ def writer() -> Writer:
     return _writer
 
 
+def reset_writer() -> None:
+    """Forget the process's writer (its connection and caches), e.g. after settings changed."""
+    global _writer
+    if _writer is not None:
+        _writer.close()
+    _writer = None
+
+
 def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     """Normalize and store one batch of accepted messages; bad records are rejected, not retried."""
     settings = get_settings()

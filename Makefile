@@ -1,0 +1,39 @@
+# Ownstream: `make run` starts everything, `make test` runs the whole suite.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTEST_WORKERS ?= 4
+VENDOR := services/api/static/vendor
+
+.PHONY: run test setup python assets services lint bench clean
+
+run: setup services
+	$(UV) run ownstream up
+
+test: setup services
+	$(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+setup: python assets
+
+python:
+	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --frozen
+
+assets: $(VENDOR)/uPlot.iife.min.js
+
+$(VENDOR)/uPlot.iife.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+
+services:
+	$(UV) run ownstream local services
+
+lint:
+	$(UV) run ruff check services shared tests bench
+
+bench:
+	$(UV) run python -m bench.run
+
+clean:
+	rm -rf .venv node_modules $(VENDOR)

@@ -1,0 +1,54 @@
+"""Builders for test data, through the same service functions the CLI and API use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import Settings
+from shared.datasets import VariableSpec, create_dataset, create_user
+from shared.db import make_engine, make_session_factory, transaction
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class MadeDataset:
+    id: int
+    read_key: str
+    write_key: str
+    owner: str
+
+
+def make_user(settings: Settings, username: str = "alice", password: str = PASSWORD) -> int:
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            return create_user(session, username, password).id
+    finally:
+        engine.dispose()
+
+
+def make_dataset(
+    settings: Settings,
+    *,
+    owner: str = "alice",
+    name: str = "Weather",
+    variables: tuple[str, ...] = ("temperature", "humidity", "status", "door"),
+    public: bool = False,
+) -> MadeDataset:
+    """A dataset owned by `owner` (created if missing) with the given variable tags."""
+    from sqlalchemy import select
+
+    from shared.models import User
+
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            user = session.scalar(select(User).where(User.username == owner))
+            if user is None:
+                user = create_user(session, owner, PASSWORD)
+            dataset, keys = create_dataset(session, user, name, [VariableSpec(t) for t in variables],
+                                           public=public)
+            return MadeDataset(dataset.id, keys.read_key, keys.write_key, owner)
+    finally:
+        engine.dispose()
