@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=0, description="RQ worker processes started by `up`")
 
     queue_name: str = "ownstream-ingest"
+    redis_namespace: str = "ownstream"  # prefix of Ownstream's own Redis keys (not RQ's)
     job_timeout_s: int = 300
     # Seconds between retries of a batch whose write failed for a passing reason (database down).
     job_retry_intervals: list[int] = [1, 2, 5, 10, 30, 60, 120, 300, 600, 600, 600, 600]

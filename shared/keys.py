@@ -19,9 +19,10 @@ def hash_key(key: str) -> str:
 
 
 # Every change to keys, tokens or variables bumps this counter; receivers drop their caches when it moves.
-KEYS_VERSION = "ownstream:keys:version"
+def keys_version_key(namespace: str) -> str:
+    return f"{namespace}:keys:version"
 
 
-def announce_key_change(redis) -> None:
+def announce_key_change(redis, namespace: str) -> None:
     """Tell every receiver that credentials changed (they re-read them within their poll interval)."""
-    redis.incr(KEYS_VERSION)
+    redis.incr(keys_version_key(namespace))

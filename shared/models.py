@@ -62,6 +62,7 @@ class Dataset(Base):
     description: Mapped[str] = mapped_column(Text, server_default="", default="")
     public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
     entry_count: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
+    last_entry_id: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now()
@@ -122,6 +123,33 @@ class Device(Base):
     __table_args__ = (UniqueConstraint("dataset_id", "device_id"),)
 
 
+class UserToken(Base):
+    """A personal API token: acts as its user on the management API."""
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), server_default="", default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    """A device event (AutoPi `event.*` records): a type, a tag and its fields, at a time."""
+
+    __tablename__ = "events"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    device: Mapped[str] = mapped_column(String(200), primary_key=True, server_default="", default="")
+    type: Mapped[str] = mapped_column(String(200), primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    tag: Mapped[str] = mapped_column(Text, server_default="", default="")
+    fields: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+
+
 class Series(Base):
     """One time series: a variable of a dataset, from one device (or none), with one tag set."""
 
@@ -164,5 +192,6 @@ readings = Table(
     Column("v_int", BigInteger),
     Column("v_str", Text),
     Column("v_bool", Boolean),
+    Column("entry_id", BigInteger),  # ThingSpeak-style entry number of the push that carried it
     info={"created_by_migration": True},
 )

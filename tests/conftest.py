@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
 
 from services.worker import tasks
 from shared.config import Settings, get_settings
@@ -24,7 +23,7 @@ TEST_ENV = {
 @pytest.fixture(scope="session")
 def template_database() -> Iterator[str]:
     """A migrated database that each test's database is cloned from."""
-    name = f"ownstream_template_{svc.worker_id()}"
+    name = f"ownstream_template_{svc.checkout_tag()}_{svc.worker_id()}"
     url = svc.recreate_database(name)
     upgrade(Settings(database_url=url, timescaledb="off", environment="test"))
     yield name
@@ -40,13 +39,13 @@ def settings(template_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
         "OWNSTREAM_DATABASE_URL": svc.recreate_database(name, template=template_database),
         "OWNSTREAM_REDIS_URL": svc.redis_url(),
         "OWNSTREAM_QUEUE_NAME": f"ownstream-test-{name}",
+        "OWNSTREAM_REDIS_NAMESPACE": f"ownstream-test-{name}",
         "OWNSTREAM_MQTT_URL": f"mqtt://{svc.MQTT_HOST}:{svc.MQTT_PORT}",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     tasks.reset_writer()
-    Redis.from_url(env["OWNSTREAM_REDIS_URL"]).flushdb()
     yield get_settings()
     tasks.reset_writer()
     get_settings.cache_clear()

@@ -33,7 +33,8 @@ def fail(error: OwnstreamError) -> None:
 
 def announce() -> None:
     try:
-        announce_key_change(Redis.from_url(get_settings().redis_url, socket_connect_timeout=2))
+        settings = get_settings()
+        announce_key_change(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.redis_namespace)
     except RedisError as error:  # receivers that cannot reach Redis also drop their caches
         console.print(f"[yellow]warning:[/yellow] could not notify receivers through Redis: {error}")
 

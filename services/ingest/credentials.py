@@ -1,6 +1,6 @@
 """Who is sending: write keys and device tokens resolved to a dataset, cached, revoked within a second.
 
-Each receiver keeps resolved credentials in memory and polls one Redis counter (shared.keys.KEYS_VERSION);
+Each receiver keeps resolved credentials in memory and polls one Redis counter (shared.keys.keys_version_key);
 when it moves (a key regenerated, a token revoked, a variable added), or when Redis cannot be asked, the
 cache is dropped and the next request reads the database again.
 """
@@ -17,7 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shared.config import Settings
-from shared.keys import KEYS_VERSION, hash_key
+from shared.keys import hash_key, keys_version_key
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class CredentialResolver:
 
     def _poll_once(self) -> None:
         try:
-            version = self.redis.get(KEYS_VERSION)
+            version = self.redis.get(keys_version_key(self.settings.redis_namespace))
         except RedisError:
             self.invalidate()  # cannot hear about revocations: trust nothing cached
             self._version = None

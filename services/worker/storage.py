@@ -19,10 +19,12 @@ SeriesKey = tuple[int, str, str, str]  # dataset_id, device, variable, tags JSON
 
 STAGING_DDL = """
 create temp table if not exists staging_readings (
-    series_id bigint, time timestamptz, v_num double precision, v_int bigint, v_str text, v_bool boolean
+    series_id bigint, time timestamptz, v_num double precision, v_int bigint, v_str text, v_bool boolean,
+    entry_id bigint
 ) on commit delete rows
 """
-STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool"]
+STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8"]
+COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id"
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -41,13 +43,13 @@ join series s using (dataset_id, device, variable, tags)
 
 INSERT_READINGS = """
 with inserted as (
-    insert into readings (series_id, time, v_num, v_int, v_str, v_bool)
-    select series_id, time, v_num, v_int, v_str, v_bool from staging_readings
+    insert into readings (series_id, time, v_num, v_int, v_str, v_bool, entry_id)
+    select series_id, time, v_num, v_int, v_str, v_bool, entry_id from staging_readings
     order by series_id, time  -- one lock order for concurrent writers of overlapping batches
     on conflict do nothing
-    returning series_id, time
+    returning series_id, time, entry_id
 )
-select s.dataset_id, count(*), max(i.time)
+select s.dataset_id, count(*), max(i.time), max(i.entry_id)
 from inserted i join series s on s.id = i.series_id
 group by s.dataset_id order by s.dataset_id
 """
@@ -137,21 +139,19 @@ class Writer:
         if not rows:
             return 0
         with conn.cursor() as cur:
-            with cur.copy(
-                "copy staging_readings (series_id, time, v_num, v_int, v_str, v_bool) from stdin (format binary)"
-            ) as copy:
+            with cur.copy(f"copy staging_readings ({COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(STAGING_TYPES)
                 for series_id, row in zip(ids, rows, strict=True):
                     if series_id is not None:
                         copy.write_row((series_id, *row[4:]))
             per_dataset = cur.execute(INSERT_READINGS).fetchall()
-            for dataset_id, count, latest in per_dataset:
+            for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
-                    "update datasets set entry_count = entry_count + %s, "
-                    "last_entry_at = greatest(last_entry_at, %s) where id = %s",
-                    (count, latest, dataset_id),
+                    "update datasets set entry_count = entry_count + %s, last_entry_at = greatest(last_entry_at, %s),"
+                    " last_entry_id = greatest(last_entry_id, coalesce(%s, 0)) where id = %s",
+                    (count, latest, entry_id, dataset_id),
                 )
-        return sum(count for _, count, _ in per_dataset)
+        return sum(row[1] for row in per_dataset)
 
     def _insert_rejects(self, conn: psycopg.Connection, rejects: list[Reject]) -> None:
         if not rejects:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -51,8 +53,13 @@ def drop_database(name: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+def checkout_tag() -> str:
+    """A short tag of this checkout, so test runs of two checkouts on one machine never share names."""
+    return hashlib.sha1(str(Path(__file__).resolve().parents[2]).encode()).hexdigest()[:6]
+
+
 def next_database_name() -> str:
-    return f"ownstream_test_{worker_id()}_{os.getpid()}_{next(_counter)}"
+    return f"ownstream_test_{checkout_tag()}_{worker_id()}_{os.getpid()}_{next(_counter)}"
 
 
 def redis_url() -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from services.api.deps import OwnedDatasetDep, ReadableDatasetDep, RedisDep, SessionDep, UserDep
+from services.api.deps import OwnedDatasetDep, ReadableDatasetDep, RedisDep, SessionDep, SettingsDep, UserDep
 from shared.datasets import VariableSpec, add_variable, create_dataset, regenerate_key
 from shared.keys import announce_key_change
 from shared.models import Dataset
@@ -67,16 +67,17 @@ def get_dataset(dataset: ReadableDatasetDep) -> dict:
 
 @router.post("/{dataset_id}/keys/{kind}/regenerate")
 def regenerate(kind: Literal["read", "write"], dataset: OwnedDatasetDep, session: SessionDep,
-               redis: RedisDep) -> dict:
+               redis: RedisDep, settings: SettingsDep) -> dict:
     key = regenerate_key(session, dataset, kind)
     session.commit()
-    announce_key_change(redis)
+    announce_key_change(redis, settings.redis_namespace)
     return {"dataset": dataset.id, "kind": kind, "key": key}
 
 
 @router.post("/{dataset_id}/variables", status_code=201)
-def new_variable(body: VariableIn, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep) -> dict:
+def new_variable(body: VariableIn, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep,
+                 settings: SettingsDep) -> dict:
     variable = add_variable(session, dataset, VariableSpec(body.tag, body.name, body.unit))
     session.commit()
-    announce_key_change(redis)
+    announce_key_change(redis, settings.redis_namespace)
     return {"tag": variable.tag, "name": variable.name, "unit": variable.unit}

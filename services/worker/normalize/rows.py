@@ -10,8 +10,8 @@ import orjson
 from shared.queue import QueueMessage
 from shared.values import TimeWindow, ValueProblem, columns, from_epoch
 
-# (dataset_id, device, variable, tags as canonical JSON, time, v_num, v_int, v_str, v_bool)
-Row = tuple[int, str, str, str, datetime, float | None, int | None, str | None, bool | None]
+# (dataset_id, device, variable, tags as canonical JSON, time, v_num, v_int, v_str, v_bool, entry_id)
+Row = tuple[int, str, str, str, datetime, float | None, int | None, str | None, bool | None, int | None]
 # (dataset_id, received_at, source, format, device, reason, raw)
 Reject = tuple[int, datetime, str, str, str, str, str]
 
@@ -30,9 +30,12 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
 
-    def add(self, dataset_id: int, device: str, variable: str, tags: str, moment: datetime, value: object) -> None:
+    def add(
+        self, dataset_id: int, device: str, variable: str, tags: str, moment: datetime, value: object,
+        entry_id: int | None = None,
+    ) -> None:
         """Append one reading; raises ValueProblem if the value cannot be stored."""
-        self.rows.append((dataset_id, device, variable, tags, moment, *columns(value)))
+        self.rows.append((dataset_id, device, variable, tags, moment, *columns(value), entry_id))
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
         text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()

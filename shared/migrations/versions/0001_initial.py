@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text, nullable=False, server_default=""),
         sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("entry_count", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("last_entry_id", sa.BigInteger, nullable=False, server_default="0"),
         _ts("last_entry_at"),
         sa.Column("retention_days", sa.Integer),
         _created(),
@@ -93,6 +94,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("dataset_id", "device_id"),
     )
     op.create_table(
+        "user_tokens",
+        sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False, server_default=""),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        _created(),
+        _ts("last_used_at"),
+        _ts("revoked_at"),
+    )
+    op.create_table(
+        "events",
+        sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("device", sa.String(200), nullable=False, server_default=""),
+        sa.Column("type", sa.String(200), nullable=False),
+        _ts("time", nullable=False),
+        sa.Column("tag", sa.Text, nullable=False, server_default=""),
+        sa.Column("fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.PrimaryKeyConstraint("dataset_id", "device", "type", "time", name="pk_events"),
+    )
+    op.create_index("ix_events_dataset_time", "events", ["dataset_id", "time"])
+    op.create_table(
         "series",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
@@ -123,6 +145,7 @@ def upgrade() -> None:
         v_int bigint,
         v_str text,
         v_bool boolean,
+        entry_id bigint,
         primary key (series_id, time)
     """
     bind = op.get_bind()
@@ -151,6 +174,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("readings", "rejected_records", "series", "devices", "dataset_keys", "variables",
-                  "datasets", "users", "ownstream_meta"):
+    for table in ("readings", "rejected_records", "series", "events", "user_tokens", "devices", "dataset_keys",
+                  "variables", "datasets", "users", "ownstream_meta"):
         op.drop_table(table)
