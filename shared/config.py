@@ -32,8 +32,12 @@ class Settings(BaseSettings):
     queue_name: str = "ownstream-ingest"
     redis_namespace: str = "ownstream"  # prefix of Ownstream's own Redis keys (not RQ's)
     job_timeout_s: int = 300
-    # Seconds between retries of a batch whose write failed for a passing reason (database down).
-    job_retry_intervals: list[int] = [1, 2, 5, 10, 30, 60, 120, 300, 600, 600, 600, 600]
+    # A write that fails for a passing reason (database down) is retried inside the job for write_patience_s,
+    # then the job is retried every job_retry_interval_s, up to job_retry_max times (about two days of outage)
+    # before it lands in the failed registry. (RQ repeats the first of several intervals, so use one.)
+    write_patience_s: float = 20.0
+    job_retry_interval_s: int = 30
+    job_retry_max: int = 6000
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")

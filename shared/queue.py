@@ -71,7 +71,7 @@ def enqueue_messages(queue: Queue, settings: Settings, messages: list[QueueMessa
     """
     if not messages:
         return 0
-    retry = Retry(max=len(settings.job_retry_intervals), interval=settings.job_retry_intervals)
+    retry = Retry(max=settings.job_retry_max, interval=settings.job_retry_interval_s)
     step = settings.enqueue_max_batch
     with queue.connection.pipeline(transaction=True) as pipe:
         jobs = 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 
+import psycopg
+
 from services.worker.normalize import normalize
-from services.worker.normalize.rows import Context
-from services.worker.storage import Writer
+from services.worker.normalize.rows import Batch, Context
+from services.worker.storage import Writer, WriteResult
 from shared.config import get_settings
 from shared.queue import QueueMessage
 from shared.values import TimeWindow
@@ -38,9 +41,24 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     settings = get_settings()
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     batch = normalize(messages, context)
-    result = writer().write(batch)
+    result = write_patiently(batch, settings.write_patience_s)
     log.info("batch of %d messages: %s", len(messages), result)
     return asdict(result)
+
+
+def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
+    """Write `batch`, riding out a short database outage; a longer one raises and RQ retries the job later."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.1
+    while True:
+        try:
+            return writer().write(batch)
+        except psycopg.OperationalError as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database write failed (%s); retrying in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def ensure_partitions() -> None:
