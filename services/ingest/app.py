@@ -21,7 +21,7 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        rt.stop()
+        await rt.stop()
 
 
 def include_ingest(app: FastAPI) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from shared.queue import QueueMessage
 
@@ -15,7 +15,7 @@ class Batcher:
     flush runs at a time per process; while it runs, newcomers gather for the next one.
     """
 
-    def __init__(self, enqueue: Callable[[list[QueueMessage]], object]) -> None:
+    def __init__(self, enqueue: Callable[[list[QueueMessage]], Awaitable[object]]) -> None:
         self._enqueue = enqueue
         self._pending: list[tuple[list[QueueMessage], asyncio.Future[None]]] = []
         self._flushing = False
@@ -34,7 +34,7 @@ class Batcher:
                 batch, self._pending = self._pending, []
                 messages = [m for group, _ in batch for m in group]
                 try:
-                    await asyncio.to_thread(self._enqueue, messages)
+                    await self._enqueue(messages)
                 except Exception as error:  # handed to every waiting request, which answers 503
                     for _, future in batch:
                         if not future.done():

@@ -42,7 +42,7 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     batch = normalize(messages, context)
     result = write_patiently(batch, settings.write_patience_s)
-    log.info("batch of %d messages: %s", len(messages), result)
+    log.debug("batch of %d messages: %s", len(messages), result)
     return asdict(result)
 
 

@@ -1,0 +1,74 @@
+"""Single-reading HTTP pushes: Ownstream `/update` vs InfluxDB 1.x single-point `/write`, same machine, same run.
+
+Target (architecture): at least half InfluxDB's requests/s, p99 at most 50 ms.
+Run: `uv run python -m bench.http_update`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, parse_wrk, processes, wait_http
+from shared.config import Settings
+from tests.support.services import free_port
+
+WRITE_LUA = 'wrk.method = "POST"\nwrk.body = "r,s=1 v=1.5"\nwrk.headers["Content-Type"] = "text/plain"\n'
+
+
+def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", script]
+    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="Ownstream HTTP processes")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    with influx_peer() as influx, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        httpx.post(f"{influx}/query", data={"q": "CREATE DATABASE bench"})
+        lua.write(WRITE_LUA)
+        lua.flush()
+        peer = wrk(f"{influx}/write?db=bench", args.seconds, args.connections, lua.name)
+
+    env = bench_env("ownstream_bench_update")
+    dataset = make_dataset(Settings(), variables=("temperature",))
+    port = free_port()
+    commands = [ownstream("serve", "all", "--port", str(port), "--processes", str(args.processes))]
+    commands += [ownstream("worker") for _ in range(args.workers)]
+    with processes(commands, env):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        httpx.get(f"{base}/update", params={"key": dataset.write_key, "temperature": "1"}).raise_for_status()
+        ours = wrk(f"{base}/update?key={dataset.write_key}&temperature=21.5", args.seconds, args.connections)
+
+    record = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmark": "single-reading HTTP push",
+        "settings": vars(args),
+        "influxdb_write": peer,
+        "ownstream_update": ours,
+        "ratio": round(ours["requests_per_s"] / peer["requests_per_s"], 3),
+        "target": "ratio >= 0.5 and ownstream p99 <= 50 ms",
+    }
+    out = RESULTS / "http_update.json"
+    history = json.loads(out.read_text()) if out.exists() else []
+    history.append(record)
+    Path(out).write_text(json.dumps(history, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Start a private Ownstream (database, processes) and the InfluxDB peer for benchmarks; loopback only."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from shared.config import Settings
+from shared.migrate import upgrade
+from tests.support.factories import make_dataset
+from tests.support.services import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
+RESULTS = ROOT / "bench" / "results"
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def bench_env(name: str) -> dict[str, str]:
+    env = {
+        "OWNSTREAM_DATABASE_URL": fresh_database(name),
+        "OWNSTREAM_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "OWNSTREAM_QUEUE_NAME": f"bench-{name}",
+        "OWNSTREAM_REDIS_NAMESPACE": f"bench-{name}",
+        "OWNSTREAM_ENVIRONMENT": "test",
+    }
+    os.environ.update(env)
+    upgrade(Settings())
+    return env
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@contextmanager
+def processes(commands: list[list[str]], env: dict[str, str]):
+    procs = [subprocess.Popen(c, env={**os.environ, **env}, stdout=subprocess.DEVNULL) for c in commands]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def ownstream(*args: str) -> list[str]:
+    return [sys.executable, "-m", "services.cli", *args]
+
+
+@contextmanager
+def influx_peer():
+    port = free_port()
+    out = subprocess.run([str(PEER), str(port)], capture_output=True, text=True, check=True)
+    url = out.stdout.strip().splitlines()[-1]
+    state = re.search(r"state: (\S+)", out.stderr).group(1)
+    try:
+        yield url
+    finally:
+        pid = int(Path(state, "pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests/s and latency percentiles (ms) from `wrk --latency` output."""
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+    result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for pct in ("50", "90", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+(\S+)", output)
+        result[f"p{pct}_ms"] = ms(match.group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non_2xx"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+__all__ = ["RESULTS", "bench_env", "influx_peer", "make_dataset", "ownstream", "parse_wrk", "processes",
+           "wait_http"]
