@@ -32,12 +32,15 @@ class Settings(BaseSettings):
     queue_name: str = "ownstream-ingest"
     redis_namespace: str = "ownstream"  # prefix of Ownstream's own Redis keys (not RQ's)
     job_timeout_s: int = 300
-    # A write that fails for a passing reason (database down) is retried inside the job for write_patience_s,
-    # then the job is retried every job_retry_interval_s, up to job_retry_max times (about two days of outage)
-    # before it lands in the failed registry. (RQ repeats the first of several intervals, so use one.)
+    # A write that fails for a passing reason (database down) is retried inside the job for write_patience_s, then
+    # the job goes straight back on the queue (no retry interval: that would need RQ's scheduler, whose lock a killed
+    # worker holds for minutes), up to job_retry_max times: more than two days of outage.
     write_patience_s: float = 20.0
-    job_retry_interval_s: int = 30
-    job_retry_max: int = 6000
+    # A worker killed mid-batch stops heart-beating; its batch is retried after the heartbeat TTL has passed and
+    # the next maintenance run (any worker) has found it.
+    worker_heartbeat_ttl_s: int = Field(default=20, ge=2)
+    worker_maintenance_interval_s: int = Field(default=10, ge=1)
+    job_retry_max: int = 10_000
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")

@@ -67,7 +67,7 @@ def ingest_queue(redis: Redis, settings: Settings) -> Queue:
 
 def _record_jobs(queue: Queue, settings: Settings, messages: list[QueueMessage], pipe: Pipeline) -> int:
     """Add to `pipe` the commands that enqueue `messages` as jobs of at most `enqueue_max_batch` each."""
-    retry = Retry(max=settings.job_retry_max, interval=settings.job_retry_interval_s)
+    retry = Retry(max=settings.job_retry_max)
     step = settings.enqueue_max_batch
     jobs = 0
     for start in range(0, len(messages), step):

@@ -32,6 +32,8 @@ def columns(value: object) -> Columns:
             raise ValueProblem("numbers must be finite")
         return value, None, None, None
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueProblem("text values cannot contain NUL characters")
         return None, None, value, None
     if value is None:
         raise ValueProblem("null is not a value")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import psycopg
 from redis import Redis
-from rq import SimpleWorker, Worker
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
+from rq.executions import Execution
+from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from services.worker import tasks
 from shared.config import Settings
@@ -17,13 +22,37 @@ from shared.queue import ingest_queue
 
 log = logging.getLogger(__name__)
 
-# Abandoned jobs (a worker killed mid-batch) are found by the maintenance task; run it often.
-MAINTENANCE_INTERVAL_S = 15
-JOB_MONITORING_INTERVAL_S = 5
-
-
 class IngestWorker(SimpleWorker):
-    """Runs jobs in this process (no fork per job), so the database connection and caches stay warm."""
+    """Runs jobs in this process (no fork per job), so the database connection and caches stay warm.
+
+    RQ's SimpleWorker does not heart-beat while a job runs and so registers each job for its whole timeout plus a
+    minute: a batch whose worker was killed would wait that long to be retried. This worker registers jobs for a
+    short TTL and keeps them alive from a heartbeat thread, so an abandoned batch is retried within seconds.
+    """
+
+    heartbeat_ttl_s = 20
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.heartbeat_ttl_s
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, execution, done), name="job-heartbeat", daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job: Job, execution: Execution, done: threading.Event) -> None:
+        while not done.wait(max(1.0, self.heartbeat_ttl_s / 4)):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except RedisError as error:
+                log.warning("heartbeat failed: %s", error)
 
 
 def wait_for_database(settings: Settings, timeout_s: float | None = None) -> None:
@@ -50,10 +79,13 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         connection=redis,
         serializer=JSONSerializer,
         name=name,
-        maintenance_interval=MAINTENANCE_INTERVAL_S,
-        job_monitoring_interval=JOB_MONITORING_INTERVAL_S,
+        maintenance_interval=settings.worker_maintenance_interval_s,
+        # An idle worker blocks on the queue for worker_ttl - 15 s and checks for maintenance only in between;
+        # this keeps abandoned batches from waiting minutes for the next check.
+        worker_ttl=settings.worker_maintenance_interval_s + 15,
     )
-    return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
+    return worker.work(burst=burst, logging_level="WARNING")
 
 
 def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:

@@ -41,7 +41,13 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     settings = get_settings()
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     batch = normalize(messages, context)
-    result = write_patiently(batch, settings.write_patience_s)
+    try:
+        result = write_patiently(batch, settings.write_patience_s)
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as error:
+        # Not a passing problem: retrying would fail the same way. Keep every message, raw, as rejected.
+        log.exception("batch of %d messages could not be stored", len(messages))
+        result = write_patiently(reject_all(messages, f"could not be stored ({type(error).__name__}: {error})"),
+                                 settings.write_patience_s)
     log.debug("batch of %d messages: %s", len(messages), result)
     return asdict(result)
 
@@ -59,6 +65,13 @@ def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
             log.warning("database write failed (%s); retrying in %.1fs", error, delay)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def reject_all(messages: list[QueueMessage], reason: str) -> Batch:
+    batch = Batch()
+    for message in messages:
+        batch.reject(message, reason, message.get("payload"))
+    return batch
 
 
 def ensure_partitions() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from services.worker.normalize import native, push
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
+
+log = logging.getLogger(__name__)
 
 Normalizer = Callable[[QueueMessage, Context, Batch], None]
 
@@ -24,5 +27,12 @@ def normalize(messages: list[QueueMessage], context: Context) -> Batch:
         if normalizer is None:
             batch.reject(message, f"unknown format {message.get('format')!r}", message.get("payload"))
             continue
-        normalizer(message, context, batch)
+        rows, rejects = len(batch.rows), len(batch.rejects)
+        try:
+            normalizer(message, context, batch)
+        except Exception as error:  # a bug must not fail the batch forever: keep the message, raw, as rejected
+            log.exception("normalizer %s failed on a message", message.get("format"))
+            del batch.rows[rows:], batch.rejects[rejects:]
+            batch.reject(message, f"could not be normalized ({type(error).__name__}: {error})",
+                         message.get("payload"))
     return batch

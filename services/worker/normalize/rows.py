@@ -16,6 +16,7 @@ Row = tuple[int, str, str, str, datetime, float | None, int | None, str | None, 
 Reject = tuple[int, datetime, str, str, str, str, str]
 
 NO_TAGS = "{}"
+NAME_MAX = 200  # series.variable and series.device columns
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Batch:
         entry_id: int | None = None,
     ) -> None:
         """Append one reading; raises ValueProblem if the value cannot be stored."""
+        if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
+            raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
+        if len(device) > NAME_MAX or "\x00" in device:
+            raise ValueProblem(f"device name must be at most {NAME_MAX} characters without NUL")
         self.rows.append((dataset_id, device, variable, tags, moment, *columns(value), entry_id))
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:

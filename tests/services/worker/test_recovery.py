@@ -1,0 +1,56 @@
+"""A worker killed in the middle of a batch: another worker stores that batch, exactly once, within seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psycopg
+
+from tests.support.factories import make_dataset
+from tests.support.http import wait_for
+
+READINGS = 100
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "services.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
+    env = {**os.environ, "OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
+    dataset = make_dataset(settings)
+    body = {"readings": [{"time": f"2026-05-01T00:00:{i // 10:02d}.{i % 10}Z", "values": {"temperature": i}}
+                         for i in range(READINGS)]}
+    assert client.post(f"/api/v1/datasets/{dataset.id}/readings", json=body,
+                       headers={"X-Write-Key": dataset.write_key}).status_code == 202
+
+    with psycopg.connect(settings.database_url) as blocker, psycopg.connect(settings.database_url,
+                                                                            autocommit=True) as probe:
+        # Hold the dataset's row so the worker's batch transaction stops half-way through.
+        blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
+        first = start_worker(env)
+        try:
+            wait_for(lambda: probe.execute(
+                "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
+            ).fetchone(), timeout=30, what="worker blocked mid-batch")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        blocker.rollback()
+
+        second = start_worker(env)
+        try:
+            def stored():
+                return probe.execute(
+                    "select count(*), (select entry_count from datasets where id = %s) from readings",
+                    (dataset.id,)).fetchone()
+
+            wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
+            assert stored() == (READINGS, READINGS)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
