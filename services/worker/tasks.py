@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
+from redis import Redis
+from redis.exceptions import RedisError
+
 from services.worker.normalize import normalize
 from services.worker.normalize.rows import Context
 from services.worker.storage import Writer
-from shared.config import get_settings
+from shared.config import Settings, get_settings
+from shared.keys import announce_key_change
 from shared.queue import QueueMessage
 from shared.values import TimeWindow
 
 log = logging.getLogger(__name__)
 
 _writer: Writer | None = None
+_redis: Redis | None = None
 
 
 def writer() -> Writer:
@@ -27,10 +32,23 @@ def writer() -> Writer:
 
 def reset_writer() -> None:
     """Forget the process's writer (its connection and caches), e.g. after settings changed."""
-    global _writer
+    global _writer, _redis
     if _writer is not None:
         _writer.close()
-    _writer = None
+    if _redis is not None:
+        _redis.close()
+    _writer = _redis = None
+
+
+def announce_variables(settings: Settings) -> None:
+    """Tell receivers that variables were registered, so their per-dataset variable lists are read again."""
+    global _redis
+    if _redis is None:
+        _redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        announce_key_change(_redis, settings.redis_namespace)
+    except RedisError as error:  # the rows are stored; receivers that cannot reach Redis drop caches anyway
+        log.warning("could not announce new variables: %s", error)
 
 
 def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
@@ -39,6 +57,8 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     batch = normalize(messages, context)
     result = writer().write(batch)
+    if result.variables_registered:
+        announce_variables(settings)
     log.info("batch of %d messages: %s", len(messages), result)
     return asdict(result)
 

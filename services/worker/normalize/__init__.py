@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.worker.normalize import native, push
+from services.worker.normalize import autopi, native, push
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
+from shared.values import from_epoch
 
 Normalizer = Callable[[QueueMessage, Context, Batch], None]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
     "native": native.normalize,
+    "autopi": autopi.normalize,
 }
 
 
@@ -20,6 +22,8 @@ def normalize(messages: list[QueueMessage], context: Context) -> Batch:
     """Rows and rejects of all `messages`; a message of an unknown format is rejected whole."""
     batch = Batch()
     for message in messages:
+        if device := message.get("device"):
+            batch.saw(message["dataset_id"], device, from_epoch(message["received_at"]))
         normalizer = NORMALIZERS.get(message.get("format", ""))
         if normalizer is None:
             batch.reject(message, f"unknown format {message.get('format')!r}", message.get("payload"))
