@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.datasets import get_dataset
@@ -49,7 +50,11 @@ def create_device(session: Session, user: User, dataset_id: int, device_id: str)
     now = datetime.now(UTC)
     if device is None:
         device = Device(dataset_id=dataset.id, device_id=device_id, token_hash=hash_key(token))
-        session.add(device)
+        try:
+            with session.begin_nested():  # a concurrent registration of the same id wins the unique index
+                session.add(device)
+        except IntegrityError:
+            raise Conflict(f"device {device_id!r} exists in dataset {dataset.id}") from None
     else:  # a revoked registration is registered afresh
         device.token_hash, device.revoked_at = hash_key(token), None
         device.created_at = device.updated_at = now
