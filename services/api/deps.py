@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.datasets import dataset_for_key, get_dataset
 from shared.devices import device_for_token
 from shared.errors import Forbidden, Unauthorized
+from shared.keys import bearer_token
 from shared.models import Dataset, User
 from shared.tokens import user_for_token
 
@@ -40,16 +41,12 @@ def get_redis(request: Request) -> Redis:
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
 
-def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (a personal API token or a device token)."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+def request_bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The request's Bearer token: a personal API token or a device token."""
+    return bearer_token(authorization)
 
 
-BearerDep = Annotated[str | None, Depends(bearer_token)]
+BearerDep = Annotated[str | None, Depends(request_bearer)]
 
 
 def cookie_user(request: Request, session: SessionDep) -> User | None:

@@ -9,20 +9,16 @@ from services.ingest.body import read_body
 from services.ingest.http import runtime
 from shared.errors import Unauthorized
 from shared.http import JSON
+from shared.keys import bearer_token
 
 router = APIRouter()
-
-
-def bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 @router.post("/autopi")
 async def autopi(request: Request) -> JSON:
     """A JSON array of records from one device; 200 once it is in the queue, so the device may delete it."""
     rt = runtime(request)
-    token = bearer(request)
+    token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized("send the device token as Authorization: Bearer <token>",
                            headers={"WWW-Authenticate": "Bearer"})
