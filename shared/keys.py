@@ -18,6 +18,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 # Every change to keys, tokens or variables bumps this counter; receivers drop their caches when it moves.
 def keys_version_key(namespace: str) -> str:
     return f"{namespace}:keys:version"

@@ -1,4 +1,4 @@
-"""FastAPI dependencies for the API app: the request's session, the logged-in user, read access."""
+"""FastAPI dependencies for the API app: the request's session, the acting user, read access."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.datasets import dataset_for_key, get_dataset
+from shared.devices import device_for_token
 from shared.errors import Forbidden, Unauthorized
+from shared.keys import bearer_token
 from shared.models import Dataset, User
+from shared.tokens import user_for_token
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -38,7 +41,16 @@ def get_redis(request: Request) -> Redis:
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
 
-def optional_user(request: Request, session: SessionDep) -> User | None:
+def request_bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The request's Bearer token: a personal API token or a device token."""
+    return bearer_token(authorization)
+
+
+BearerDep = Annotated[str | None, Depends(request_bearer)]
+
+
+def cookie_user(request: Request, session: SessionDep) -> User | None:
+    """The user logged in with the session cookie."""
     user_id = request.session.get("user_id")
     if user_id is None:
         return None
@@ -48,16 +60,36 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
     return user
 
 
+CookieUserDep = Annotated[User | None, Depends(cookie_user)]
+
+
+def optional_user(session: SessionDep, cookie: CookieUserDep, bearer: BearerDep) -> User | None:
+    """The user this request acts for: the session cookie's, or a personal API token's."""
+    if cookie is not None:
+        return cookie
+    return user_for_token(session, bearer) if bearer else None
+
+
 OptionalUserDep = Annotated[User | None, Depends(optional_user)]
 
 
 def current_user(user: OptionalUserDep) -> User:
     if user is None:
-        raise Unauthorized("log in first")
+        raise Unauthorized("log in first, or send a personal API token as Authorization: Bearer <token>")
     return user
 
 
 UserDep = Annotated[User, Depends(current_user)]
+
+
+def logged_in_user(cookie: CookieUserDep) -> User:
+    """The session cookie's user; for actions a token must not do by itself (minting more tokens)."""
+    if cookie is None:
+        raise Unauthorized("log in first (this needs a session, not a token)")
+    return cookie
+
+
+LoggedInUserDep = Annotated[User, Depends(logged_in_user)]
 
 
 def read_key_from(
@@ -71,16 +103,22 @@ def read_key_from(
 ReadKeyDep = Annotated[str | None, Depends(read_key_from)]
 
 
-def readable_dataset(dataset_id: int, session: SessionDep, user: OptionalUserDep, key: ReadKeyDep) -> Dataset:
-    """The dataset if this request may read it: public, its owner's session, or its read key."""
+def readable_dataset(
+    dataset_id: int, session: SessionDep, user: OptionalUserDep, key: ReadKeyDep, bearer: BearerDep
+) -> Dataset:
+    """The dataset if this request may read it: public, its owner, its read key, or one of its device tokens."""
     dataset = get_dataset(session, dataset_id)
     if dataset.public or (user is not None and user.id == dataset.owner_id):
         return dataset
-    if key is None:
-        raise Unauthorized("this dataset is private: send its read key (X-Read-Key or ?key=)")
-    if dataset_for_key(session, key, "read") != dataset.id:
-        raise Unauthorized("invalid read key for this dataset")
-    return dataset
+    if key is None and bearer is None:
+        raise Unauthorized("this dataset is private: send its read key (X-Read-Key or ?key=) or a device token")
+    if key is not None and dataset_for_key(session, key, "read") == dataset.id:
+        return dataset
+    for token in {key, bearer} - {None}:
+        device = device_for_token(session, token)
+        if device is not None and device.dataset_id == dataset.id:
+            return dataset
+    raise Unauthorized("invalid read key or device token for this dataset")
 
 
 ReadableDatasetDep = Annotated[Dataset, Depends(readable_dataset)]

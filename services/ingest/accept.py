@@ -12,7 +12,7 @@ import orjson
 
 from services.ingest.credentials import Credential
 from shared.config import Settings
-from shared.errors import BadRequest, Unauthorized
+from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
 from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
 
@@ -90,6 +90,23 @@ class Acceptor:
                 except ValueProblem as problem:
                     raise BadRequest(f"{where}.values.{tag}: {problem}") from None
         return make_message("native", credential.dataset_id, body.decode(), source=source,
+                            device=credential.device)
+
+    def autopi(self, credential: Credential, body: bytes, *, source: Source) -> QueueMessage:
+        """An AutoPi upload: a JSON array of `@t`/`@ts` records, checked only for its shape and count.
+
+        The records themselves are checked one by one in the worker, so that one bad record is kept aside
+        without refusing the rest: a device resends anything answered 4xx, forever.
+        """
+        try:
+            records = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise BadRequest(f"body is not JSON: {error}") from None
+        if not isinstance(records, list):
+            raise BadRequest(f"body must be a JSON array of records, not a JSON {type(records).__name__}")
+        if len(records) > self.settings.max_records:
+            raise PayloadTooLarge(f"{len(records)} records in one request; at most {self.settings.max_records}")
+        return make_message("autopi", credential.dataset_id, body.decode(), source=source,
                             device=credential.device)
 
     def _check_time(self, text: object, where: str) -> None:

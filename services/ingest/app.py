@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.ingest.http import router
+from services.ingest import autopi, http
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings, get_settings
 from shared.http import JSON, install_error_handlers
@@ -25,7 +25,8 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def include_ingest(app: FastAPI) -> None:
-    app.include_router(router)
+    app.include_router(http.router)
+    app.include_router(autopi.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

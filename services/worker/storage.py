@@ -1,4 +1,8 @@
-"""Batch writes: COPY rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING."""
+"""Batch writes: COPY rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING.
+
+Events and rejected records of the batch are written in the same transaction; variables of new series are
+registered on first sight; registered devices' last-seen times are updated once per batch.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from datetime import datetime
 import psycopg
 
 from services.worker import partitions
-from services.worker.normalize.rows import Batch, Reject, Row
+from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,41 @@ from unnest(%s::int[], %s::text[], %s::text[], %s::jsonb[])
 join series s using (dataset_id, device, variable, tags)
 """
 
+# Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+REGISTER_VARIABLES = """
+with fresh as (
+    select distinct w.dataset_id, w.tag
+    from unnest(%s::int[], %s::text[]) as w(dataset_id, tag)
+    join datasets d on d.id = w.dataset_id
+    where not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
+)
+insert into variables (dataset_id, tag, name, position)
+select f.dataset_id, f.tag, f.tag,
+    coalesce((select max(v.position) from variables v where v.dataset_id = f.dataset_id), -1)
+    + row_number() over (partition by f.dataset_id order by f.tag)
+from fresh f
+order by f.dataset_id, f.tag
+on conflict do nothing
+"""
+
+INSERT_EVENTS = """
+insert into events (dataset_id, device, type, time, tag, fields)
+select w.dataset_id, w.device, w.type, w.time, w.tag, w.fields
+from unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::jsonb[])
+    as w(dataset_id, device, type, time, tag, fields)
+join datasets d on d.id = w.dataset_id
+order by w.dataset_id, w.device, w.type, w.time
+on conflict do nothing
+"""
+
+# Only rows that move forward are touched, so concurrent batches of one device rarely wait on each other.
+MARK_SEEN = """
+update devices d set last_seen_at = w.seen
+from unnest(%s::int[], %s::text[], %s::timestamptz[]) as w(dataset_id, device_id, seen)
+where d.dataset_id = w.dataset_id and d.device_id = w.device_id and d.revoked_at is null
+    and (d.last_seen_at is null or d.last_seen_at < w.seen)
+"""
+
 INSERT_READINGS = """
 with inserted as (
     insert into readings (series_id, time, v_num, v_int, v_str, v_bool, entry_id)
@@ -61,6 +100,8 @@ class WriteResult:
     duplicates: int
     rejected: int
     unknown_dataset: int
+    events: int = 0
+    variables_registered: int = 0
 
 
 class Writer:
@@ -109,17 +150,22 @@ class Writer:
         try:
             if batch.rows:
                 self.ensure_partitions({row[4] for row in batch.rows})
-            ids, unknown = self._resolve_series(conn, batch.rows)
+            ids, unknown, registered = self._resolve_series(conn, batch.rows)
             with conn.transaction():
                 stored = self._insert(conn, batch.rows, ids)
+                events = self._insert_events(conn, batch.events)
                 self._insert_rejects(conn, batch.rejects)
-            return WriteResult(stored, len(batch.rows) - unknown - stored, len(batch.rejects), unknown)
+            self._mark_seen(conn, batch.seen)
+            return WriteResult(stored, len(batch.rows) - unknown - stored, len(batch.rejects), unknown,
+                               events, registered)
         except psycopg.OperationalError:
             self.close()
             raise
 
-    def _resolve_series(self, conn: psycopg.Connection, rows: list[Row]) -> tuple[list[int | None], int]:
+    def _resolve_series(self, conn: psycopg.Connection, rows: list[Row]) -> tuple[list[int | None], int, int]:
+        """Series ids of `rows` (None for a deleted dataset), how many are None, and variables registered."""
         cache = self._series
+        registered = 0
         missing: dict[SeriesKey, None] = {}
         for row in rows:
             key = row[:4]
@@ -130,10 +176,11 @@ class Writer:
             arrays = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys])
             with conn.transaction():
                 conn.execute(CREATE_SERIES, arrays)
+                registered = conn.execute(REGISTER_VARIABLES, (arrays[0], arrays[2])).rowcount
             for ordinal, series_id in conn.execute(FIND_SERIES, arrays).fetchall():
                 cache[keys[ordinal - 1]] = series_id
         ids = [cache.get(row[:4]) for row in rows]
-        return ids, sum(1 for i in ids if i is None)
+        return ids, sum(1 for i in ids if i is None), registered
 
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
         if not rows:
@@ -152,6 +199,18 @@ class Writer:
                     (count, latest, entry_id, dataset_id),
                 )
         return sum(row[1] for row in per_dataset)
+
+    def _insert_events(self, conn: psycopg.Connection, events: list[EventRow]) -> int:
+        """Store events; one already stored (same dataset, device, type and time) is skipped."""
+        if not events:
+            return 0
+        return conn.execute(INSERT_EVENTS, [list(column) for column in zip(*events, strict=True)]).rowcount
+
+    def _mark_seen(self, conn: psycopg.Connection, seen: dict[tuple[int, str], datetime]) -> None:
+        if not seen:
+            return
+        keys = sorted(seen)  # one lock order for every worker
+        conn.execute(MARK_SEEN, ([k[0] for k in keys], [k[1] for k in keys], [seen[k] for k in keys]))
 
     def _insert_rejects(self, conn: psycopg.Connection, rejects: list[Reject]) -> None:
         if not rejects:

@@ -7,17 +7,21 @@ import time
 from dataclasses import asdict
 
 import psycopg
+from redis import Redis
+from redis.exceptions import RedisError
 
 from services.worker.normalize import normalize
 from services.worker.normalize.rows import Batch, Context
 from services.worker.storage import Writer, WriteResult
-from shared.config import get_settings
+from shared.config import Settings, get_settings
+from shared.keys import announce_key_change
 from shared.queue import QueueMessage
 from shared.values import TimeWindow
 
 log = logging.getLogger(__name__)
 
 _writer: Writer | None = None
+_redis: Redis | None = None
 
 
 def writer() -> Writer:
@@ -30,10 +34,23 @@ def writer() -> Writer:
 
 def reset_writer() -> None:
     """Forget the process's writer (its connection and caches), e.g. after settings changed."""
-    global _writer
+    global _writer, _redis
     if _writer is not None:
         _writer.close()
-    _writer = None
+    if _redis is not None:
+        _redis.close()
+    _writer = _redis = None
+
+
+def announce_variables(settings: Settings) -> None:
+    """Tell receivers that variables were registered, so their per-dataset variable lists are read again."""
+    global _redis
+    if _redis is None:
+        _redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        announce_key_change(_redis, settings.redis_namespace)
+    except RedisError as error:  # the rows are stored; receivers that cannot reach Redis drop caches anyway
+        log.warning("could not announce new variables: %s", error)
 
 
 def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
@@ -48,6 +65,8 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
         log.exception("batch of %d messages could not be stored", len(messages))
         result = write_patiently(reject_all(messages, f"could not be stored ({type(error).__name__}: {error})"),
                                  settings.write_patience_s)
+    if result.variables_registered:
+        announce_variables(settings)
     log.debug("batch of %d messages: %s", len(messages), result)
     return asdict(result)
 

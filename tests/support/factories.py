@@ -52,3 +52,38 @@ def make_dataset(
             return MadeDataset(dataset.id, keys.read_key, keys.write_key, owner)
     finally:
         engine.dispose()
+
+
+def make_token(settings: Settings, username: str = "alice") -> str:
+    """A personal API token for `username` (created with the default password if missing)."""
+    from shared.tokens import create_user_token
+
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            user = _user(session, username)
+            return create_user_token(session, user, "test")[1]
+    finally:
+        engine.dispose()
+
+
+def make_device(settings: Settings, dataset_id: int, device_id: str = "car1") -> str:
+    """Register `device_id` in the dataset (as its owner); returns the device token."""
+    from shared.datasets import get_dataset
+    from shared.devices import create_device
+
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            return create_device(session, get_dataset(session, dataset_id).owner, dataset_id, device_id)[1]
+    finally:
+        engine.dispose()
+
+
+def _user(session, username: str):
+    from sqlalchemy import select
+
+    from shared.models import User
+
+    user = session.scalar(select(User).where(User.username == username))
+    return user if user is not None else create_user(session, username, PASSWORD)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from services.worker.normalize import native, push
+from services.worker.normalize import autopi, native, push
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
+from shared.values import from_epoch
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,7 @@ Normalizer = Callable[[QueueMessage, Context, Batch], None]
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
     "native": native.normalize,
+    "autopi": autopi.normalize,
 }
 
 
@@ -23,16 +25,18 @@ def normalize(messages: list[QueueMessage], context: Context) -> Batch:
     """Rows and rejects of all `messages`; a message of an unknown format is rejected whole."""
     batch = Batch()
     for message in messages:
+        if device := message.get("device"):
+            batch.saw(message["dataset_id"], device, from_epoch(message["received_at"]))
         normalizer = NORMALIZERS.get(message.get("format", ""))
         if normalizer is None:
             batch.reject(message, f"unknown format {message.get('format')!r}", message.get("payload"))
             continue
-        rows, rejects = len(batch.rows), len(batch.rejects)
+        rows, rejects, events = len(batch.rows), len(batch.rejects), len(batch.events)
         try:
             normalizer(message, context, batch)
         except Exception as error:  # a bug must not fail the batch forever: keep the message, raw, as rejected
             log.exception("normalizer %s failed on a message", message.get("format"))
-            del batch.rows[rows:], batch.rejects[rejects:]
+            del batch.rows[rows:], batch.rejects[rejects:], batch.events[events:]
             batch.reject(message, f"could not be normalized ({type(error).__name__}: {error})",
                          message.get("payload"))
     return batch

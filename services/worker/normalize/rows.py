@@ -1,4 +1,4 @@
-"""What normalizers produce: reading rows and rejected records."""
+"""What normalizers produce: reading rows, device events and rejected records."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from shared.values import TimeWindow, ValueProblem, columns, from_epoch
 Row = tuple[int, str, str, str, datetime, float | None, int | None, str | None, bool | None, int | None]
 # (dataset_id, received_at, source, format, device, reason, raw)
 Reject = tuple[int, datetime, str, str, str, str, str]
+# (dataset_id, device, type, time, tag, fields as JSON)
+EventRow = tuple[int, str, str, datetime, str, str]
 
 NO_TAGS = "{}"
 NAME_MAX = 200  # series.variable and series.device columns
@@ -30,6 +32,9 @@ class Context:
 class Batch:
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    # (dataset_id, device id) -> latest receive time: registered devices' last-seen times, one update per batch
+    seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
 
     def add(
         self, dataset_id: int, device: str, variable: str, tags: str, moment: datetime, value: object,
@@ -41,6 +46,16 @@ class Batch:
         if len(device) > NAME_MAX or "\x00" in device:
             raise ValueProblem(f"device name must be at most {NAME_MAX} characters without NUL")
         self.rows.append((dataset_id, device, variable, tags, moment, *columns(value), entry_id))
+
+    def event(self, dataset_id: int, device: str, kind: str, moment: datetime, tag: str, fields: dict) -> None:
+        """Append one device event; its fields are kept as given (nested objects included)."""
+        self.events.append((dataset_id, device, kind, moment, tag, orjson.dumps(fields).decode()))
+
+    def saw(self, dataset_id: int, device: str, moment: datetime) -> None:
+        """Note that a device sent something at `moment`."""
+        key = (dataset_id, device)
+        if key not in self.seen or self.seen[key] < moment:
+            self.seen[key] = moment
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
         text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
@@ -60,4 +75,4 @@ def tags_json(tags: dict[str, str]) -> str:
     return orjson.dumps(tags, option=orjson.OPT_SORT_KEYS).decode() if tags else NO_TAGS
 
 
-__all__ = ["NO_TAGS", "Batch", "Context", "Reject", "Row", "ValueProblem", "tags_json"]
+__all__ = ["NO_TAGS", "Batch", "Context", "EventRow", "Reject", "Row", "ValueProblem", "tags_json"]

@@ -1,0 +1,131 @@
+"""The device registry (seed influxdb-iot-starter): register, list, refresh, revoke, and a device's data."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from redis import Redis
+from redis.exceptions import RedisError
+
+from services.api.deps import BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
+from services.api.readings import read_range
+from services.api.routes.data import EARLIEST, LATEST, MAX_LIMIT, time_param, vars_param
+from shared.config import Settings
+from shared.devices import (
+    create_device,
+    describe_device,
+    device_for_token,
+    find_device,
+    list_devices,
+    refresh_token,
+    revoke_device,
+)
+from shared.errors import BadRequest, Forbidden, Unauthorized
+from shared.http import JSON
+from shared.keys import announce_key_change
+from shared.models import Device
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/devices")
+
+DatasetChoice = Annotated[int | None, Query(alias="datasetId", description="the dataset, if the id is in several")]
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    device_id: str = Field(alias="deviceId", min_length=1, max_length=200)
+    dataset_id: int = Field(alias="datasetId", ge=1)
+
+
+def announce(redis: Redis, settings: Settings) -> None:
+    """Tell every receiver that tokens changed; the change is committed, so a Redis failure must not hide it."""
+    try:
+        announce_key_change(redis, settings.redis_namespace)
+    except RedisError as error:  # receivers that cannot reach Redis drop their caches by themselves
+        log.warning("could not announce a token change through Redis: %s", error)
+
+
+@router.post("/create", status_code=201)
+def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep) -> dict:
+    """Register a device in one of the caller's datasets; the token is in this answer only."""
+    device, token = create_device(session, user, body.dataset_id, body.device_id)
+    session.commit()
+    announce(redis, settings)  # a receiver may have cached this token as unknown
+    return {**describe_device(device), "token": token}
+
+
+@router.get("")
+def devices(session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> list[dict]:
+    """The caller's devices, without tokens."""
+    return [describe_device(d) for d in list_devices(session, user, dataset_id)]
+
+
+@router.get("/{device_id}")
+def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> dict:
+    return describe_device(find_device(session, user, device_id, dataset_id))
+
+
+@router.post("/{device_id}/token")
+def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
+            dataset_id: DatasetChoice = None) -> dict:
+    """A new token for the device; the old one is refused by every receiver within a second."""
+    found = find_device(session, user, device_id, dataset_id)
+    token = refresh_token(session, found)
+    session.commit()
+    announce(redis, settings)
+    return {**describe_device(found), "token": token}
+
+
+@router.delete("/{device_id}", status_code=204)
+def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
+           dataset_id: DatasetChoice = None) -> Response:
+    """Unregister the device: its token is refused from now on; its data stays."""
+    revoke_device(session, find_device(session, user, device_id, dataset_id))
+    session.commit()
+    announce(redis, settings)
+    return Response(status_code=204)
+
+
+def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, bearer: BearerDep,
+                    dataset_id: DatasetChoice = None) -> Device:
+    """The device if the caller owns it or is it (its own token)."""
+    if user is not None:
+        return find_device(session, user, device_id, dataset_id)
+    if bearer is None:
+        raise Unauthorized("log in, or send a personal API token or the device's token as Authorization: Bearer")
+    own = device_for_token(session, bearer)
+    if own is None:
+        raise Unauthorized("invalid token")
+    if own.device_id != device_id or (dataset_id is not None and dataset_id != own.dataset_id):
+        raise Forbidden("this token belongs to another device")
+    return own
+
+
+@router.get("/{device_id}/measurements")
+def measurements(
+    found: Annotated[Device, Depends(readable_device)],
+    session: SessionDep,
+    start: str | None = None,
+    end: str | None = None,
+    vars: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10_000,
+) -> JSON:
+    """The device's readings in [start, end), oldest first; `vars` is a comma-separated list of variables."""
+    begin, finish = time_param(start, "start", EARLIEST), time_param(end, "end", LATEST)
+    if finish <= begin:
+        raise BadRequest("end must be after start")
+    rows = read_range(session, found.dataset_id, begin, finish, vars_param(vars), limit + 1, found.device_id)
+    truncated = len(rows) > limit
+    return JSON({
+        "deviceId": found.device_id,
+        "datasetId": found.dataset_id,
+        "count": min(len(rows), limit),
+        "truncated": truncated,
+        "next_start": rows[limit]["time"] if truncated else None,
+        "rows": rows[:limit],
+    })

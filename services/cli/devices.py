@@ -1,0 +1,73 @@
+"""`ownstream device ...` and `ownstream token ...`: device registry and personal API tokens for scripts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.cli.console import console, emit_json
+from services.cli.manage import _sessions, announce, fail
+from shared.datasets import get_dataset, user_by_name
+from shared.db import transaction
+from shared.devices import create_device, describe_device, list_devices
+from shared.errors import OwnstreamError
+from shared.tokens import create_user_token, describe_token
+
+device_app = typer.Typer(help="Register devices; each gets its own token for one dataset.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal API tokens (act as a user on the management API).", no_args_is_help=True)
+
+
+@device_app.command("create")
+def device_create(
+    dataset: Annotated[int, typer.Option(help="the dataset's id")],
+    device_id: Annotated[str, typer.Option("--device-id", help="the device's name, unique in the dataset")],
+    json: Annotated[bool, typer.Option("--json", help="print the device and its token as JSON")] = False,
+) -> None:
+    """Register a device in a dataset; prints its token (shown only now)."""
+    try:
+        with transaction(_sessions()) as session:
+            owner = get_dataset(session, dataset).owner
+            device, token = create_device(session, owner, dataset, device_id)
+            result = {**describe_device(device), "token": token}
+    except OwnstreamError as error:
+        fail(error)
+    announce()
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"device [bold]{device_id}[/bold] in dataset {dataset}\n  token: {token}")
+
+
+@device_app.command("list")
+def device_list(
+    dataset: Annotated[int | None, typer.Option(help="only this dataset's devices")] = None,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Registered devices (never their tokens)."""
+    with transaction(_sessions()) as session:
+        devices = [describe_device(d) for d in list_devices(session, dataset_id=dataset)]
+    if json:
+        emit_json(devices)
+        return
+    for d in devices:
+        console.print(f"{d['datasetId']:>6}  {d['deviceId']}  last seen {d['lastSeenAt'] or 'never'}")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="the user the token acts for")],
+    name: Annotated[str, typer.Option(help="a label to recognize the token by")] = "",
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Make a personal API token; send it as `Authorization: Bearer <token>` (shown only now)."""
+    try:
+        with transaction(_sessions()) as session:
+            row, token = create_user_token(session, user_by_name(session, user), name)
+            result = {**describe_token(row), "user": user, "token": token}
+    except OwnstreamError as error:
+        fail(error)
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"token for [bold]{user}[/bold]: {token}")

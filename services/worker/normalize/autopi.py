@@ -1,0 +1,61 @@
+"""AutoPi uploads: a JSON array of records, each with a type `@t`, a time `@ts` and any other fields.
+
+Every other field becomes a variable `<@t>.<path>` (nested objects flattened, arrays by index), keeping
+its JSON type; records whose type starts with `event.` are also kept as events with their `@tag`.
+A record that cannot be stored is rejected on its own, and the rest of the upload is kept.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from services.worker.normalize.rows import NO_TAGS, Batch, Context
+from shared.queue import QueueMessage
+from shared.values import TAG_RE, ValueProblem, flatten, parse_time
+
+TYPE, TIME, TAG = "@t", "@ts", "@tag"
+EVENT_PREFIX = "event."
+
+
+def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
+    try:
+        records = orjson.loads(message["payload"])
+    except orjson.JSONDecodeError:
+        records = None
+    if not isinstance(records, list):
+        batch.reject(message, "body is not a JSON array of records", message["payload"])
+        return
+    dataset_id, device = message["dataset_id"], message.get("device") or ""
+    for record in records:
+        rows, events = len(batch.rows), len(batch.events)
+        try:
+            add_record(record, dataset_id, device, context, batch)
+        except ValueProblem as problem:
+            del batch.rows[rows:], batch.events[events:]
+            batch.reject(message, str(problem), orjson.dumps(record).decode())  # raw JSON, strings quoted
+
+
+def add_record(record: object, dataset_id: int, device: str, context: Context, batch: Batch) -> None:
+    """Rows (and an event) of one record; raises ValueProblem naming why it cannot be stored."""
+    if not isinstance(record, dict):
+        raise ValueProblem(f"a record must be a JSON object, not {type(record).__name__}")
+    kind = record.get(TYPE)
+    if not isinstance(kind, str) or not kind:
+        raise ValueProblem("record has no @t (type)")
+    try:
+        moment = context.window.check(parse_time(record.get(TIME)))
+    except ValueProblem as problem:
+        raise ValueProblem(f"@ts: {problem}") from None
+    fields = {key: value for key, value in record.items() if key not in (TYPE, TIME)}
+    if kind.startswith(EVENT_PREFIX):
+        tag = fields.get(TAG, "")
+        if not isinstance(tag, str):
+            raise ValueProblem("@tag must be a string")
+        batch.event(dataset_id, device, kind, moment, tag, {k: v for k, v in fields.items() if k != TAG})
+    for path, value in flatten(fields):
+        if value is None:  # JSON null: the device had no value to send
+            continue
+        variable = f"{kind}.{path}"
+        if not TAG_RE.match(variable):
+            raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
+        batch.add(dataset_id, device, variable, NO_TAGS, moment, value)
