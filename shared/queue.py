@@ -11,6 +11,7 @@ import time
 from typing import Any, Literal, NotRequired, TypedDict
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
@@ -19,7 +20,7 @@ from shared.config import Settings
 INGEST_JOB = "services.worker.tasks.ingest_batch"
 FAILED_JOB_TTL = 365 * 86_400
 
-Format = Literal["push", "native", "autopi", "lineproto", "telemetry", "field"]
+Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field"]
 Source = Literal["http", "mqtt", "cli"]
 
 
@@ -32,7 +33,9 @@ class QueueMessage(TypedDict):
     received_at: float  # epoch seconds, taken by the receiver
     source: Source
     device: NotRequired[str | None]
-    params: NotRequired[dict[str, Any]]  # format options: precision, idempotency key, ...
+    # format options (precision, created_at, ...). Entry ids: a receiver asks for `entries` ids, the ingest
+    # batcher allocates them at enqueue time and sets `entry_id` to the first one.
+    params: NotRequired[dict[str, Any]]
 
 
 def make_message(
@@ -71,20 +74,26 @@ def enqueue_messages(queue: Queue, settings: Settings, messages: list[QueueMessa
     """
     if not messages:
         return 0
+    with queue.connection.pipeline(transaction=True) as pipe:
+        jobs = add_messages(queue, settings, messages, pipe)
+        pipe.execute()
+    return jobs
+
+
+def add_messages(queue: Queue, settings: Settings, messages: list[QueueMessage], pipe: Pipeline) -> int:
+    """Queue `messages` as RQ jobs on `pipe` (the caller executes it, maybe with more commands); returns jobs."""
     retry = Retry(max=len(settings.job_retry_intervals), interval=settings.job_retry_intervals)
     step = settings.enqueue_max_batch
-    with queue.connection.pipeline(transaction=True) as pipe:
-        jobs = 0
-        for start in range(0, len(messages), step):
-            queue.enqueue_call(
-                INGEST_JOB,
-                args=(messages[start:start + step],),
-                timeout=settings.job_timeout_s,
-                result_ttl=0,
-                failure_ttl=FAILED_JOB_TTL,
-                retry=retry,
-                pipeline=pipe,
-            )
-            jobs += 1
-        pipe.execute()
+    jobs = 0
+    for start in range(0, len(messages), step):
+        queue.enqueue_call(
+            INGEST_JOB,
+            args=(messages[start:start + step],),
+            timeout=settings.job_timeout_s,
+            result_ttl=0,
+            failure_ttl=FAILED_JOB_TTL,
+            retry=retry,
+            pipeline=pipe,
+        )
+        jobs += 1
     return jobs

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import partial
 
 from psycopg_pool import ConnectionPool
 from redis import Redis
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from services.ingest.accept import Acceptor
-from services.ingest.batcher import Batcher
+from services.ingest.batcher import Batcher, Submission
 from services.ingest.credentials import UNKNOWN, Credential, CredentialResolver
+from services.ingest.entries import EntryIds
+from services.ingest.idempotency import Idempotency, Receipt
 from shared.config import Settings
-from shared.queue import enqueue_messages, ingest_queue
+from shared.queue import QueueMessage, add_messages, ingest_queue
 
 
 @dataclass
@@ -24,6 +27,8 @@ class IngestRuntime:
     credentials: CredentialResolver = field(init=False)
     acceptor: Acceptor = field(init=False)
     batcher: Batcher = field(init=False)
+    entry_ids: EntryIds = field(init=False)
+    idempotency: Idempotency = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -33,7 +38,10 @@ class IngestRuntime:
                                    kwargs={"autocommit": True, "connect_timeout": 5})
         self.credentials = CredentialResolver(s, self.redis, self.pool)
         self.acceptor = Acceptor(s)
-        self.batcher = Batcher(partial(enqueue_messages, ingest_queue(self.redis, s), s))
+        self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)
+        self.idempotency = Idempotency(self.redis, s)
+        self._queue = ingest_queue(self.redis, s)
+        self.batcher = Batcher(self._flush)
 
     def start(self) -> None:
         self.pool.open(wait=False)
@@ -52,3 +60,39 @@ class IngestRuntime:
         if hit is not UNKNOWN:
             return hit  # type: ignore[return-value]
         return await run_in_threadpool(self.credentials.resolve, key)
+
+    async def submit(
+        self, messages: list[QueueMessage], *, idempotency_key: str | None = None, dataset_id: int | None = None
+    ) -> Receipt:
+        """Queue `messages` durably and return their receipt (entry ids); raises if they could not be queued.
+
+        With an `idempotency_key` (scoped to `dataset_id`), a request already answered gets that answer back
+        (`replayed`) and nothing is queued again; a key whose first request failed is free to be used again.
+        """
+        if not idempotency_key:
+            return await self.batcher.submit(Submission(messages))
+        scope = messages[0]["dataset_id"] if dataset_id is None else dataset_id
+        claimed = await run_in_threadpool(self.idempotency.claim, scope, idempotency_key, messages)
+        if isinstance(claimed, Receipt):
+            return claimed
+        return await self.batcher.submit(Submission(messages, claimed))
+
+    def _flush(self, submissions: list[Submission]) -> None:
+        """Allocate entry ids (one round trip), then queue jobs and record receipts in one MULTI/EXEC."""
+        messages = [m for submission in submissions for m in submission.messages]
+        try:
+            self.entry_ids.assign(messages)
+            with self.redis.pipeline(transaction=True) as pipe:
+                add_messages(self._queue, self.settings, messages, pipe)
+                for submission in submissions:
+                    if submission.claim is not None:
+                        self.idempotency.record(pipe, submission.claim, Receipt.of(submission.messages))
+                pipe.execute()
+        except Exception:
+            # Nothing was queued (or the answer was recorded with it): free the keys so resends are accepted.
+            # Here rather than in the request, so a client that hung up still lets go of its key.
+            for submission in submissions:
+                if submission.claim is not None:
+                    with suppress(RedisError):  # unreachable: the claim expires by itself
+                        self.idempotency.release(submission.claim)
+            raise

@@ -12,6 +12,7 @@ Normalizer = Callable[[QueueMessage, Context, Batch], None]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
+    "bulk": push.normalize_bulk,
     "native": native.normalize,
 }
 
