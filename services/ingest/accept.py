@@ -15,6 +15,7 @@ from services.ingest.credentials import Credential
 from shared.config import Settings
 from shared.errors import BadRequest, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
+from shared.thingspeak import zone
 from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
 
 
@@ -45,8 +46,9 @@ class Acceptor:
         if not values:
             raise BadRequest("no values: send at least one field<N>=<value> (or <variable>=<value>)")
         extra: dict[str, object] = {"entries": 1}
+        tz = zone(params.get("timezone"))
         if (created_at := params.get("created_at")) not in (None, ""):
-            moment = ts.parse_moment(created_at, "created_at", ts.zone(params.get("timezone")), self._window())
+            moment = ts.parse_moment(created_at, "created_at", tz, self._window())
             extra["created_at"] = moment.isoformat()
         return make_message("push", credential.dataset_id, values, source=source,
                             device=credential.device, params=extra)
@@ -54,7 +56,7 @@ class Acceptor:
     def bulk(self, credential: Credential, updates: object, *, source: Source, timezone: object = None
              ) -> QueueMessage:
         """ThingSpeak bulk updates (each with created_at or delta_t) as one message asking for their entry ids."""
-        entries = ts.bulk_entries(updates, credential.variables, ts.zone(timezone), self._window(),
+        entries = ts.bulk_entries(updates, credential.variables, zone(timezone), self._window(),
                                   self.settings.max_records)
         return make_message("bulk", credential.dataset_id, {"entries": entries}, source=source,
                             device=credential.device, params={"entries": len(entries)})

@@ -18,6 +18,7 @@ from services.ingest.runtime import IngestRuntime
 from shared.errors import BadRequest
 from shared.http import JSON
 from shared.queue import QueueMessage
+from shared.thingspeak import META_NAMES
 
 router = APIRouter()
 
@@ -101,8 +102,7 @@ def entry_document(message: QueueMessage, receipt: Receipt, variables: tuple[str
     }
     for number in range(1, 9):
         document[f"field{number}"] = values.get(variables[number - 1]) if number <= len(variables) else None
-    for name, tag in (("latitude", ts.LATITUDE), ("longitude", ts.LONGITUDE), ("elevation", ts.ELEVATION),
-                      ("status", ts.STATUS)):
+    for tag, name in META_NAMES.items():
         document[name] = values.get(tag)
     return document
 

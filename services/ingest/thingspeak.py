@@ -2,8 +2,8 @@
 
 `fieldN` is the dataset's N-th variable (a dataset made for ThingSpeak has variables field1..field8); a
 dataset's own tags are accepted by name too, and take precedence. `lat`/`long`/`elevation`/`status` (in bulk
-updates `latitude`/`longitude`) are stored as the entry's location and status, under variable names that start
-with "@" (no registered tag can), unless the dataset has a variable of that name.
+updates `latitude`/`longitude`) are stored as the entry's location and status (see shared.thingspeak), unless the
+dataset has a variable of that name.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import BadRequest
+from shared.thingspeak import ELEVATION, LATITUDE, LONGITUDE, STATUS
 from shared.values import TimeWindow, ValueProblem, parse_time
 
 FIELD_RE = re.compile(r"^field([1-8])$")
-LATITUDE, LONGITUDE, ELEVATION, STATUS = "@latitude", "@longitude", "@elevation", "@status"
-META_TAGS = (LATITUDE, LONGITUDE, ELEVATION, STATUS)
 UPDATE_META = {"lat": LATITUDE, "long": LONGITUDE, "elevation": ELEVATION, "status": STATUS}
 BULK_META = {"latitude": LATITUDE, "longitude": LONGITUDE, "elevation": ELEVATION, "status": STATUS}
 UPDATE_IGNORED = frozenset({"api_key", "key", "created_at", "timezone"})
@@ -28,16 +26,6 @@ RANGES = {LATITUDE: (-90.0, 90.0), LONGITUDE: (-180.0, 180.0), ELEVATION: (-1e6,
 CSV_COLUMNS = ("field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8",
                "latitude", "longitude", "elevation", "status")
 MAX_TEXT = 10_000
-
-
-def zone(name: object) -> tzinfo:
-    """The time zone of a `timezone` parameter (IANA name); UTC when absent."""
-    if name is None or name == "":
-        return UTC
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequest(f"timezone {name!r} is not a known time zone name (e.g. Europe/Berlin)") from None
 
 
 def parse_moment(value: object, where: str, tz: tzinfo, window: TimeWindow) -> datetime:

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 
 from services.worker.normalize.rows import NO_TAGS, Batch, Context
 from shared.queue import QueueMessage
+from shared.thingspeak import STATUS  # kept as text even when it looks like a number
 from shared.values import ValueProblem, from_epoch, parse_time, scalar_from_text
-
-STATUS = "@status"  # services.ingest.thingspeak.STATUS: kept as text even when it looks like a number
 
 
 def add_entry(batch: Batch, message: QueueMessage, values: dict[str, str], moment: datetime,
