@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")
     max_records: int = Field(default=1000, ge=1, description="records in one AutoPi array / native batch")
     key_cache_poll_s: float = 0.25
+    # How long an Idempotency-Key's answer is kept, and how long a resend waits for a first try still running.
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    idempotency_wait_s: float = Field(default=2.0, ge=0)
 
     # Readings whose time is outside [min_time, now + max_future_s] are refused.
     reading_min_year: int = 2000

@@ -21,7 +21,7 @@ from shared.config import Settings
 INGEST_JOB = "services.worker.tasks.ingest_batch"
 FAILED_JOB_TTL = 365 * 86_400
 
-Format = Literal["push", "native", "autopi", "lineproto", "telemetry", "field"]
+Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field"]
 Source = Literal["http", "mqtt", "cli"]
 
 
@@ -34,7 +34,9 @@ class QueueMessage(TypedDict):
     received_at: float  # epoch seconds, taken by the receiver
     source: Source
     device: NotRequired[str | None]
-    params: NotRequired[dict[str, Any]]  # format options: precision, idempotency key, ...
+    # format options (precision, created_at, ...). Entry ids: a receiver asks for `entries` ids, the ingest
+    # batcher allocates them at enqueue time and sets `entry_id` to the first one.
+    params: NotRequired[dict[str, Any]]
 
 
 def make_message(
@@ -65,8 +67,9 @@ def ingest_queue(redis: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
 
 
-def _record_jobs(queue: Queue, settings: Settings, messages: list[QueueMessage], pipe: Pipeline) -> int:
-    """Add to `pipe` the commands that enqueue `messages` as jobs of at most `enqueue_max_batch` each."""
+def add_messages(queue: Queue, settings: Settings, messages: list[QueueMessage], pipe: Pipeline) -> int:
+    """Queue `messages` as RQ jobs of at most `enqueue_max_batch` each on `pipe` (the caller executes it, maybe
+    with more commands); returns the number of jobs."""
     retry = Retry(max=settings.job_retry_max)
     step = settings.enqueue_max_batch
     jobs = 0
@@ -93,26 +96,19 @@ def enqueue_messages(queue: Queue, settings: Settings, messages: list[QueueMessa
     if not messages:
         return 0
     with queue.connection.pipeline(transaction=True) as pipe:
-        jobs = _record_jobs(queue, settings, messages, pipe)
+        jobs = add_messages(queue, settings, messages, pipe)
         pipe.execute()
     return jobs
 
 
-async def enqueue_messages_async(
-    redis: AsyncRedis, queue: Queue, settings: Settings, messages: list[QueueMessage]
-) -> int:
-    """`enqueue_messages` from an event loop: RQ records its commands, an asyncio pipeline sends them.
+async def execute_recorded(redis: AsyncRedis, recorder: Pipeline) -> None:
+    """Send the commands collected on an unexecuted sync pipeline through an asyncio one, as one MULTI/EXEC.
 
-    The jobs are exactly RQ's (its own code builds them); only the sending happens without a thread hop,
-    which under load cost more than the enqueue itself.
+    This lets RQ build its jobs with its own code (it writes to a sync pipeline) while an event loop sends them
+    without a thread hop, which under load cost more than the enqueue itself.
     """
-    if not messages:
-        return 0
-    recorder = queue.connection.pipeline(transaction=True)  # never executed: only collects the commands
-    jobs = _record_jobs(queue, settings, messages, recorder)
     async with redis.pipeline(transaction=True) as pipe:
         for args, options in recorder.command_stack:
             pipe.pipeline_execute_command(*args, **options)
         await pipe.execute()
     recorder.reset()
-    return jobs

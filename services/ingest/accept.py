@@ -10,14 +10,13 @@ from collections.abc import Mapping
 
 import orjson
 
+from services.ingest import thingspeak as ts
 from services.ingest.credentials import Credential
 from shared.config import Settings
 from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
+from shared.thingspeak import zone
 from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
-
-# /update parameters that are not variables
-PUSH_RESERVED = frozenset({"key", "api_key", "created_at"})
 
 
 def require_writer(credential: Credential | None, dataset_id: int | None = None) -> Credential:
@@ -40,21 +39,27 @@ class Acceptor:
     def _window(self) -> TimeWindow:
         return TimeWindow(self.settings.reading_min_year, self.settings.reading_max_future_s)
 
-    def push(self, credential: Credential, params: Mapping[str, str], *, source: Source) -> QueueMessage:
-        """`tag=value` pairs for the dataset's registered variables, with an optional `created_at`."""
-        values = {k: v for k, v in params.items() if k not in PUSH_RESERVED}
+    def push(self, credential: Credential, params: Mapping[str, object], *, source: Source) -> QueueMessage:
+        """One entry of a ThingSpeak-style push (`field1`.., a variable's tag, lat/long/elevation/status,
+        `created_at` with an optional `timezone`); it asks for one entry id."""
+        values = ts.entry_values(params, credential.variables, ts.UPDATE_META, ts.UPDATE_IGNORED)
         if not values:
-            raise BadRequest("no values: send at least one <variable>=<value>")
-        registered = set(credential.variables)
-        unknown = sorted(tag for tag in values if tag not in registered)
-        if unknown:
-            raise BadRequest(f"unknown variable {unknown[0]!r}: register it on the dataset first")
-        extra: dict[str, str] = {}
-        if created_at := params.get("created_at"):
-            self._check_time(created_at, "created_at")
-            extra["created_at"] = created_at
+            raise BadRequest("no values: send at least one field<N>=<value> (or <variable>=<value>)")
+        extra: dict[str, object] = {"entries": 1}
+        tz = zone(params.get("timezone"))
+        if (created_at := params.get("created_at")) not in (None, ""):
+            moment = ts.parse_moment(created_at, "created_at", tz, self._window())
+            extra["created_at"] = moment.isoformat()
         return make_message("push", credential.dataset_id, values, source=source,
                             device=credential.device, params=extra)
+
+    def bulk(self, credential: Credential, updates: object, *, source: Source, timezone: object = None
+             ) -> QueueMessage:
+        """ThingSpeak bulk updates (each with created_at or delta_t) as one message asking for their entry ids."""
+        entries = ts.bulk_entries(updates, credential.variables, zone(timezone), self._window(),
+                                  self.settings.max_records)
+        return make_message("bulk", credential.dataset_id, {"entries": entries}, source=source,
+                            device=credential.device, params={"entries": len(entries)})
 
     def native(self, credential: Credential, body: bytes, *, source: Source) -> QueueMessage:
         """{"readings": [{"time": ISO, "device": str, "values": {...}}]} with registered variables only."""

@@ -2,36 +2,55 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Header, Request
+from starlette.responses import PlainTextResponse
 
+from services.ingest import thingspeak as ts
 from services.ingest.accept import require_writer
 from services.ingest.body import read_body
+from services.ingest.idempotency import Receipt
 from services.ingest.runtime import IngestRuntime
 from shared.errors import BadRequest
 from shared.http import JSON
+from shared.queue import QueueMessage
+from shared.thingspeak import META_NAMES
 
 router = APIRouter()
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+JSON_TYPE = "application/json"
+KEY_HEADERS = ("x-thingspeakapikey", "thingspeakapikey")
 
 
 def runtime(request: Request) -> IngestRuntime:
     return request.app.state.ingest
 
 
-async def push_params(request: Request, limit: int) -> dict[str, str]:
-    """Query parameters merged with a urlencoded POST body; a repeated name is refused."""
-    params: dict[str, str] = {}
-    pairs = list(request.query_params.multi_items())
-    if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM_TYPE):
+def idempotency_key(request: Request) -> str | None:
+    return request.headers.get("idempotency-key")
+
+
+async def push_params(request: Request, limit: int) -> dict[str, object]:
+    """Query parameters merged with a urlencoded or JSON POST body; a repeated name is refused."""
+    pairs: list[tuple[str, object]] = list(request.query_params.multi_items())
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await read_body(request, limit)
-        try:
-            pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise BadRequest("form body is not UTF-8") from None
+        if content_type == JSON_TYPE:
+            pairs += list(json_object(body).items())
+        elif body.strip() and content_type in (FORM_TYPE, ""):
+            try:
+                pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+            except UnicodeDecodeError:
+                raise BadRequest("form body is not UTF-8") from None
+        elif body.strip():
+            raise BadRequest(f"unsupported Content-Type {content_type!r}: use {FORM_TYPE} or {JSON_TYPE}")
+    params: dict[str, object] = {}
     for name, value in pairs:
         if name in params:
             raise BadRequest(f"parameter {name!r} given more than once")
@@ -39,16 +58,81 @@ async def push_params(request: Request, limit: int) -> dict[str, str]:
     return params
 
 
+def json_object(body: bytes) -> dict:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"body is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("body must be a JSON object")
+    return document
+
+
+def write_key(request: Request, *names: object) -> str | None:
+    """The write key: ThingSpeak's header, else the first of `names` (parameter values) that is given."""
+    for header in KEY_HEADERS:
+        if value := request.headers.get(header):
+            return value
+    return next((str(n) for n in names if n not in (None, "")), None)
+
+
 @router.api_route("/update", methods=["GET", "POST"])
-async def update(request: Request) -> JSON:
-    """The push of seed iot-data-platform-tutorial: /update?key=WRITE_KEY&<tag>=<value>&..."""
+@router.api_route("/update.json", methods=["GET", "POST"])
+async def update(request: Request):
+    """ThingSpeak's write (/update?api_key=KEY&field1=..): the new entry id as text, or the entry as JSON."""
     rt = runtime(request)
     params = await push_params(request, rt.settings.max_body_bytes)
-    key = params.get("key") or params.get("api_key")
-    credential = require_writer(await rt.credential(key))
+    credential = require_writer(await rt.credential(write_key(request, params.get("api_key"), params.get("key"))))
     message = rt.acceptor.push(credential, params, source="http")
-    await rt.batcher.submit([message])
-    return JSON({"accepted": len(message["payload"])}, status_code=200)
+    receipt = await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=credential.dataset_id)
+    if request.url.path.endswith(".json"):
+        return JSON(entry_document(message, receipt, credential.variables))
+    return PlainTextResponse(str(receipt.entry_id))
+
+
+def entry_document(message: QueueMessage, receipt: Receipt, variables: tuple[str, ...]) -> dict:
+    """The written entry in ThingSpeak's JSON shape."""
+    values: dict[str, str] = message["payload"]
+    created = (message.get("params") or {}).get("created_at")
+    moment = datetime.fromisoformat(created) if created else datetime.fromtimestamp(receipt.received_at[0], UTC)
+    document: dict[str, object] = {
+        "channel_id": message["dataset_id"],
+        "created_at": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "entry_id": receipt.entry_id,
+    }
+    for number in range(1, 9):
+        document[f"field{number}"] = values.get(variables[number - 1]) if number <= len(variables) else None
+    for tag, name in META_NAMES.items():
+        document[name] = values.get(tag)
+    return document
+
+
+@router.post("/channels/{dataset_id}/bulk_update.json", status_code=202)
+async def bulk_update_json(request: Request, dataset_id: int) -> JSON:
+    """ThingSpeak's bulk JSON write: {"write_api_key": KEY, "updates": [{"created_at"|"delta_t", "field1"..}]}."""
+    rt = runtime(request)
+    document = json_object(await read_body(request, rt.settings.max_body_bytes))
+    key = write_key(request, document.get("write_api_key"), request.query_params.get("api_key"))
+    credential = require_writer(await rt.credential(key), dataset_id)
+    message = rt.acceptor.bulk(credential, document.get("updates"), source="http",
+                               timezone=document.get("timezone"))
+    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
+    return JSON({"success": True}, status_code=202)
+
+
+@router.post("/channels/{dataset_id}/bulk_update.csv", status_code=202)
+async def bulk_update_csv(request: Request, dataset_id: int) -> JSON:
+    """ThingSpeak's bulk CSV write: write_api_key, time_format=absolute|relative, updates=T,F1,..,F8,..|..."""
+    rt = runtime(request)
+    params = await push_params(request, rt.settings.max_body_bytes)
+    credential = require_writer(await rt.credential(write_key(request, params.get("write_api_key"))), dataset_id)
+    updates = params.get("updates")
+    if not isinstance(updates, str) or not updates.strip():
+        raise BadRequest("updates is missing: TIME,FIELD1,..,FIELD8,LATITUDE,LONGITUDE,ELEVATION,STATUS|...")
+    rows = ts.csv_updates(updates, str(params.get("time_format", "")))
+    message = rt.acceptor.bulk(credential, rows, source="http", timezone=params.get("timezone"))
+    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
+    return JSON({"success": True}, status_code=202)
 
 
 @router.post("/api/v1/datasets/{dataset_id}/readings", status_code=202)
@@ -62,5 +146,5 @@ async def post_readings(
     credential = require_writer(await rt.credential(x_write_key), dataset_id)
     body = await read_body(request, rt.settings.max_body_bytes)
     message = rt.acceptor.native(credential, body, source="http")
-    await rt.batcher.submit([message])
+    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
     return JSON({"accepted": True}, status_code=202)

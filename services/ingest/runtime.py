@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import partial
 
 from psycopg_pool import ConnectionPool
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
-from rq import Queue
 from starlette.concurrency import run_in_threadpool
 
 from services.ingest.accept import Acceptor
-from services.ingest.batcher import Batcher
+from services.ingest.batcher import Batcher, Submission
 from services.ingest.credentials import UNKNOWN, Credential, CredentialResolver
+from services.ingest.entries import EntryIds
+from services.ingest.idempotency import Claim, Idempotency, Receipt
 from shared.config import Settings
-from shared.queue import enqueue_messages_async, ingest_queue
+from shared.queue import QueueMessage, add_messages, execute_recorded, ingest_queue
 
 
 @dataclass
@@ -25,11 +26,12 @@ class IngestRuntime:
     settings: Settings
     redis: Redis = field(init=False)
     aredis: AsyncRedis = field(init=False)
-    queue: Queue = field(init=False)
     pool: ConnectionPool = field(init=False)
     credentials: CredentialResolver = field(init=False)
     acceptor: Acceptor = field(init=False)
     batcher: Batcher = field(init=False)
+    entry_ids: EntryIds = field(init=False)
+    idempotency: Idempotency = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -37,18 +39,20 @@ class IngestRuntime:
                                     health_check_interval=30)
         self.pool = ConnectionPool(s.database_url, min_size=1, max_size=4, open=False, timeout=5,
                                    kwargs={"autocommit": True, "connect_timeout": 5})
-        self.credentials = CredentialResolver(s, self.redis, self.pool)
-        self.acceptor = Acceptor(s)
         self.aredis = AsyncRedis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=2,
                                           health_check_interval=30)
-        self.queue = ingest_queue(self.redis, s)
-        self.batcher = Batcher(partial(enqueue_messages_async, self.aredis, self.queue, s))
+        self.credentials = CredentialResolver(s, self.redis, self.pool)
+        self.acceptor = Acceptor(s)
+        self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)
+        self.idempotency = Idempotency(self.redis, s)
+        self._queue = ingest_queue(self.redis, s)
+        self.batcher = Batcher(self._flush)
 
     def start(self) -> None:
         self.pool.open(wait=False)
         self.credentials.start()
         with suppress(RedisError):  # RQ asks once; if Redis is away now, the first enqueue asks (and 503s)
-            self.queue.get_redis_server_version()
+            self._queue.get_redis_server_version()
 
     async def stop(self) -> None:
         self.credentials.stop()
@@ -64,3 +68,43 @@ class IngestRuntime:
         if hit is not UNKNOWN:
             return hit  # type: ignore[return-value]
         return await run_in_threadpool(self.credentials.resolve, key)
+
+    async def submit(
+        self, messages: list[QueueMessage], *, idempotency_key: str | None = None, dataset_id: int | None = None
+    ) -> Receipt:
+        """Queue `messages` durably and return their receipt (entry ids); raises if they could not be queued.
+
+        With an `idempotency_key` (scoped to `dataset_id`), a request already answered gets that answer back
+        (`replayed`) and nothing is queued again; a key whose first request failed is free to be used again.
+        """
+        if not idempotency_key:
+            return await self.batcher.submit(Submission(messages))
+        scope = messages[0]["dataset_id"] if dataset_id is None else dataset_id
+        claimed = await run_in_threadpool(self.idempotency.claim, scope, idempotency_key, messages)
+        if isinstance(claimed, Receipt):
+            return claimed
+        return await self.batcher.submit(Submission(messages, claimed))
+
+    async def _flush(self, submissions: list[Submission]) -> None:
+        """Allocate entry ids (one round trip), then queue jobs and record receipts in one MULTI/EXEC."""
+        messages = [m for submission in submissions for m in submission.messages]
+        try:
+            await self.entry_ids.assign_async(self.aredis, messages)
+            recorder = self.redis.pipeline(transaction=True)  # collects commands; execute_recorded sends them
+            add_messages(self._queue, self.settings, messages, recorder)
+            for submission in submissions:
+                if submission.claim is not None:
+                    self.idempotency.record(recorder, submission.claim, Receipt.of(submission.messages))
+            await execute_recorded(self.aredis, recorder)
+        except Exception:
+            # Nothing was queued (or the answer was recorded with it): free the keys so resends are accepted.
+            # Here rather than in the request, so a client that hung up still lets go of its key.
+            claims = [s.claim for s in submissions if s.claim is not None]
+            if claims:
+                await asyncio.to_thread(self._release, claims)
+            raise
+
+    def _release(self, claims: list[Claim]) -> None:
+        for claim in claims:
+            with suppress(RedisError):  # unreachable: the claim expires by itself
+                self.idempotency.release(claim)

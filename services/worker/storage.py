@@ -46,12 +46,13 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+# Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
     select distinct w.dataset_id, w.tag
     from unnest(%s::int[], %s::text[]) as w(dataset_id, tag)
     join datasets d on d.id = w.dataset_id
-    where not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
+    where left(w.tag, 1) <> '@' and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
 insert into variables (dataset_id, tag, name, position)
 select f.dataset_id, f.tag, f.tag,

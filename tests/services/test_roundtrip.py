@@ -20,6 +20,7 @@ def test_push_round_trip_keeps_types_and_receipt_time(client, settings):
     response = client.get("/update", params={"key": dataset.write_key, "temperature": "21.5",
                                              "humidity": "40", "status": "door open", "door": "true"})
     assert response.status_code == 200, response.text
+    assert response.text == "1"  # the new entry id (ThingSpeak's reply)
     drain(settings)
     rows = rows_by(client, dataset)
     values = {row["variable"]: row["value"] for row in rows}
@@ -35,6 +36,7 @@ def test_push_with_created_at_and_api_key_name_and_post_form(client, settings):
     response = client.post("/update", data={"api_key": dataset.write_key, "temperature": "-3.25",
                                             "created_at": "2026-01-02T03:04:05.123456+01:00"})
     assert response.status_code == 200, response.text
+    assert response.text == "1"
     drain(settings)
     [row] = rows_by(client, dataset)
     assert row == {"time": "2026-01-02T02:04:05.123456Z", "variable": "temperature", "value": -3.25}

@@ -16,6 +16,7 @@ Normalizer = Callable[[QueueMessage, Context, Batch], None]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
+    "bulk": push.normalize_bulk,
     "native": native.normalize,
     "autopi": autopi.normalize,
 }

@@ -1,0 +1,61 @@
+"""ThingSpeak parameters mapped to variables, checked without any server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.ingest import thingspeak as ts
+from shared.errors import BadRequest
+from shared.thingspeak import LATITUDE, STATUS, zone
+from shared.values import TimeWindow
+
+WINDOW = TimeWindow(2000, 86_400)
+
+
+def test_field_numbers_are_positions_and_own_tags_win():
+    variables = ("temperature", "status", "field1")
+    values = ts.entry_values({"field2": "x", "field1": "1", "temperature": "2", "lat": "1.5", "key": "k"},
+                             variables, ts.UPDATE_META, ts.UPDATE_IGNORED)
+    assert values == {"status": "x", "field1": "1", "temperature": "2", LATITUDE: "1.5"}
+    assert ts.entry_values({"status": "up"}, ("a",), ts.UPDATE_META, ts.UPDATE_IGNORED) == {STATUS: "up"}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"field3": "1"}, "has 2 variable"), ({"speed": "1"}, "unknown field"), ({"long": "181"}, "outside"),
+    ({"elevation": "high"}, "not a number"), ({"field1": {"a": 1}}, "number or a string"),
+    ({"field1": float("nan")}, "finite"),
+])
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(BadRequest, match=message):
+        ts.entry_values(params, ("a", "b"), ts.UPDATE_META, ts.UPDATE_IGNORED)
+
+
+def test_blank_values_are_no_values():
+    assert ts.entry_values({"field1": "", "field9": ""}, ("a",), ts.UPDATE_META, ts.UPDATE_IGNORED) == {}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2014-12-31 23:59:59", datetime(2015, 1, 1, 4, 59, 59, tzinfo=UTC)),  # in the request's time zone
+    ("2014-12-31T23:59:59Z", datetime(2014, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ("2018-01-30 10:26:2 -0500", datetime(2018, 1, 30, 15, 26, 2, tzinfo=UTC)),
+    ("1514764800", datetime(2018, 1, 1, tzinfo=UTC)),
+])
+def test_times_in_iso_mysql_and_epoch_forms(text, expected):
+    assert ts.parse_moment(text, "t", zone("America/New_York"), WINDOW) == expected
+
+
+def test_csv_updates_follow_the_documented_column_order():
+    [update] = ts.csv_updates("5,1,,,,,,,8,1.5,2.5,100,a, b", "relative")
+    assert update == {"delta_t": "5", "field1": "1", "field2": "", "field3": "", "field4": "", "field5": "",
+                      "field6": "", "field7": "", "field8": "8", "latitude": "1.5", "longitude": "2.5",
+                      "elevation": "100", "status": "a, b"}
+
+
+def test_bulk_entries_refuse_mixed_times_and_too_many():
+    mixed = [{"delta_t": 0, "a": "1"}, {"created_at": "2026-01-01", "a": "2"}]
+    with pytest.raises(BadRequest, match="mix"):
+        ts.bulk_entries(mixed, ("a",), UTC, WINDOW, 10)
+    with pytest.raises(BadRequest, match="at most 1"):
+        ts.bulk_entries([{"delta_t": 0, "a": "1"}] * 2, ("a",), UTC, WINDOW, 1)
