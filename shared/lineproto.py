@@ -16,7 +16,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
+
+from shared.values import TimeWindow
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT64_MAX = 2**64 - 1
@@ -32,6 +35,8 @@ PRECISIONS: dict[str, int] = {
 }
 
 Value = float | int | bool | str
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
@@ -50,6 +55,7 @@ _UNESCAPE_STRING = re.compile(r'\\(["\\])')
 # A physical line: the key section, then the rest, where a quoted string may hold newlines (as in InfluxDB 1.x).
 _LINE = re.compile(r'(?:[^\n \\]++|\\[^\n]|\\)*+(?:[^\n"\\]++|\\[^\n]|\\|"[^"\\]*+(?:\\.[^"\\]*+)*+"|")*+', re.S)
 
+VARIABLE_MAX = 200  # characters of `measurement.field`, the stored variable name
 _KEY_CACHE_MAX = 50_000
 _keys: dict[str, tuple[str, dict[str, str]]] = {}
 
@@ -135,6 +141,8 @@ def parse(text: str, precision: str = "ns") -> list[Point]:
 
 def parse_line(line: str, factor: int = 1) -> Point:
     """One stripped, non-empty line; timestamps are multiplied by `factor` into nanoseconds."""
+    if "\0" in line:
+        raise LineProblem("NUL characters are not allowed")  # PostgreSQL text and jsonb cannot hold them
     if "\\" in line or '"' in line:
         key, fields_text, stamp = _split_escaped(line)
         fields = _fields_escaped(fields_text)
@@ -158,6 +166,39 @@ def parse_line(line: str, factor: int = 1) -> Point:
             _keys.clear()
         _keys[key] = cached
     return Point(key, cached[0], cached[1], fields, None if stamp is None else _timestamp(stamp, factor))
+
+
+def variable(measurement: str, field: str) -> str:
+    """The Ownstream variable a field is stored as."""
+    return f"{measurement}.{field}"
+
+
+def check_point(point: Point, earliest_ns: int, latest_ns: int) -> None:
+    """LineProblem if `point` cannot be stored: a variable name too long or a time outside the window."""
+    if point.time_ns is not None and not earliest_ns <= point.time_ns <= latest_ns:
+        when = "before" if point.time_ns < earliest_ns else "after"
+        raise LineProblem(f"time {_iso(point.time_ns)} is {when} the accepted range "
+                          f"({_iso(earliest_ns)} to {_iso(latest_ns)}): is the precision right?")
+    limit = VARIABLE_MAX - 1 - len(point.measurement)
+    for field in point.fields:
+        if len(field) > limit:
+            raise LineProblem(f"variable {_shown(variable(point.measurement, field))} is longer than "
+                              f"{VARIABLE_MAX} characters")
+
+
+def window_ns(window: TimeWindow) -> tuple[int, int]:
+    """The accepted time window as (earliest, latest) nanoseconds since the epoch."""
+    return (window.earliest - _EPOCH) // _MICROSECOND * 1000, (window.latest - _EPOCH) // _MICROSECOND * 1000
+
+
+def to_datetime(ns: int) -> datetime:
+    """An aware UTC datetime of `ns` nanoseconds since the epoch (PostgreSQL keeps microseconds)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _iso(ns: int) -> str:
+    return to_datetime(ns).isoformat().replace("+00:00", "Z")
+
 
 
 def _timestamp(text: str, factor: int) -> int:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.ingest.http import router
+from services.ingest.influx import router as influx_router
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings, get_settings
 from shared.http import JSON, install_error_handlers
@@ -26,6 +27,7 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def include_ingest(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(influx_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

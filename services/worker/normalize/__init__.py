@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.worker.normalize import native, push
+from services.worker.normalize import lineproto, native, push
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
 
@@ -13,6 +13,7 @@ Normalizer = Callable[[QueueMessage, Context, Batch], None]
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
     "native": native.normalize,
+    "lineproto": lineproto.normalize,
 }
 
 
