@@ -59,7 +59,7 @@ def influx_error(error: OwnstreamError, *, v1: bool) -> JSON:
     return JSON(body, status_code=status, headers=headers)
 
 
-def request_key(request: Request, *, v1: bool) -> str | None:
+def request_key(request: Request, *, v1: bool, password: str | None = None) -> str | None:
     """The key a client sent: `Token`/`Bearer` header; for v1 also Basic auth's password or `p`."""
     scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
     scheme, value = scheme.lower(), value.strip()
@@ -70,7 +70,7 @@ def request_key(request: Request, *, v1: bool) -> str | None:
             return base64.b64decode(value, validate=True).decode().partition(":")[2] or None
         except (binascii.Error, UnicodeDecodeError):
             return None
-    return request.query_params.get("p") if v1 else None
+    return (password or request.query_params.get("p")) if v1 else None
 
 
 def target_dataset(text: str | None, credential: Credential, *, v1: bool) -> int:
@@ -138,7 +138,7 @@ async def query(request: Request) -> Response:
     try:
         rt = runtime(request)
         params = await push_params(request, rt.settings.max_body_bytes)
-        key = request_key(request, v1=True)
+        key = request_key(request, v1=True, password=params.get("p"))
         if key and await rt.credential(key) is None:
             raise Unauthorized("invalid key")
         text = params.get("q", "").strip()
