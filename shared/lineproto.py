@@ -45,7 +45,8 @@ _FLOAT_LAST = frozenset(".0123456789")
 
 # The slow path, for lines with escapes or quoted strings; loops unrolled (`[^x]*(?:\\.[^x]*)*`) for speed.
 _KEY_SECTION = re.compile(r"[^ \\]*+(?:\\.?[^ \\]*+)*+", re.S)  # measurement and tags: to the first unescaped space
-_FIELD_SECTION = re.compile(r'(?:[^ "\\]++|\\.?|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.S)
+# a quote opens a string only right after "=": InfluxDB reads quotes elsewhere (field keys) as characters
+_FIELD_SECTION = re.compile(r'(?:[^ "\\=]++|\\.?|="[^"\\]*+(?:\\.[^"\\]*+)*+"|=|")*+', re.S)
 _ITEMS = {sep: re.compile(rf"[^{sep}\\]*+(?:\\.?[^{sep}\\]*+)*+", re.S) for sep in ",="}
 _FIELD = re.compile(r'([^,= \\]*+(?:\\.?[^,= \\]*+)*+)=("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^,= "\\]*+(?:\\.?[^,= "\\]*+)*+)',
                     re.S)
@@ -53,7 +54,8 @@ _UNESCAPE_KEY = re.compile(r"\\([ ,=])")
 _UNESCAPE_MEASUREMENT = re.compile(r"\\([ ,])")
 _UNESCAPE_STRING = re.compile(r'\\(["\\])')
 # A physical line: the key section, then the rest, where a quoted string may hold newlines (as in InfluxDB 1.x).
-_LINE = re.compile(r'(?:[^\n \\]++|\\[^\n]|\\)*+(?:[^\n"\\]++|\\[^\n]|\\|"[^"\\]*+(?:\\.[^"\\]*+)*+"|")*+', re.S)
+_LINE = re.compile(r'(?:[^\n \\]++|\\[^\n]|\\)*+(?:[^\n"\\=]++|\\[^\n]|\\|="[^"\\]*+(?:\\.[^"\\]*+)*+"|=|")*+',
+                   re.S)
 
 VARIABLE_MAX = 200  # characters of `measurement.field`, the stored variable name
 _KEY_CACHE_MAX = 50_000
@@ -255,10 +257,7 @@ def _split_escaped(line: str) -> tuple[str, str, str | None]:
     if not rest:
         raise LineProblem("missing fields")
     fields = _FIELD_SECTION.match(rest).group()  # type: ignore[union-attr]
-    tail = rest[len(fields):]
-    if tail.startswith('"'):
-        raise LineProblem("unbalanced quotes")
-    tail = tail.strip(" ")
+    tail = rest[len(fields):].strip(" ")
     if not tail:
         return key, fields, None
     if " " in tail:
@@ -299,7 +298,7 @@ def _fields_escaped(text: str) -> dict[str, Value]:
         if not name:
             raise LineProblem("missing field key")
         if not raw:
-            raise LineProblem("missing field value")
+            raise LineProblem("unbalanced quotes" if text.startswith('"', match.end()) else "missing field value")
         name = _UNESCAPE_KEY.sub(r"\1", name) if "\\" in name else name
         if raw[0] == '"':
             fields[name] = _UNESCAPE_STRING.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]

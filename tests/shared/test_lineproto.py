@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from shared.lineproto import PRECISIONS, LineError, LineProblem, parse, parse_line, precision_factor
@@ -166,3 +168,29 @@ def test_long_line_is_shortened_in_the_message():
     with pytest.raises(LineError) as caught:
         parse(line)
     assert len(str(caught.value)) < 300 and caught.value.line == line
+
+
+def test_any_input_parses_or_names_its_line():
+    rng = random.Random(20260301)
+    alphabet = ['m', 'v', '1', '0', '.', '-', 'i', 'u', 't', 'e', ' ', ',', '=', '"', '\\', '\n', '\r', '#', '\t']
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        try:
+            points = parse(text)
+        except LineError as error:
+            assert error.number >= 1 and error.line
+        else:
+            assert all(p.measurement and p.fields for p in points)
+
+
+@pytest.mark.parametrize("name", ["plain", "with space", "com,ma", "equals=sign", 'quo"te', "back\\slash", "ünï"])
+def test_what_the_official_client_escapes_parses_back(name):
+    from influxdb_client import Point as ClientPoint
+
+    line = (ClientPoint(f"m {name}").tag(f"t {name}", f"v {name}").field(f"f {name}", f"s {name}")
+            .field("n", 3).time(1_772_366_400_000_000_000).to_line_protocol())
+    point = one(line)
+    assert point.measurement == f"m {name}"
+    assert point.tags == {f"t {name}": f"v {name}"}
+    assert point.fields == {f"f {name}": f"s {name}", "n": 3}
+    assert point.time_ns == 1_772_366_400_000_000_000
