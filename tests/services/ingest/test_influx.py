@@ -13,6 +13,7 @@ from redis import Redis
 from shared.keys import generate_key, hash_key
 from shared.queue import ingest_queue
 from tests.support.factories import make_dataset
+from tests.support.services import free_port
 from tests.support.worker import drain
 
 T0 = 1_772_366_400  # 2026-03-01T12:00:00Z
@@ -240,3 +241,22 @@ def test_query_create_database_is_harmless_and_other_queries_are_refused(client,
     assert wrong.status_code == 401
     wrong_form = client.post("/query", data={"q": "CREATE DATABASE x", "p": "nope"})
     assert wrong_form.status_code == 401 and wrong_form.json()["code"] == "unauthorized"
+
+
+def test_queue_unreachable_is_503_in_influx_shape(settings):
+    from fastapi.testclient import TestClient
+
+    from services.combined import create_app
+
+    dataset = make_dataset(settings)
+    away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with TestClient(create_app(away)) as client:
+        response = v2(client, dataset.id, dataset.write_key, f"m v=1 {T0}")
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable" and response.headers["Retry-After"] == "5"
+
+
+def test_tag_filter_must_be_key_colon_value(client, settings):
+    dataset = make_dataset(settings)
+    response = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key, "tag": "host"})
+    assert response.status_code == 400 and "key:value" in response.json()["detail"]
