@@ -97,27 +97,17 @@ def precision_factor(precision: str) -> int:
 
 def lines(text: str) -> Iterator[tuple[int, str]]:
     """(line number, line) of each point line of `text`: blank lines and `#` comments are skipped."""
-    raw_lines = text.split("\n")
-    if '"' in text and not all(_strings_close(line) for line in raw_lines if '"' in line):
+    if '"' in text:
         yield from _scan_lines(text)
         return
-    for index, line in enumerate(raw_lines, 1):
+    for index, line in enumerate(text.split("\n"), 1):
         stripped = line.strip(" \t\r")
         if stripped and stripped[0] != "#":
             yield index, stripped
 
 
-def _strings_close(line: str) -> bool:
-    """Whether every quoted string of `line` closes on it (the common case, decided without a regex)."""
-    if "\\" in line:
-        return False
-    body = line.lstrip(" ")
-    space = body.find(" ")
-    return space < 0 or body.count('"', space) % 2 == 0
-
-
 def _scan_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Like `lines`, for bodies where a quoted string may span lines or quotes are escaped."""
+    """Like `lines`, for bodies with quotes: a quoted field value may span lines."""
     number, position, end = 1, 0, len(text)
     while position <= end:
         line = _LINE.match(text, position).group()  # type: ignore[union-attr]  # matches "" at least

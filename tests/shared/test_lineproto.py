@@ -194,3 +194,8 @@ def test_what_the_official_client_escapes_parses_back(name):
     assert point.tags == {f"t {name}": f"v {name}"}
     assert point.fields == {f"f {name}": f"s {name}", "n": 3}
     assert point.time_ns == 1_772_366_400_000_000_000
+
+
+def test_quote_in_a_field_key_does_not_open_a_string():
+    points = parse('m k"x=1,v="a\nb" 5\nm w=2i 6')
+    assert [(p.fields, p.time_ns) for p in points] == [({'k"x': 1.0, "v": "a\nb"}, 5), ({"w": 2}, 6)]
