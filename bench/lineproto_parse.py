@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -88,6 +89,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "lines_per_body": LINES_PER_BODY,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "note": "one core, best of repeated runs over 2 s each, load generator and other work on the same machine",
         "results": results,
     }, indent=2) + "\n")
