@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import orjson
 from sqlalchemy.orm import Session
 
 RANGE = """
@@ -44,6 +45,7 @@ def read_range(
     variables: list[str] | None,
     limit: int,
     device: str | None = None,
+    tags: dict[str, list[str]] | None = None,
 ) -> list[dict]:
     """Readings of a dataset in [start, end), oldest first, as JSON-ready rows."""
     filters = ""
@@ -54,6 +56,10 @@ def read_range(
     if device is not None:
         filters += " and s.device = %(device)s"
         params["device"] = device
+    # every tag key given must match, with any of the values given for it
+    for index, (name, values) in enumerate(sorted((tags or {}).items())):
+        filters += f" and s.tags @> any(%(tag{index})s::jsonb[])"
+        params[f"tag{index}"] = [orjson.dumps({name: value}).decode() for value in values]
     with _cursor(session) as cur:
         cur.execute(RANGE.format(filters=filters), params)
         rows = cur.fetchall()

@@ -12,6 +12,7 @@ import orjson
 
 from services.ingest import thingspeak as ts
 from services.ingest.credentials import Credential
+from shared import lineproto
 from shared.config import Settings
 from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
@@ -113,6 +114,27 @@ class Acceptor:
             raise PayloadTooLarge(f"{len(records)} records in one request; at most {self.settings.max_records}")
         return make_message("autopi", credential.dataset_id, body.decode(), source=source,
                             device=credential.device)
+
+    def lineproto(self, credential: Credential, body: bytes, precision: str, *, source: Source) -> QueueMessage:
+        """InfluxDB line protocol; the whole body is parsed so that a bad line refuses it all (naming the line)."""
+        if precision not in lineproto.PRECISIONS:
+            raise BadRequest(f"invalid precision {precision!r}: use ns, us, ms or s")
+        try:
+            text = body.decode()
+        except UnicodeDecodeError as error:
+            raise BadRequest(f"body is not UTF-8 (byte {error.start})") from None
+        earliest, latest = lineproto.window_ns(self._window())
+        factor, count = lineproto.PRECISIONS[precision], 0
+        for number, line in lineproto.lines(text):
+            try:
+                lineproto.check_point(lineproto.parse_line(line, factor), earliest, latest)
+            except lineproto.LineProblem as problem:
+                raise BadRequest(str(lineproto.LineError(number, str(problem), line))) from None
+            count += 1
+        if not count:
+            raise BadRequest("writing requires points: the body has no lines")
+        return make_message("lineproto", credential.dataset_id, text, source=source, device=credential.device,
+                            params={"precision": precision})
 
     def _check_time(self, text: object, where: str) -> None:
         try:

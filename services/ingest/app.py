@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.ingest import autopi, http
+from services.ingest import autopi, http, influx
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings, get_settings
 from shared.http import JSON, install_error_handlers
@@ -25,8 +25,8 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def include_ingest(app: FastAPI) -> None:
-    app.include_router(http.router)
-    app.include_router(autopi.router)
+    for module in (http, autopi, influx):
+        app.include_router(module.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

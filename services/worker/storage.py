@@ -52,7 +52,8 @@ with fresh as (
     select distinct w.dataset_id, w.tag
     from unnest(%s::int[], %s::text[]) as w(dataset_id, tag)
     join datasets d on d.id = w.dataset_id
-    where left(w.tag, 1) <> '@' and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
+    where left(w.tag, 1) <> '@'
+        and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
 insert into variables (dataset_id, tag, name, position)
 select f.dataset_id, f.tag, f.tag,

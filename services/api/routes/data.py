@@ -31,6 +31,19 @@ def time_param(value: str | None, name: str, default: datetime) -> datetime:
         raise BadRequest(f"{name}: {problem}") from None
 
 
+def tags_param(values: list[str] | None) -> dict[str, list[str]] | None:
+    """`tag=key:value` filters (repeatable; values given for one key are alternatives)."""
+    if not values:
+        return None
+    tags: dict[str, list[str]] = {}
+    for item in values:
+        name, sep, value = item.partition(":")
+        if not name or not sep:
+            raise BadRequest(f"tag filter {item!r} must be key:value, e.g. tag=host:server01")
+        tags.setdefault(name, []).append(value)
+    return tags
+
+
 def vars_param(value: str | None) -> list[str] | None:
     if not value:
         return None
@@ -45,13 +58,14 @@ def dataset_data(
     end: str | None = None,
     vars: str | None = None,
     device: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10_000,
 ) -> JSON:
-    """Readings in [start, end), oldest first; `vars` is a comma-separated list of variable tags."""
+    """Readings in [start, end), oldest first; `vars`: comma-separated variables; `tag=k:v`: series tagged so."""
     begin, finish = time_param(start, "start", EARLIEST), time_param(end, "end", LATEST)
     if finish <= begin:
         raise BadRequest("end must be after start")
-    rows = read_range(session, dataset.id, begin, finish, vars_param(vars), limit + 1, device)
+    rows = read_range(session, dataset.id, begin, finish, vars_param(vars), limit + 1, device, tags_param(tag))
     truncated = len(rows) > limit
     return JSON({
         "dataset": dataset.id,
