@@ -12,5 +12,5 @@ app = typer.Typer(help="Ownstream: your IoT data, on your own machines.", no_arg
 app.add_typer(manage.user_app, name="user")
 app.add_typer(manage.dataset_app, name="dataset")
 app.add_typer(local_app, name="local")
-for command in (run.migrate, run.worker, run.serve, run.up, run.status):
+for command in (run.migrate, run.worker, run.mqtt, run.serve, run.up, run.status):
     app.command()(command)

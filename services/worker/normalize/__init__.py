@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.worker.normalize import native, push
+from services.worker.normalize import native, push, reject, telemetry
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
 
@@ -13,6 +13,8 @@ Normalizer = Callable[[QueueMessage, Context, Batch], None]
 NORMALIZERS: dict[str, Normalizer] = {
     "push": push.normalize,
     "native": native.normalize,
+    "telemetry": telemetry.normalize,
+    "reject": reject.normalize,
 }
 
 
