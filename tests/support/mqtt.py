@@ -48,9 +48,10 @@ class PrivateBroker:
                 self.process.wait()
 
 
-def start_broker(directory: Path, settings: Settings, *, extra: str = "") -> PrivateBroker:
+def start_broker(directory: Path, settings: Settings, *, extra: str = "", dynsec: Path | None = None,
+                 ) -> PrivateBroker:
     port = free_port()
-    config = write_local_broker_config(directory, port, settings, extra=extra)
+    config = write_local_broker_config(directory, port, settings, extra=extra, dynsec=dynsec)
     process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     broker = PrivateBroker(directory, port, process,
