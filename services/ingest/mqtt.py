@@ -128,7 +128,8 @@ class Bridge:
             self._generation += 1
         self.subscribed.clear()
         self.metrics.subscribed.set(0)
-        log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+        if reason_code.is_failure:
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         refused = [str(code) for code in reason_codes if code.is_failure]

@@ -27,7 +27,7 @@ class PrivateBroker:
 
     directory: Path
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen | None
     settings: Settings  # the test's settings pointing at this broker
 
     @property
@@ -39,7 +39,7 @@ class PrivateBroker:
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
@@ -47,22 +47,27 @@ class PrivateBroker:
                 self.process.kill()
                 self.process.wait()
 
+    def start(self) -> None:
+        """Start (again) on the same port and data folder."""
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.directory / "mosquitto.conf")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open("127.0.0.1", self.port) or self.process.poll() is not None, timeout=10,
+                 what="mosquitto")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {self.log()}")
+
 
 def start_broker(directory: Path, settings: Settings, *, extra: str = "", dynsec: Path | None = None,
                  ) -> PrivateBroker:
     port = free_port()
     config = write_local_broker_config(directory, port, settings, extra=extra, dynsec=dynsec)
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    broker = PrivateBroker(directory, port, process,
-                           settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{port}"}))
+    assert config == directory / "mosquitto.conf"
+    broker = PrivateBroker(directory, port, None, settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{port}"}))
     try:
-        wait_for(lambda: port_open("127.0.0.1", port) or process.poll() is not None, timeout=10, what="mosquitto")
-    except TimeoutError:
+        broker.start()
+    except BaseException:
         broker.stop()
         raise
-    if process.poll() is not None:
-        raise RuntimeError(f"mosquitto exited with {process.returncode}: {broker.log()}")
     return broker
 
 
