@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEV_MQTT_PASSWORD = "dev-insecure-bridge-password"
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,16 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     secret_key: str = DEV_SECRET_KEY
+
+    # The MQTT bridge's own broker account (deploy/mosquitto/acl grants this user the subscriptions).
+    mqtt_username: str = "ownstream-bridge"
+    mqtt_password: str = DEV_MQTT_PASSWORD
+    mqtt_client_id: str = ""  # stable per bridge process (its persistent session); default: host name
+    mqtt_session_expiry_s: int = Field(default=86_400, ge=1, description="broker keeps a bridge's queue this long")
+    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
+    mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
+    mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
+    mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
 
     host: str = "127.0.0.1"
     port: int = 8000

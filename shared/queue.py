@@ -21,7 +21,8 @@ from shared.config import Settings
 INGEST_JOB = "services.worker.tasks.ingest_batch"
 FAILED_JOB_TTL = 365 * 86_400
 
-Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field"]
+# "reject": a payload the receiver refused, kept in the dataset's rejected records (params: reason, format)
+Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field", "reject"]
 Source = Literal["http", "mqtt", "cli"]
 
 

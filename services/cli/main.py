@@ -14,5 +14,5 @@ app.add_typer(manage.dataset_app, name="dataset")
 app.add_typer(devices.device_app, name="device")
 app.add_typer(devices.token_app, name="token")
 app.add_typer(local_app, name="local")
-for command in (run.migrate, run.worker, run.serve, run.up, run.status):
+for command in (run.migrate, run.worker, run.mqtt, run.serve, run.up, run.status):
     app.command()(command)

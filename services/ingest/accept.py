@@ -12,7 +12,7 @@ import orjson
 
 from services.ingest import thingspeak as ts
 from services.ingest.credentials import Credential
-from shared import lineproto
+from shared import lineproto, telemetry
 from shared.config import Settings
 from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
@@ -141,3 +141,28 @@ class Acceptor:
             self._window().check(parse_time(text))
         except ValueProblem as problem:
             raise BadRequest(f"{where}: {problem}") from None
+
+    def telemetry(self, credential: Credential, body: bytes, *, source: Source) -> QueueMessage:
+        """ThingsBoard telemetry: {"tag": v}, {"ts": epoch_ms, "values": {...}}, or an array of these."""
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise BadRequest(f"body is not JSON: {error}") from None
+        window = self._window()
+        registered = set(credential.variables)
+        try:
+            items = telemetry.entries(document)
+            if len(items) > self.settings.max_records:
+                raise BadRequest(f"{len(items)} entries in one message; at most {self.settings.max_records}")
+            for index, item in enumerate(items):
+                moment, values = telemetry.entry_values(item)
+                if moment is not None:
+                    window.check(moment)
+                for tag, value in flatten(values):
+                    if tag not in registered:
+                        raise BadRequest(f"unknown variable {tag!r} in entry {index}: register it on the dataset first")
+                    columns(value)
+        except ValueProblem as problem:
+            raise BadRequest(str(problem)) from None
+        return make_message("telemetry", credential.dataset_id, body.decode(), source=source,
+                            device=credential.device)

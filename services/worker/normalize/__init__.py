@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from services.worker.normalize import autopi, lineproto, native, push
+from services.worker.normalize import autopi, lineproto, native, push, reject, telemetry
 from services.worker.normalize.rows import Batch, Context
 from shared.queue import QueueMessage
 from shared.values import from_epoch
@@ -20,6 +20,8 @@ NORMALIZERS: dict[str, Normalizer] = {
     "native": native.normalize,
     "autopi": autopi.normalize,
     "lineproto": lineproto.normalize,
+    "telemetry": telemetry.normalize,
+    "reject": reject.normalize,
 }
 
 

@@ -1,0 +1,187 @@
+"""`ownstream mqtt`: the MQTT bridge. Subscribes to the device topics, enqueues like HTTP, acks when durable.
+
+Any number of bridges share the load through one shared subscription ($share/ownstream/...). Each keeps a
+persistent MQTT v5 session (clean start off, a session expiry) under a stable client id, so messages
+published while it is down wait for it in the broker; it acknowledges a QoS 1 message only after the
+message is in Redis (see mqtt_pump), so a bridge killed at any moment loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from psycopg_pool import ConnectionPool
+from redis import Redis
+
+from services.ingest.accept import Acceptor
+from services.ingest.credentials import CredentialResolver
+from services.ingest.entries import EntryIds
+from services.ingest.mqtt_dispatch import Dispatcher
+from services.ingest.mqtt_metrics import BridgeMetrics
+from services.ingest.mqtt_pump import Pump, Received
+from services.ingest.topics import share_group, subscriptions
+from shared.config import DEV_MQTT_PASSWORD, Settings
+from shared.queue import QueueMessage, enqueue_messages, ingest_queue
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 30
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+
+
+def broker_address(settings: Settings) -> tuple[str, int, str, str]:
+    """(host, port, username, password) of the broker; credentials in the URL win over the settings."""
+    url = urlsplit(settings.mqtt_url)
+    if url.scheme not in ("mqtt", "tcp", ""):
+        raise ValueError(f"OWNSTREAM_MQTT_URL: unsupported scheme {url.scheme!r}; use mqtt://host:port")
+    username = unquote(url.username) if url.username else settings.mqtt_username
+    password = unquote(url.password) if url.password else settings.mqtt_password
+    return url.hostname or "127.0.0.1", url.port or 1883, username, password
+
+
+def default_client_id(settings: Settings) -> str:
+    """One stable id per host: the broker keeps that id's session (and queue) while the bridge is away."""
+    return settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
+
+
+class Bridge:
+    """One bridge process: a paho client feeding a Pump that enqueues through the shared accept path."""
+
+    def __init__(self, settings: Settings, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.client_id = client_id or default_client_id(settings)
+        self.subscriptions = subscriptions(share_group(broker_address(settings)[3]))
+        self.metrics = BridgeMetrics()
+        self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                    health_check_interval=30)
+        self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, timeout=5,
+                                   kwargs={"autocommit": True, "connect_timeout": 5})
+        self.credentials = CredentialResolver(settings, self.redis, self.pool)
+        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings))
+        self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
+        self.queue = ingest_queue(self.redis, settings)
+        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics)
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
+        self.subscribed = threading.Event()
+        self.client = self._make_client()
+
+    def enqueue(self, messages: list[QueueMessage]) -> None:
+        """Allocate ThingSpeak entry ids (as HTTP pushes get them), then queue the batch in one transaction."""
+        self.entry_ids.assign(messages)
+        enqueue_messages(self.queue, self.settings, messages)
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        host, port, username, password = broker_address(self.settings)
+        client.username_pw_set(username, password)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self.address = (host, port)
+        return client
+
+    def _connect_properties(self) -> Properties:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+        properties.ReceiveMaximum = self.settings.mqtt_receive_maximum
+        return properties
+
+    # lifecycle ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.pool.open(wait=False)
+        self.credentials.start()
+        self.pump.start()
+        host, port = self.address
+        self.client.connect_async(host, port, KEEPALIVE_S, clean_start=False, properties=self._connect_properties())
+        self.client.loop_start()  # paho's thread reconnects by itself, with backoff
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.pump.stop()
+        self.credentials.stop()
+        self.pool.close()
+        self.redis.close()
+
+    # paho callbacks (network thread) -----------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s (check OWNSTREAM_MQTT_USERNAME/PASSWORD)", reason_code)
+            return
+        with self._lock:
+            self._generation += 1
+        log.info("connected to %s:%s as %s (session present: %s)", *self.address, self.client_id,
+                 flags.session_present)
+        # Always subscribe again: Mosquitto 2.0.11 does not restore a durable client's $share subscriptions.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+        client.subscribe([(topic, options) for topic in self.subscriptions])
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._lock:
+            self._generation += 1
+        self.subscribed.clear()
+        self.metrics.subscribed.set(0)
+        if reason_code.is_failure:
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused the subscriptions: %s (is the bridge user in the broker's ACL?)", refused)
+            return
+        self.metrics.subscribed.set(1)
+        self.subscribed.set()
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        self.metrics.received.inc()
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = ""  # routed nowhere, so dropped and counted
+        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time()))
+
+    # pump thread -------------------------------------------------------------------------------------------
+    def acknowledge(self, batch: list[Received]) -> None:
+        """PUBACK the QoS 1 messages of `batch`, in order, if they came on the connection still open."""
+        with self._lock:
+            generation = self._generation
+            for item in batch:
+                if item.qos == 0:
+                    continue
+                if item.generation != generation:
+                    self.metrics.stale.inc()  # the broker resends it on the new connection
+                    continue
+                self.client.ack(item.mid, item.qos)
+                self.metrics.acked.inc()
+
+
+def run_bridge(settings: Settings, client_id: str | None = None) -> None:
+    """Run a bridge until SIGINT or SIGTERM."""
+    if settings.environment == "production" and settings.mqtt_password == DEV_MQTT_PASSWORD:
+        raise ValueError("OWNSTREAM_MQTT_PASSWORD must be set in production (and in the broker's password file)")
+    bridge = Bridge(settings, client_id)
+    if settings.mqtt_metrics_port:
+        bridge.metrics.serve(settings.host, settings.mqtt_metrics_port)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    host, port = bridge.address
+    log.info("MQTT bridge %s for %s:%s, topics %s", bridge.client_id, host, port, ", ".join(bridge.subscriptions))
+    bridge.start()
+    while not stop.wait(1.0):
+        pass
+    log.info("stopping: messages not yet acknowledged stay with the broker")
+    bridge.stop()

@@ -1,0 +1,127 @@
+"""One MQTT message to one queue message: route by topic, authenticate the key it carries, make one accept call.
+
+A message the Acceptor refuses has no one to answer, so it becomes a "reject" queue message (stored in the
+dataset's rejected records by the worker, through the same queue) when the dataset is known, or a counted,
+logged drop when it is not. Errors that will pass (the database away) are raised, so the batch is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from services.ingest.accept import Acceptor, require_writer
+from services.ingest.credentials import Credential
+from services.ingest.topics import Route, TopicError, parse_topic, redact
+from shared.config import Settings
+from shared.errors import BadRequest, OwnstreamError, Unauthorized
+from shared.queue import Format, QueueMessage, make_message
+
+log = logging.getLogger(__name__)
+
+RAW_LIMIT = 4096  # characters of a refused payload kept in its rejected record
+LINEPROTO_PRECISION = "ns"  # InfluxDB's default; the topic has no room for a query string
+
+FORMAT_OF: dict[str, Format] = {
+    "push": "push", "field": "push", "autopi": "autopi", "telemetry": "telemetry", "lineproto": "lineproto",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one message: a queue message to enqueue (accepted or reject), or a drop."""
+
+    message: QueueMessage | None
+    verdict: str  # "accepted", "rejected" or "dropped"
+    reason: str = ""  # short label for metrics: "unauthorized", "bad_payload", "bad_topic", ...
+
+
+class Dispatcher:
+    """Turns (topic, payload) into an Outcome with the same Acceptor and credentials as HTTP."""
+
+    def __init__(self, settings: Settings, resolve: Callable[[str], Credential | None], acceptor: Acceptor) -> None:
+        self.settings = settings
+        self.resolve = resolve
+        self.acceptor = acceptor
+
+    def dispatch(self, topic: str, payload: bytes, received_at: float) -> Outcome:
+        try:
+            route = parse_topic(topic)
+        except TopicError as error:
+            return self._drop("bad_topic", str(error))
+        credential = self.resolve(route.key)
+        try:
+            credential = self._authorize(route, credential)
+        except Unauthorized as error:
+            if route.dataset_id is None:
+                return self._drop("unauthorized", f"{redact(topic)}: {error.detail}")
+            return self._reject(route, None, topic, payload, received_at, "unauthorized", error.detail)
+        if len(payload) > self.settings.max_body_bytes:
+            reason = f"payload of {len(payload)} bytes is over the limit of {self.settings.max_body_bytes}"
+            return self._reject(route, credential, topic, payload, received_at, "too_large", reason)
+        try:
+            message = self._accept(route, credential, payload)
+        except OwnstreamError as error:
+            return self._reject(route, credential, topic, payload, received_at, "bad_payload", error.detail)
+        message["received_at"] = received_at
+        return Outcome(message, "accepted")
+
+    def _authorize(self, route: Route, credential: Credential | None) -> Credential:
+        if route.needs_device:
+            if credential is None or credential.kind != "device":
+                raise Unauthorized("missing or invalid device token")
+            return credential
+        return require_writer(credential, route.dataset_id)
+
+    def _accept(self, route: Route, credential: Credential, payload: bytes) -> QueueMessage:
+        acceptor = self.acceptor
+        match route.kind:
+            case "push":
+                return acceptor.push(credential, form_params(payload), source="mqtt")
+            case "field":
+                return acceptor.push(credential, {route.field: text(payload)}, source="mqtt")
+            case "autopi":
+                return acceptor.autopi(credential, payload, source="mqtt")
+            case "telemetry":
+                return acceptor.telemetry(credential, payload, source="mqtt")
+            case "lineproto":
+                return acceptor.lineproto(credential, payload, LINEPROTO_PRECISION, source="mqtt")
+        raise AssertionError(route.kind)
+
+    def _reject(
+        self, route: Route, credential: Credential | None, topic: str, payload: bytes, received_at: float,
+        label: str, reason: str,
+    ) -> Outcome:
+        dataset_id = credential.dataset_id if credential is not None else route.dataset_id
+        assert dataset_id is not None
+        raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
+        params = {"reason": reason, "format": FORMAT_OF[route.kind], "topic": redact(topic)}
+        device = credential.device if credential is not None else None
+        message = make_message("reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at,
+                               params=params)
+        log.info("rejected message on %s for dataset %s: %s", redact(topic), dataset_id, reason)
+        return Outcome(message, "rejected", label)
+
+    @staticmethod
+    def _drop(label: str, reason: str) -> Outcome:
+        log.warning("dropped message: %s", reason)
+        return Outcome(None, "dropped", label)
+
+
+def text(payload: bytes) -> str:
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        raise BadRequest("payload is not UTF-8") from None
+
+
+def form_params(payload: bytes) -> dict[str, str]:
+    """The `name=value&...` pairs of a ThingSpeak publish; a repeated name is refused, as over HTTP."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(text(payload).strip(), keep_blank_values=True):
+        if name in params:
+            raise BadRequest(f"parameter {name!r} given more than once")
+        params[name] = value
+    return params

@@ -1,0 +1,92 @@
+"""MQTT topic forms: which accept call a topic asks for, and the key or token it carries. Pure parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+# The roots devices publish under; the broker's ACL lets anonymous clients publish here and nowhere else.
+TOPIC_ROOTS = ("channels", "devices", "datasets")
+
+Kind = Literal["push", "field", "autopi", "telemetry", "lineproto"]
+
+_DATASET_ID = re.compile(r"^[1-9][0-9]{0,9}$")
+_FIELD = re.compile(r"^field([1-9][0-9]?)$")
+# dataset ids are Postgres integers
+_MAX_DATASET_ID = 2**31 - 1
+
+
+class TopicError(ValueError):
+    """A topic that names no Ownstream form; the message says which forms exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What one topic asks for: the form, the key or device token, and the dataset it names (if any)."""
+
+    kind: Kind
+    key: str
+    dataset_id: int | None = None
+    field: str | None = None  # the variable of a single-field ThingSpeak publish
+
+    @property
+    def needs_device(self) -> bool:
+        return self.kind in ("autopi", "telemetry")
+
+
+FORMS = (
+    "channels/{id}/publish/{write key}, channels/{id}/publish/fields/field{N}/{write key}, "
+    "devices/{token}/autopi, devices/{token}/telemetry, datasets/{id}/influx/{write key}"
+)
+
+
+def share_group(bridge_password: str) -> str:
+    """The bridges' shared-subscription group, derived from their password so that no device can join it.
+
+    Mosquitto 2.0's ACL file does not check subscriptions (only deliveries): an anonymous client that joined
+    the bridges' group would be handed its round-robin share of messages and, denied reading them, lose them.
+    A group name only holders of the bridge password can compute keeps that door shut.
+    """
+    return "ownstream-" + hashlib.sha256(f"ownstream share group:{bridge_password}".encode()).hexdigest()[:20]
+
+
+def subscriptions(group: str) -> list[str]:
+    """The shared-subscription filters a bridge subscribes to: one per topic root."""
+    return [f"$share/{group}/{root}/#" for root in TOPIC_ROOTS]
+
+
+def _dataset_id(text: str) -> int:
+    if not _DATASET_ID.match(text) or int(text) > _MAX_DATASET_ID:
+        raise TopicError(f"{text!r} is not a dataset id")
+    return int(text)
+
+
+def parse_topic(topic: str) -> Route:
+    """The route of `topic`; raises TopicError for a topic of no known form or with an empty key."""
+    parts = topic.split("/")
+    match parts:
+        case ["channels", dataset, "publish", key] if key:
+            return Route("push", key, _dataset_id(dataset))
+        case ["channels", dataset, "publish", "fields", field, key] if key:
+            if not _FIELD.match(field):
+                raise TopicError(f"{field!r} is not field1, field2, ...")
+            return Route("field", key, _dataset_id(dataset), field)
+        case ["devices", token, "autopi"] if token:
+            return Route("autopi", token)
+        case ["devices", token, "telemetry"] if token:
+            return Route("telemetry", token)
+        case ["datasets", dataset, "influx", key] if key:
+            return Route("lineproto", key, _dataset_id(dataset))
+    raise TopicError(f"topic {redact(topic)!r} is not one of: {FORMS}")
+
+
+def redact(topic: str) -> str:
+    """`topic` with its key or token replaced, safe to log or to record with a rejected message."""
+    parts = topic.split("/")
+    if len(parts) >= 3 and parts[0] == "devices":
+        parts[1] = "***"
+    elif len(parts) >= 4 and parts[0] in ("channels", "datasets"):
+        parts[-1] = "***"
+    return "/".join(parts)

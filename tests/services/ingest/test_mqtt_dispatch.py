@@ -1,0 +1,73 @@
+"""The dispatcher is the MQTT edge: topic → credential → one Acceptor call, or a reject, or a counted drop."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from services.ingest.accept import Acceptor
+from services.ingest.credentials import Credential
+from services.ingest.mqtt_dispatch import Dispatcher
+from shared.config import Settings
+
+WRITE = Credential(3, "write", None, ("field1", "temperature"))
+READ = Credential(3, "read", None, ("field1", "temperature"))
+DEVICE = Credential(3, "device", "car-1", ("field1", "temperature"))
+KEYS = {"wk": WRITE, "rk": READ, "tok": DEVICE}
+
+
+@pytest.fixture
+def dispatcher():
+    settings = Settings(max_body_bytes=2048)
+    return Dispatcher(settings, KEYS.get, Acceptor(settings))
+
+
+def test_push_and_field_forms_become_push_messages(dispatcher):
+    outcome = dispatcher.dispatch("channels/3/publish/wk", b"field1=2&created_at=2026-01-01T00:00:00Z", 1.5e9)
+    assert outcome.verdict == "accepted"
+    message = outcome.message
+    assert (message["format"], message["dataset_id"], message["payload"], message["source"]) == (
+        "push", 3, {"field1": "2"}, "mqtt")
+    assert message["params"] == {"created_at": "2026-01-01T00:00:00+00:00", "entries": 1}
+    assert message["received_at"] == 1.5e9
+    field = dispatcher.dispatch("channels/3/publish/fields/field1/wk", b"45", 1.5e9).message
+    assert field["format"] == "push" and field["payload"] == {"field1": "45"}
+
+
+def test_telemetry_carries_the_device(dispatcher):
+    outcome = dispatcher.dispatch("devices/tok/telemetry", orjson.dumps({"temperature": 1}), 1.5e9)
+    assert outcome.verdict == "accepted"
+    assert (outcome.message["format"], outcome.message["device"]) == ("telemetry", "car-1")
+
+
+@pytest.mark.parametrize(("topic", "payload", "label", "reason"), [
+    ("channels/3/publish/wrong", b"field1=1", "unauthorized", "invalid write key"),
+    ("channels/3/publish/rk", b"field1=1", "unauthorized", "cannot write"),
+    ("channels/4/publish/wk", b"field1=1", "unauthorized", "does not write dataset 4"),
+    ("channels/3/publish/wk", b"pressure=1", "bad_payload", "unknown field 'pressure'"),
+    ("channels/3/publish/wk", b"field1=1&field1=2", "bad_payload", "more than once"),
+    ("channels/3/publish/wk", b"\xff\xfe", "bad_payload", "not UTF-8"),
+    ("channels/3/publish/wk", b"field1=" + b"1" * 3000, "too_large", "over the limit"),
+    ("devices/tok/telemetry", b"[1, 2", "bad_payload", "not JSON"),
+    ("devices/tok/telemetry", b'{"ts": 1, "values": {"temperature": 1}}', "bad_payload", "before 2000"),
+])
+def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic, payload, label, reason):
+    outcome = dispatcher.dispatch(topic, payload, 1.5e9)
+    assert (outcome.verdict, outcome.reason) == ("rejected", label)
+    message = outcome.message
+    assert message["format"] == "reject" and message["source"] == "mqtt"
+    assert message["dataset_id"] == (4 if "channels/4" in topic else 3)
+    assert reason in message["params"]["reason"]
+    assert "wk" not in message["params"]["topic"].split("/") and "tok" not in message["params"]["topic"]
+    assert len(message["payload"]) <= 4096
+
+
+@pytest.mark.parametrize(("topic", "label"), [
+    ("devices/nope/telemetry", "unauthorized"),
+    ("devices/wk/telemetry", "unauthorized"),  # a dataset write key is not a device token
+    ("channels/x/publish/wk", "bad_topic"),
+    ("somewhere/else", "bad_topic"),
+])
+def test_refusals_without_a_dataset_are_drops(dispatcher, topic, label):
+    outcome = dispatcher.dispatch(topic, b"{}", 1.5e9)
+    assert (outcome.message, outcome.verdict, outcome.reason) == (None, "dropped", label)
