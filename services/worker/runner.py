@@ -25,6 +25,12 @@ JOB_MONITORING_INTERVAL_S = 5
 class IngestWorker(SimpleWorker):
     """Runs jobs in this process (no fork per job), so the database connection and caches stay warm."""
 
+    stopped_on_request = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stopped_on_request = True
+        super().request_stop(signum, frame)
+
 
 def wait_for_database(settings: Settings, timeout_s: float | None = None) -> None:
     """Create the partitions needed now, retrying while the database is unreachable."""
@@ -43,6 +49,7 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
     redis = Redis.from_url(settings.redis_url)
     wait_for_database(settings)
     worker = IngestWorker(
@@ -53,7 +60,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         job_monitoring_interval=JOB_MONITORING_INTERVAL_S,
     )
-    return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
+    return burst or worker.stopped_on_request
 
 
 def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:
