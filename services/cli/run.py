@@ -26,7 +26,11 @@ def migrate() -> None:
     from shared.migrate import upgrade
 
     settings = get_settings()
-    upgrade(settings)
+    try:
+        upgrade(settings)
+    except RuntimeError as error:  # a refusal such as OWNSTREAM_TIMESCALEDB=on without the extension
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
     console.print("database schema is up to date")
 
 

@@ -22,6 +22,7 @@ from shared.queue import ingest_queue
 
 log = logging.getLogger(__name__)
 
+
 class IngestWorker(SimpleWorker):
     """Runs jobs in this process (no fork per job), so the database connection and caches stay warm.
 
@@ -31,6 +32,7 @@ class IngestWorker(SimpleWorker):
     """
 
     heartbeat_ttl_s = 20
+    stopped_on_request = False
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl_s
@@ -54,6 +56,10 @@ class IngestWorker(SimpleWorker):
             except RedisError as error:
                 log.warning("heartbeat failed: %s", error)
 
+    def request_stop(self, signum, frame) -> None:
+        self.stopped_on_request = True
+        super().request_stop(signum, frame)
+
 
 def wait_for_database(settings: Settings, timeout_s: float | None = None) -> None:
     """Create the partitions needed now, retrying while the database is unreachable."""
@@ -72,6 +78,7 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
     redis = Redis.from_url(settings.redis_url)
     wait_for_database(settings)
     worker = IngestWorker(
@@ -85,7 +92,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         worker_ttl=settings.worker_maintenance_interval_s + 15,
     )
     worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
-    return worker.work(burst=burst, logging_level="WARNING")
+    worker.work(burst=burst, logging_level="WARNING")
+    # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
+    return burst or worker.stopped_on_request
 
 
 def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:

@@ -1,0 +1,85 @@
+"""The `ownstream` command, run as a real process: users, datasets, status, burst workers."""
+
+from __future__ import annotations
+
+import orjson
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from shared.keys import hash_key
+from shared.queue import INGEST_JOB, enqueue_messages, ingest_queue, make_message
+from tests.support.db import scalar
+from tests.support.processes import run_cli
+from tests.support.worker import drain
+
+PASSWORD = "a long enough password"
+
+
+def test_user_create_reads_the_password_from_stdin(client, settings):
+    result = run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "created user alice" in result.stderr
+    login = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    again = run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD + "\n")
+    assert again.returncode == 1 and "exists" in again.stderr
+    short = run_cli("user", "create", "bob", "--password-stdin", input="short\n")
+    assert short.returncode == 1 and "at least 8" in short.stderr
+    assert scalar(settings, "select count(*) from users") == 1
+
+
+def test_dataset_create_prints_usable_keys_once(client, settings):
+    assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
+    result = run_cli("dataset", "create", "--owner", "alice", "--name", "Garden", "--var", "temperature:Temperature",
+                     "--var", "soil", "--json")
+    assert result.returncode == 0, result.stderr
+    created = orjson.loads(result.stdout)
+    assert set(created) == {"id", "name", "read_key", "write_key"} and created["name"] == "Garden"
+    assert len(created["read_key"]) >= 32 and created["read_key"] != created["write_key"]
+    stored = {kind: h for kind, h in [
+        (k, scalar(settings, "select key_hash from dataset_keys where dataset_id = %s and kind = %s",
+                   (created["id"], k))) for k in ("read", "write")]}
+    assert stored == {"read": hash_key(created["read_key"]), "write": hash_key(created["write_key"])}
+    assert scalar(settings, "select name from variables where tag = 'temperature'") == "Temperature"
+
+    pushed = client.get("/update", params={"key": created["write_key"], "temperature": "12.5", "soil": "dry"})
+    assert pushed.status_code == 200, pushed.text
+    drain(settings)
+    rows = client.get(f"/api/v1/datasets/{created['id']}/data", params={"key": created["read_key"]}).json()["rows"]
+    assert {r["variable"]: r["value"] for r in rows} == {"temperature": 12.5, "soil": "dry"}
+
+    unknown = run_cli("dataset", "create", "--owner", "nobody", "--name", "X", "--json")
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr and unknown.stdout == ""
+
+
+def test_status_reports_queue_depth_workers_and_failed_jobs(settings):
+    redis = Redis.from_url(settings.redis_url)
+    queue = ingest_queue(redis, settings)
+    small_jobs = settings.model_copy(update={"enqueue_max_batch": 1})
+    message = make_message("push", 1, {"temperature": "1"}, source="cli")
+    enqueue_messages(queue, small_jobs, [message, message, message])
+    queue.enqueue_call(INGEST_JOB, args=([{"format": "push"}],), result_ttl=0)  # malformed: this job fails
+    idle = SimpleWorker([queue], connection=redis, serializer=JSONSerializer, name=f"{settings.queue_name}-idle")
+    idle.register_birth()
+    try:
+        result = run_cli("status", "--json")
+    finally:
+        idle.register_death()
+    assert result.returncode == 0, result.stderr
+    status = orjson.loads(result.stdout)
+    assert (status["queued_jobs"], status["workers"], status["failed_jobs"]) == (4, 1, 0)
+
+    SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(burst=True, logging_level="ERROR")
+    status = orjson.loads(run_cli("status", "--json").stdout)
+    assert (status["queued_jobs"], status["workers"], status["failed_jobs"]) == (0, 0, 1)
+
+
+def test_burst_worker_on_an_empty_queue_succeeds(settings):
+    result = run_cli("worker", "--burst")
+    assert result.returncode == 0, result.stderr
+
+
+def test_key_regeneration_refuses_bad_arguments(settings):
+    missing = run_cli("dataset", "keys", "regenerate", "4242", "blue")
+    assert missing.returncode == 2 and "read or write" in missing.stderr

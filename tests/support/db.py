@@ -1,0 +1,30 @@
+"""Looking at what a test stored: row counts and queue depth, straight from PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import psycopg
+from redis import Redis
+
+from shared.config import Settings
+from shared.queue import ingest_queue
+
+
+def scalar(settings: Settings, query: str, params: tuple = ()) -> object:
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def reading_count(settings: Settings, dataset_id: int | None = None) -> int:
+    if dataset_id is None:
+        return scalar(settings, "select count(*) from readings")
+    return scalar(settings, "select count(*) from readings r join series s on s.id = r.series_id "
+                            "where s.dataset_id = %s", (dataset_id,))
+
+
+def entry_count(settings: Settings, dataset_id: int) -> int:
+    return scalar(settings, "select entry_count from datasets where id = %s", (dataset_id,))
+
+
+def queued_jobs(settings: Settings) -> int:
+    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
