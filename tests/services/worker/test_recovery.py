@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import psycopg
 
 from tests.support.factories import make_dataset
 from tests.support.http import wait_for
+from tests.support.processes import ownstream_process
 
 READINGS = 100
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "services.cli", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
-    env = {**os.environ, "OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
+    env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
     dataset = make_dataset(settings)
     body = {"readings": [{"time": f"2026-05-01T00:00:{i // 10:02d}.{i % 10}Z", "values": {"temperature": i}}
                          for i in range(READINGS)]}
@@ -32,18 +26,15 @@ def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
                                                                             autocommit=True) as probe:
         # Hold the dataset's row so the worker's batch transaction stops half-way through.
         blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
-        first = start_worker(env)
-        try:
+        with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
             wait_for(lambda: probe.execute(
                 "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
             ).fetchone(), timeout=30, what="worker blocked mid-batch")
-        finally:
-            first.send_signal(signal.SIGKILL)
+            os.killpg(first.pid, signal.SIGKILL)
             first.wait()
         blocker.rollback()
 
-        second = start_worker(env)
-        try:
+        with ownstream_process("worker", env=env):
             def stored():
                 return probe.execute(
                     "select count(*), (select entry_count from datasets where id = %s) from readings",
@@ -51,6 +42,3 @@ def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
 
             wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
             assert stored() == (READINGS, READINGS)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(timeout=30)
