@@ -18,6 +18,7 @@ from services.api.app import api_lifespan
 from services.api.app import create_app as create_api_app
 from services.ingest.app import create_app as create_ingest_app
 from services.ingest.app import ingest_lifespan
+from services.ingest.fastpath import is_push, push
 from shared.config import Settings, get_settings
 
 
@@ -45,8 +46,10 @@ class Combined:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        await self._app_for(scope)(scope, receive, send)
+        elif is_push(scope):
+            await push(self.ingest, scope, receive, send)
+        else:
+            await self._app_for(scope)(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()

@@ -18,6 +18,8 @@ from shared.errors import DatabaseUnavailable, OwnstreamError, QueueUnavailable
 
 log = logging.getLogger(__name__)
 
+DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, SAOperationalError)
+
 
 class JSON(JSONResponse):
     """JSON rendered by orjson; times as ISO-8601 UTC with a trailing Z."""
@@ -38,6 +40,17 @@ def _describe(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def passing_error(error: Exception) -> OwnstreamError | None:
+    """The 503 for a passing failure of a service behind us (queue or database away); None for anything else."""
+    if isinstance(error, RedisError):
+        log.warning("redis unavailable: %s", error)
+        return QueueUnavailable("the queue (Redis) is unreachable; send again later", headers={"Retry-After": "5"})
+    if isinstance(error, DATABASE_ERRORS):
+        log.warning("database unavailable: %s", error)
+        return DatabaseUnavailable("the database is unreachable; try again later", headers={"Retry-After": "5"})
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OwnstreamError)
     async def _ownstream(_: Request, error: OwnstreamError) -> JSON:
@@ -56,16 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
-    @app.exception_handler(RedisError)
-    async def _redis(_: Request, error: RedisError) -> JSON:
-        log.warning("redis unavailable: %s", error)
-        return error_response(QueueUnavailable("the queue (Redis) is unreachable; send again later",
-                                               headers={"Retry-After": "5"}))
+    async def _passing(_: Request, error: Exception) -> JSON:
+        return error_response(passing_error(error))  # type: ignore[arg-type]
 
-    async def _database(_: Request, error: Exception) -> JSON:
-        log.warning("database unavailable: %s", error)
-        return error_response(DatabaseUnavailable("the database is unreachable; try again later",
-                                                  headers={"Retry-After": "5"}))
-
-    for kind in (psycopg.OperationalError, psycopg_pool.PoolTimeout, SAOperationalError):
-        app.add_exception_handler(kind, _database)
+    for kind in (RedisError, *DATABASE_ERRORS):
+        app.add_exception_handler(kind, _passing)

@@ -15,7 +15,7 @@ from services.cli.console import console, emit_json
 from shared.config import get_settings
 
 APPS = {
-    "ingest": "services.ingest.app:create_app",
+    "ingest": "services.ingest.fastpath:create_server",
     "api": "services.api.app:create_app",
     "all": "services.combined:create_app",
 }
