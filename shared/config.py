@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     worker_heartbeat_ttl_s: int = Field(default=20, ge=2)
     worker_maintenance_interval_s: int = Field(default=10, ge=1)
     job_retry_max: int = 10_000
+    # Backpressure: a receiver waits ingest_pace_ms per job already waiting in the queue (up to ingest_max_wait_ms)
+    # before its next flush, so batches grow when workers fall behind; nothing waits while they keep up.
+    ingest_pace_ms: float = Field(default=1.0, ge=0)
+    ingest_max_wait_ms: float = Field(default=25.0, ge=0)
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")

@@ -102,7 +102,7 @@ def enqueue_messages(queue: Queue, settings: Settings, messages: list[QueueMessa
     return jobs
 
 
-async def execute_recorded(redis: AsyncRedis, recorder: Pipeline) -> None:
+async def execute_recorded(redis: AsyncRedis, recorder: Pipeline) -> list[Any]:
     """Send the commands collected on an unexecuted sync pipeline through an asyncio one, as one MULTI/EXEC.
 
     This lets RQ build its jobs with its own code (it writes to a sync pipeline) while an event loop sends them
@@ -111,5 +111,6 @@ async def execute_recorded(redis: AsyncRedis, recorder: Pipeline) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         for args, options in recorder.command_stack:
             pipe.pipeline_execute_command(*args, **options)
-        await pipe.execute()
+        results = await pipe.execute()
     recorder.reset()
+    return results

@@ -46,7 +46,7 @@ class IngestRuntime:
         self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)
         self.idempotency = Idempotency(self.redis, s)
         self._queue = ingest_queue(self.redis, s)
-        self.batcher = Batcher(self._flush)
+        self.batcher = Batcher(self._flush, s.ingest_pace_ms / 1000, s.ingest_max_wait_ms / 1000)
 
     def start(self) -> None:
         self.pool.open(wait=False)
@@ -85,8 +85,11 @@ class IngestRuntime:
             return claimed
         return await self.batcher.submit(Submission(messages, claimed))
 
-    async def _flush(self, submissions: list[Submission]) -> None:
-        """Allocate entry ids (one round trip), then queue jobs and record receipts in one MULTI/EXEC."""
+    async def _flush(self, submissions: list[Submission]) -> int:
+        """Allocate entry ids (one round trip), then queue jobs and record receipts in one MULTI/EXEC.
+
+        Returns the number of jobs waiting in the queue after this flush (the batcher paces itself by it).
+        """
         messages = [m for submission in submissions for m in submission.messages]
         try:
             await self.entry_ids.assign_async(self.aredis, messages)
@@ -95,7 +98,8 @@ class IngestRuntime:
             for submission in submissions:
                 if submission.claim is not None:
                     self.idempotency.record(recorder, submission.claim, Receipt.of(submission.messages))
-            await execute_recorded(self.aredis, recorder)
+            recorder.llen(self._queue.key)
+            return (await execute_recorded(self.aredis, recorder))[-1]
         except Exception:
             # Nothing was queued (or the answer was recorded with it): free the keys so resends are accepted.
             # Here rather than in the request, so a client that hung up still lets go of its key.
