@@ -5,17 +5,26 @@ With the plugin loaded (deploy/mosquitto/dynsec.conf), a registered device conne
 `registered/{dataset id}/{device id}/...`: the broker, not the topic, says who is speaking, so the token
 never travels in a topic. `bootstrap` sets up the rest of the policy: the bridge's account (subscribe to the
 ingest roots) and the anonymous group (publish under the key-in-topic roots, nothing else).
+
+The broker stores only its own hash of a device's password, and the registry only sha256 of the token, so
+neither can rebuild the other's: each account carries a fingerprint of the token's registry hash (its
+`textdescription`), which lets a reconcile tell an account of the current token from a stale one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
+
+from shared.config import Settings
+from shared.keys import hash_key
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
@@ -25,6 +34,7 @@ INGEST_ROOTS = (*KEY_IN_TOPIC_ROOTS, REGISTERED_ROOT)
 ANONYMOUS_GROUP = "ownstream-anonymous"
 BRIDGE_ROLE = "ownstream-bridge"
 _DEVICE_ID = re.compile(r"^[^/+#\s]{1,200}$")
+_DEVICE_USER = re.compile(r"^device:([1-9][0-9]{0,9}):([^/+#\s]{1,200})$")
 
 
 class BrokerAccountError(RuntimeError):
@@ -40,6 +50,18 @@ class BrokerAdmin:
     username: str
     password: str
     timeout: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrokerAdmin:
+        """The admin of the broker at OWNSTREAM_MQTT_URL (OWNSTREAM_MQTT_ADMIN_USERNAME/PASSWORD)."""
+        url = urlsplit(settings.mqtt_url)
+        return cls(url.hostname or "127.0.0.1", url.port or 1883, settings.mqtt_admin_username,
+                   settings.mqtt_admin_password, settings.mqtt_admin_timeout_s)
+
+
+def token_fingerprint(token_hash: str) -> str:
+    """What an account records of its token: derived from the registry's hash, useless as a password."""
+    return "ownstream-token:" + hashlib.sha256(f"broker account:{token_hash}".encode()).hexdigest()[:24]
 
 
 def device_username(dataset_id: int, device_id: str) -> str:
@@ -63,7 +85,7 @@ def provision_device(admin: BrokerAdmin, dataset_id: int, device_id: str, token:
          "topic": device_topic_root(dataset_id, device_id) + "/#", "allow": True},
     ], tolerate=("already exists",))
     run_commands(admin, [{"command": "createClient", "username": user, "password": token,
-                          "roles": [{"rolename": user}]}])
+                          "textdescription": token_fingerprint(hash_key(token)), "roles": [{"rolename": user}]}])
     return user
 
 
@@ -72,6 +94,16 @@ def revoke_device(admin: BrokerAdmin, dataset_id: int, device_id: str) -> None:
     user = device_username(dataset_id, device_id)
     run_commands(admin, [{"command": "deleteClient", "username": user},
                          {"command": "deleteRole", "rolename": user}], tolerate=("not found",))
+
+
+def device_accounts(admin: BrokerAdmin) -> dict[tuple[int, str], str | None]:
+    """The broker's device accounts: (dataset id, device id) -> the token fingerprint it records (if any)."""
+    [response] = run_commands(admin, [{"command": "listClients", "verbose": True, "count": -1}])
+    accounts: dict[tuple[int, str], str | None] = {}
+    for client in response.get("data", {}).get("clients", []):
+        if match := _DEVICE_USER.match(client.get("username", "")):
+            accounts[(int(match[1]), match[2])] = client.get("textdescription")
+    return accounts
 
 
 def bootstrap(admin: BrokerAdmin, bridge_username: str, bridge_password: str) -> None:

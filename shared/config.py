@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
     mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
+    # Per-device broker accounts (Mosquitto's dynamic security plugin, deploy/mosquitto/dynsec.conf): registering,
+    # refreshing and revoking a device also changes its broker account, through $CONTROL as this admin user; the
+    # bridge then trusts the broker on `registered/{dataset}/{device}/...` topics.
+    mqtt_dynsec: bool = False
+    mqtt_admin_username: str = "ownstream-admin"
+    mqtt_admin_password: str = ""
+    mqtt_admin_timeout_s: float = Field(default=5.0, gt=0, description="wait this long for the broker's answers")
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -87,6 +94,8 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("OWNSTREAM_SECRET_KEY must be set to a random value in production")
+        if self.mqtt_dynsec and not self.mqtt_admin_password:
+            raise ValueError("OWNSTREAM_MQTT_DYNSEC is on: set OWNSTREAM_MQTT_ADMIN_PASSWORD (the dynsec admin's)")
         return self
 
     @property

@@ -94,6 +94,7 @@ def device_for_token(session: Session, token: str) -> Device | None:
 
 def refresh_token(session: Session, device: Device) -> str:
     """A new token for `device`; the old one stops working once receivers hear of the change."""
+    session.refresh(device, with_for_update=True)  # concurrent refreshes take turns: the broker follows the last
     token = generate_key()
     device.token_hash = hash_key(token)
     device.updated_at = datetime.now(UTC)

@@ -61,3 +61,8 @@ class QueueUnavailable(OwnstreamError):
 class DatabaseUnavailable(OwnstreamError):
     status_code = 503
     error = "database_unavailable"
+
+
+class BrokerUnavailable(OwnstreamError):
+    status_code = 503
+    error = "broker_unavailable"

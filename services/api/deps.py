@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.datasets import dataset_for_key, get_dataset
+from shared.device_accounts import DeviceAccounts
 from shared.devices import device_for_token
 from shared.errors import Forbidden, Unauthorized
 from shared.keys import bearer_token
@@ -39,6 +40,13 @@ def get_redis(request: Request) -> Redis:
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]
+
+
+def get_device_accounts(settings: SettingsDep) -> DeviceAccounts:
+    return DeviceAccounts(settings)
+
+
+AccountsDep = Annotated[DeviceAccounts, Depends(get_device_accounts)]
 
 
 def request_bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:

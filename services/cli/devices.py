@@ -8,9 +8,11 @@ import typer
 
 from services.cli.console import console, emit_json
 from services.cli.manage import _sessions, announce, fail
+from shared.config import get_settings
 from shared.datasets import get_dataset, user_by_name
 from shared.db import transaction
-from shared.devices import create_device, describe_device, list_devices
+from shared.device_accounts import DeviceAccounts
+from shared.devices import create_device, describe_device, find_device, list_devices, refresh_token, revoke_device
 from shared.errors import OwnstreamError
 from shared.tokens import create_user_token, describe_token
 
@@ -29,6 +31,7 @@ def device_create(
         with transaction(_sessions()) as session:
             owner = get_dataset(session, dataset).owner
             device, token = create_device(session, owner, dataset, device_id)
+            DeviceAccounts(get_settings()).provision(device, token)  # before the commit: 503 changes nothing
             result = {**describe_device(device), "token": token}
     except OwnstreamError as error:
         fail(error)
@@ -37,6 +40,46 @@ def device_create(
         emit_json(result)
     else:
         console.print(f"device [bold]{device_id}[/bold] in dataset {dataset}\n  token: {token}")
+
+
+@device_app.command("refresh")
+def device_refresh(
+    dataset: Annotated[int, typer.Option(help="the dataset's id")],
+    device_id: Annotated[str, typer.Option("--device-id", help="the device's name")],
+    json: Annotated[bool, typer.Option("--json", help="print the device and its new token as JSON")] = False,
+) -> None:
+    """Give a device a new token (shown only now); the old one is refused from now on."""
+    try:
+        with transaction(_sessions()) as session:
+            device = find_device(session, get_dataset(session, dataset).owner, device_id, dataset)
+            token = refresh_token(session, device)
+            DeviceAccounts(get_settings()).provision(device, token)
+            result = {**describe_device(device), "token": token}
+    except OwnstreamError as error:
+        fail(error)
+    announce()
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"device [bold]{device_id}[/bold] in dataset {dataset}\n  new token: {token}")
+
+
+@device_app.command("delete")
+def device_delete(
+    dataset: Annotated[int, typer.Option(help="the dataset's id")],
+    device_id: Annotated[str, typer.Option("--device-id", help="the device's name")],
+) -> None:
+    """Unregister a device: its token and broker account stop working; its data stays."""
+    try:
+        with transaction(_sessions()) as session:
+            revoke_device(session, find_device(session, get_dataset(session, dataset).owner, device_id, dataset))
+    except OwnstreamError as error:
+        fail(error)
+    announce()
+    if not DeviceAccounts(get_settings()).revoke(dataset, device_id):
+        console.print("[yellow]warning:[/yellow] the broker still has the device's account; "
+                      "run `ownstream mqtt sync-accounts` once it answers")
+    console.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
 
 
 @device_app.command("list")

@@ -111,12 +111,19 @@ def ensure_mosquitto(settings: Settings, data: Path) -> None:
         return
     if host not in LOCAL_HOSTS:
         raise RuntimeError(f"MQTT broker at {host}:{port} does not answer")
-    from services.cli.broker import write_local_broker_config
+    from services.cli.broker import init_dynamic_security, write_local_broker_config
 
     console.print(f"Mosquitto: nothing answers on {host}:{port}; starting a private one in {data}/mosquitto")
-    config = write_local_broker_config(data / "mosquitto", port, settings)
+    store = None
+    if settings.mqtt_dynsec:  # per-device accounts: the plugin, its admin, then the fixed policy
+        store = init_dynamic_security(data / "mosquitto", settings.mqtt_admin_username, settings.mqtt_admin_password)
+    config = write_local_broker_config(data / "mosquitto", port, settings, dynsec=store)
     subprocess.run(["mosquitto", "-d", "-c", str(config)], check=True)
     wait_until(lambda: port_open(host, port), "mosquitto")
+    if store is not None:
+        from shared.broker_accounts import BrokerAdmin, bootstrap
+
+        bootstrap(BrokerAdmin.from_settings(settings), settings.mqtt_username, settings.mqtt_password)
 
 
 @local_app.command("services")

@@ -45,20 +45,6 @@ def worker(
     raise typer.Exit(0 if run_worker(get_settings(), burst=burst, name=name) else 1)
 
 
-def mqtt(
-    client_id: Annotated[str | None, typer.Option(help="stable id of this bridge's broker session")] = None,
-) -> None:
-    """Run the MQTT bridge: subscribe to the device topics and enqueue what arrives."""
-    from services.ingest.mqtt import run_bridge
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        run_bridge(get_settings(), client_id)
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
-
-
 def serve(
     service: Annotated[str, typer.Argument(help="ingest, api, or all (both on one port)")],
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,

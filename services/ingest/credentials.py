@@ -27,6 +27,10 @@ union all
 select d.dataset_id, 'device', d.device_id from devices d where d.token_hash = %(h)s and d.revoked_at is null
 limit 1
 """
+DEVICE_LOOKUP = """
+select d.dataset_id, 'device', d.device_id from devices d
+where d.dataset_id = %(dataset)s and d.device_id = %(device)s and d.revoked_at is null
+"""
 VARIABLES = "select tag from variables where dataset_id = %s order by position, id"
 
 
@@ -54,7 +58,7 @@ class CredentialResolver:
         self.settings = settings
         self.redis = redis
         self.pool = pool
-        self._cache: dict[str, Credential | None] = {}
+        self._cache: dict[str | tuple[int, str], Credential | None] = {}
         self._version: bytes | None = None
         self._generation = 0
         self._stop = threading.Event()
@@ -76,20 +80,27 @@ class CredentialResolver:
 
     def resolve(self, key: str) -> Credential | None:
         """The credential for `key` (None if no such key); reads the database on a cache miss."""
-        hit = self._cache.get(key, _UNKNOWN)
+        return self._resolve(key, LOOKUP, {"h": hash_key(key)})
+
+    def resolve_device(self, dataset_id: int, device_id: str) -> Credential | None:
+        """The credential of a registered device named by the broker, not by a token (None if not registered)."""
+        return self._resolve((dataset_id, device_id), DEVICE_LOOKUP, {"dataset": dataset_id, "device": device_id})
+
+    def _resolve(self, cache_key: str | tuple[int, str], query: str, params: dict) -> Credential | None:
+        hit = self._cache.get(cache_key, _UNKNOWN)
         if hit is not _UNKNOWN:
             return hit  # type: ignore[return-value]
         generation = self._generation
-        credential = self._lookup(key)
+        credential = self._lookup(query, params)
         if generation == self._generation:  # no invalidation happened while we read: safe to cache
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[key] = credential
+            self._cache[cache_key] = credential
         return credential
 
-    def _lookup(self, key: str) -> Credential | None:
+    def _lookup(self, query: str, params: dict) -> Credential | None:
         with self.pool.connection() as conn:
-            row = conn.execute(LOOKUP, {"h": hash_key(key)}).fetchone()
+            row = conn.execute(query, params).fetchone()
             if row is None:
                 return None
             dataset_id, kind, device = row

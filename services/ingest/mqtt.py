@@ -1,5 +1,8 @@
 """`ownstream mqtt`: the MQTT bridge. Subscribes to the device topics, enqueues like HTTP, acks when durable.
 
+With OWNSTREAM_MQTT_DYNSEC on it also subscribes to `registered/...`, where the broker has authenticated the
+device (its own account, shared/broker_accounts.py), so the topic names the device instead of carrying a token.
+
 Any number of bridges share the load through one shared subscription ($share/ownstream/...). Each keeps a
 persistent MQTT v5 session (clean start off, a session expiry) under a stable client id, so messages
 published while it is down wait for it in the broker; it acknowledges a QoS 1 message only after the
@@ -59,14 +62,16 @@ class Bridge:
     def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
         self.client_id = client_id or default_client_id(settings)
-        self.subscriptions = subscriptions(share_group(broker_address(settings)[3]))
+        self.subscriptions = subscriptions(share_group(broker_address(settings)[3]), registered=settings.mqtt_dynsec)
         self.metrics = BridgeMetrics()
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
                                     health_check_interval=30)
         self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, timeout=5,
                                    kwargs={"autocommit": True, "connect_timeout": 5})
         self.credentials = CredentialResolver(settings, self.redis, self.pool)
-        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings))
+        # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
+        resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
+        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
         self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics)

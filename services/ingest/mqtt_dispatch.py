@@ -1,5 +1,8 @@
 """One MQTT message to one queue message: route by topic, authenticate the key it carries, make one accept call.
 
+A `registered/{dataset}/{device}/...` topic carries no key: the broker authenticated the publisher as that
+device (dynamic security), and the registry, looked up here, says whether the device is still registered.
+
 A message the Acceptor refuses has no one to answer, so it becomes a "reject" queue message (stored in the
 dataset's rejected records by the worker, through the same queue) when the dataset is known, or a counted,
 logged drop when it is not. Errors that will pass (the database away) are raised, so the batch is retried.
@@ -41,17 +44,21 @@ class Outcome:
 class Dispatcher:
     """Turns (topic, payload) into an Outcome with the same Acceptor and credentials as HTTP."""
 
-    def __init__(self, settings: Settings, resolve: Callable[[str], Credential | None], acceptor: Acceptor) -> None:
+    def __init__(
+        self, settings: Settings, resolve: Callable[[str], Credential | None], acceptor: Acceptor,
+        resolve_device: Callable[[int, str], Credential | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.resolve = resolve
         self.acceptor = acceptor
+        self.resolve_device = resolve_device
 
     def dispatch(self, topic: str, payload: bytes, received_at: float) -> Outcome:
         try:
             route = parse_topic(topic)
         except TopicError as error:
             return self._drop("bad_topic", str(error))
-        credential = self.resolve(route.key)
+        credential = self._credential(route)
         try:
             credential = self._authorize(route, credential)
         except Unauthorized as error:
@@ -68,7 +75,17 @@ class Dispatcher:
         message["received_at"] = received_at
         return Outcome(message, "accepted")
 
+    def _credential(self, route: Route) -> Credential | None:
+        if route.device is None:
+            return self.resolve(route.key)
+        if self.resolve_device is None:  # this bridge does not trust the broker's accounts
+            return None
+        assert route.dataset_id is not None
+        return self.resolve_device(route.dataset_id, route.device)
+
     def _authorize(self, route: Route, credential: Credential | None) -> Credential:
+        if route.device is not None and credential is None:
+            raise Unauthorized(f"device {route.device!r} is not registered in dataset {route.dataset_id}")
         if route.needs_device:
             if credential is None or credential.kind != "device":
                 raise Unauthorized("missing or invalid device token")
@@ -98,7 +115,7 @@ class Dispatcher:
         assert dataset_id is not None
         raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
         params = {"reason": reason, "format": FORMAT_OF[route.kind], "topic": redact(topic)}
-        device = credential.device if credential is not None else None
+        device = credential.device if credential is not None else route.device
         message = make_message("reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at,
                                params=params)
         log.info("rejected message on %s for dataset %s: %s", redact(topic), dataset_id, reason)

@@ -7,10 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+Kind = Literal["push", "field", "autopi", "telemetry", "lineproto"]
+
 # The roots devices publish under; the broker's ACL lets anonymous clients publish here and nowhere else.
 TOPIC_ROOTS = ("channels", "devices", "datasets")
-
-Kind = Literal["push", "field", "autopi", "telemetry", "lineproto"]
+# Devices with broker accounts (dynamic security) publish here, each only under its own dataset and device id.
+REGISTERED_ROOT = "registered"
+REGISTERED_FORMS: dict[str, Kind] = {"autopi": "autopi", "telemetry": "telemetry", "influx": "lineproto",
+                                     "publish": "push"}
 
 _DATASET_ID = re.compile(r"^[1-9][0-9]{0,9}$")
 _FIELD = re.compile(r"^field([1-9][0-9]?)$")
@@ -24,21 +28,26 @@ class TopicError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What one topic asks for: the form, the key or device token, and the dataset it names (if any)."""
+    """What one topic asks for: the form, the key or device token, and the dataset it names (if any).
+
+    A `registered/...` topic carries no key: it names the dataset and `device` the broker let publish there.
+    """
 
     kind: Kind
     key: str
     dataset_id: int | None = None
     field: str | None = None  # the variable of a single-field ThingSpeak publish
+    device: str | None = None  # the device of a registered/... topic
 
     @property
     def needs_device(self) -> bool:
-        return self.kind in ("autopi", "telemetry")
+        return self.kind in ("autopi", "telemetry") or self.device is not None
 
 
 FORMS = (
     "channels/{id}/publish/{write key}, channels/{id}/publish/fields/field{N}/{write key}, "
-    "devices/{token}/autopi, devices/{token}/telemetry, datasets/{id}/influx/{write key}"
+    "devices/{token}/autopi, devices/{token}/telemetry, datasets/{id}/influx/{write key}, "
+    "registered/{id}/{device}/autopi|telemetry|influx|publish"
 )
 
 
@@ -52,9 +61,13 @@ def share_group(bridge_password: str) -> str:
     return "ownstream-" + hashlib.sha256(f"ownstream share group:{bridge_password}".encode()).hexdigest()[:20]
 
 
-def subscriptions(group: str) -> list[str]:
-    """The shared-subscription filters a bridge subscribes to: one per topic root."""
-    return [f"$share/{group}/{root}/#" for root in TOPIC_ROOTS]
+def subscriptions(group: str, registered: bool = False) -> list[str]:
+    """The shared-subscription filters a bridge subscribes to: one per topic root.
+
+    `registered/` only when the broker authenticates devices (dynamic security): the bridge believes its topics.
+    """
+    roots = (*TOPIC_ROOTS, REGISTERED_ROOT) if registered else TOPIC_ROOTS
+    return [f"$share/{group}/{root}/#" for root in roots]
 
 
 def _dataset_id(text: str) -> int:
@@ -79,6 +92,8 @@ def parse_topic(topic: str) -> Route:
             return Route("telemetry", token)
         case ["datasets", dataset, "influx", key] if key:
             return Route("lineproto", key, _dataset_id(dataset))
+        case ["registered", dataset, device, form] if device and form in REGISTERED_FORMS:
+            return Route(REGISTERED_FORMS[form], "", _dataset_id(dataset), device=device)
     raise TopicError(f"topic {redact(topic)!r} is not one of: {FORMS}")
 
 

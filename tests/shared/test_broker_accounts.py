@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
-import paho.mqtt.client as mqtt
 import pytest
 
 from services.cli.broker import init_dynamic_security
@@ -20,7 +17,7 @@ from shared.broker_accounts import (
 )
 from shared.config import Settings
 from tests.support.http import wait_for
-from tests.support.mqtt import start_broker
+from tests.support.mqtt import Peer, start_broker
 
 ADMIN, ADMIN_PASSWORD = "ownstream-admin", "admin-password-for-tests"
 
@@ -35,48 +32,6 @@ def dynsec(tmp_path):
     bootstrap(admin, settings.mqtt_username, settings.mqtt_password)
     yield broker, admin, settings
     broker.stop()
-
-
-class Peer:
-    """An MQTT v5 client that records its CONNACK, SUBACKs, PUBACK reason codes and what it hears."""
-
-    def __init__(self, port: int, username: str | None = None, password: str | None = None) -> None:
-        self.connack: mqtt.ReasonCode | None = None
-        self.granted: list = []
-        self.heard: list[str] = []
-        self.disconnected = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
-        self.client.on_subscribe = lambda c, u, mid, codes, p: self.granted.extend(codes)
-        self.client.on_message = lambda c, u, m: self.heard.append(m.topic)
-        self.client.on_disconnect = lambda *_: self.disconnected.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        wait_for(lambda: self.connack is not None, what="CONNACK")
-
-    @property
-    def accepted(self) -> bool:
-        return self.connack is not None and not self.connack.is_failure
-
-    def publish(self, topic: str, payload: str = "1") -> mqtt.ReasonCode:
-        """Publish at QoS 1 and return the broker's PUBACK reason code."""
-        codes: list = []
-        self.client.on_publish = lambda c, u, mid, rc, p: codes.append(rc)
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-        wait_for(lambda: codes, what="PUBACK")
-        return codes[0]
-
-    def subscribe(self, *topics: str) -> list:
-        self.granted = []
-        self.client.subscribe([(topic, 1) for topic in topics])
-        wait_for(lambda: len(self.granted) == len(topics), what="SUBACK")
-        return self.granted
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_registered_device_publishes_under_its_own_topic_only(dynsec):

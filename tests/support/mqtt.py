@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,48 @@ def start_broker(directory: Path, settings: Settings, *, extra: str = "", dynsec
         broker.stop()
         raise
     return broker
+
+
+class Peer:
+    """An MQTT v5 client that records its CONNACK, SUBACKs, PUBACK reason codes and what it hears."""
+
+    def __init__(self, port: int, username: str | None = None, password: str | None = None) -> None:
+        self.connack: mqtt.ReasonCode | None = None
+        self.granted: list = []
+        self.heard: list[str] = []
+        self.disconnected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.granted.extend(codes)
+        self.client.on_message = lambda c, u, m: self.heard.append(m.topic)
+        self.client.on_disconnect = lambda *_: self.disconnected.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_for(lambda: self.connack is not None, what="CONNACK")
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack is not None and not self.connack.is_failure
+
+    def publish(self, topic: str, payload: str = "1") -> mqtt.ReasonCode:
+        """Publish at QoS 1 and return the broker's PUBACK reason code."""
+        codes: list = []
+        self.client.on_publish = lambda c, u, mid, rc, p: codes.append(rc)
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+        wait_for(lambda: codes, what="PUBACK")
+        return codes[0]
+
+    def subscribe(self, *topics: str) -> list:
+        self.granted = []
+        self.client.subscribe([(topic, 1) for topic in topics])
+        wait_for(lambda: len(self.granted) == len(topics), what="SUBACK")
+        return self.granted
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def client(port: int, *, client_id: str = "", username: str | None = None, password: str | None = None,

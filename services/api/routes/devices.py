@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 from redis.exceptions import RedisError
 
-from services.api.deps import BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
+from services.api.deps import AccountsDep, BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
 from services.api.readings import read_range
 from services.api.routes.data import EARLIEST, LATEST, MAX_LIMIT, time_param, vars_param
 from shared.config import Settings
@@ -51,9 +51,11 @@ def announce(redis: Redis, settings: Settings) -> None:
 
 
 @router.post("/create", status_code=201)
-def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep) -> dict:
+def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
+           accounts: AccountsDep) -> dict:
     """Register a device in one of the caller's datasets; the token is in this answer only."""
     device, token = create_device(session, user, body.dataset_id, body.device_id)
+    accounts.provision(device, token)  # before the commit: a broker that is away fails this with nothing changed
     session.commit()
     announce(redis, settings)  # a receiver may have cached this token as unknown
     return {**describe_device(device), "token": token}
@@ -72,10 +74,11 @@ def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: Datas
 
 @router.post("/{device_id}/token")
 def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-            dataset_id: DatasetChoice = None) -> dict:
+            accounts: AccountsDep, dataset_id: DatasetChoice = None) -> dict:
     """A new token for the device; the old one is refused by every receiver within a second."""
     found = find_device(session, user, device_id, dataset_id)
     token = refresh_token(session, found)
+    accounts.provision(found, token)  # before the commit, as for a new device
     session.commit()
     announce(redis, settings)
     return {**describe_device(found), "token": token}
@@ -83,11 +86,14 @@ def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep,
 
 @router.delete("/{device_id}", status_code=204)
 def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-           dataset_id: DatasetChoice = None) -> Response:
+           accounts: AccountsDep, dataset_id: DatasetChoice = None) -> Response:
     """Unregister the device: its token is refused from now on; its data stays."""
-    revoke_device(session, find_device(session, user, device_id, dataset_id))
+    found = find_device(session, user, device_id, dataset_id)
+    key = (found.dataset_id, found.device_id)
+    revoke_device(session, found)
     session.commit()
-    announce(redis, settings)
+    announce(redis, settings)  # first: the bridge refuses the device from now on, account or not
+    accounts.revoke(*key)  # after the commit; a broker away is logged and left to `ownstream mqtt sync-accounts`
     return Response(status_code=204)
 
 

@@ -71,3 +71,38 @@ def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic,
 def test_refusals_without_a_dataset_are_drops(dispatcher, topic, label):
     outcome = dispatcher.dispatch(topic, b"{}", 1.5e9)
     assert (outcome.message, outcome.verdict, outcome.reason) == (None, "dropped", label)
+
+
+REGISTERED = {(3, "car-1"): DEVICE}
+
+
+def registered_dispatcher(resolve_device=REGISTERED.get) -> Dispatcher:
+    settings = Settings(max_body_bytes=2048)
+    return Dispatcher(settings, KEYS.get, Acceptor(settings), lambda dataset, device: resolve_device((dataset, device)))
+
+
+@pytest.mark.parametrize(("form", "payload", "fmt"), [
+    ("telemetry", b'{"temperature": 1}', "telemetry"),
+    ("publish", b"field1=2", "push"),
+    ("influx", b"m temperature=1 1767225600000000000", "lineproto"),
+    ("autopi", b'[{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5}]', "autopi"),
+])
+def test_registered_topics_act_for_the_device_the_broker_named(form, payload, fmt):
+    outcome = registered_dispatcher().dispatch(f"registered/3/car-1/{form}", payload, 1.5e9)
+    assert outcome.verdict == "accepted", outcome
+    message = outcome.message
+    assert (message["format"], message["dataset_id"], message["device"]) == (fmt, 3, "car-1")
+
+
+def test_a_device_not_in_the_registry_is_rejected_into_its_dataset():
+    outcome = registered_dispatcher().dispatch("registered/3/car-9/telemetry", b'{"temperature": 1}', 1.5e9)
+    assert (outcome.verdict, outcome.reason) == ("rejected", "unauthorized")
+    assert outcome.message["dataset_id"] == 3 and outcome.message["device"] == "car-9"
+    assert "not registered" in outcome.message["params"]["reason"]
+    other_dataset = registered_dispatcher().dispatch("registered/4/car-1/telemetry", b'{"temperature": 1}', 1.5e9)
+    assert other_dataset.verdict == "rejected"  # car-1 is registered in dataset 3 only
+
+
+def test_without_broker_accounts_registered_topics_are_not_trusted(dispatcher):
+    outcome = dispatcher.dispatch("registered/3/car-1/telemetry", b'{"temperature": 1}', 1.5e9)
+    assert (outcome.verdict, outcome.reason) == ("rejected", "unauthorized")
