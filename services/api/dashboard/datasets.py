@@ -91,12 +91,12 @@ def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
 def edit(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
          settings: SettingsDep) -> Response:
     try:
-        update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
-                       description=forms.text(form, "description", 10_000), public=forms.checkbox(form, "public"))
-        added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
+        with session.begin_nested():  # all of the edit or none of it
+            update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
+                           description=forms.text(form, "description", 10_000),
+                           public=forms.checkbox(form, "public"))
+            added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
     except OwnstreamError as error:
-        session.rollback()
-        session.refresh(dataset)
         return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail,
                     dataset=dataset)
     session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,9 +13,17 @@ from shared.errors import NotFound, Unauthorized
 from shared.models import Dataset, User
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who the navigation bar names; plain values, so that an error page can show them after a rollback."""
+
+    id: int
+    username: str
+
+
 def page_user(request: Request, cookie: CookieUserDep) -> User | None:
-    """The session's user (pages take no API tokens), remembered for the page's navigation bar."""
-    request.state.user = cookie
+    """The session's user (pages take no API tokens)."""
+    request.state.viewer = Viewer(cookie.id, cookie.username) if cookie is not None else None
     return cookie
 
 

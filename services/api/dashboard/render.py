@@ -30,7 +30,7 @@ def notify(request: Request, message: str) -> None:
 
 def page(request: Request, template: str, status_code: int = 200, headers: dict | None = None,
          **context) -> Response:
-    context.setdefault("user", getattr(request.state, "user", None))
+    context.setdefault("user", getattr(request.state, "viewer", None))
     context["notice"] = request.session.pop("notice", None)
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
 
