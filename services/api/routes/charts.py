@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from services.api.charts import MAX_POINTS, RANGES, chart_lines
 from services.api.deps import ReadableDatasetDep, SessionDep
 from services.api.routes.data import time_param
+from shared.errors import BadRequest
 from shared.http import JSON
 
 router = APIRouter()
@@ -24,6 +25,8 @@ def chart(
 ) -> JSON:
     """Numeric series in [end - range, end): `t` epoch seconds, `v` values; averages per `bucket_s` when many."""
     finish = time_param(end, "end", datetime.now(UTC))
+    if finish.year < 1970:
+        raise BadRequest("end must be in 1970 or later")
     start = finish - RANGES[range]
     names = {v.tag: (v.name or v.tag, v.unit) for v in dataset.variables}
     lines = chart_lines(session, dataset.id, start, finish)
