@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
-from shared.models import Dataset, DatasetKey, User, Variable
+from shared.models import Dataset, DatasetKey, Series, User, Variable, readings
 from shared.passwords import hash_password, verify_password
 from shared.values import TAG_RE
 
 KeyKind = Literal["read", "write"]
+FIRST_USER_LOCK = 73_110_010  # advisory lock serializing first-user setups
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,27 @@ def create_user(session: Session, username: str, password: str) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def create_first_user(session: Session, username: str, password: str) -> User:
+    """The install's first user; refused once any user exists, even when two setups race."""
+    session.execute(text("select pg_advisory_xact_lock(:lock)"), {"lock": FIRST_USER_LOCK})
+    if session.scalar(select(func.count()).select_from(User)):
+        raise Conflict("setup is done: a user exists already")
+    return create_user(session, username, password)
+
+
+def has_users(session: Session) -> bool:
+    return session.scalar(select(User.id).limit(1)) is not None
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    if not verify_password(user.password_hash, current):
+        raise BadRequest("the current password is wrong")
+    if len(new) < 8:
+        raise BadRequest("password must be at least 8 characters")
+    user.password_hash = hash_password(new)
+    session.flush()
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -137,6 +159,24 @@ def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Vari
     except IntegrityError:
         raise Conflict(f"variable {spec.tag!r} exists") from None
     return variable
+
+
+def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool) -> None:
+    if not name.strip():
+        raise BadRequest("a dataset needs a name")
+    if len(name.strip()) > 200:
+        raise BadRequest("a dataset name is at most 200 characters")
+    dataset.name, dataset.description, dataset.public = name.strip(), description, public
+    dataset.updated_at = datetime.now(UTC)
+    session.flush()
+
+
+def delete_dataset(session: Session, dataset: Dataset) -> None:
+    """The dataset with its keys, devices, series and readings (readings have no foreign key to cascade)."""
+    series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
+    session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
+    session.delete(dataset)
+    session.flush()
 
 
 def get_dataset(session: Session, dataset_id: int) -> Dataset:

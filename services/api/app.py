@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from redis import Redis
 from starlette.middleware.sessions import SessionMiddleware
 
-from services.api.routes import auth, data, datasets, devices, events, rejected, thingspeak, tokens
+from services.api.dashboard import include_dashboard
+from services.api.routes import auth, charts, data, datasets, devices, events, rejected, thingspeak, tokens
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
 from shared.http import JSON, install_error_handlers
@@ -31,7 +32,7 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
 def include_api(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="ownstream_session",
                        same_site="lax", https_only=settings.environment == "production")
-    for module in (auth, datasets, data, tokens, devices, rejected, events, thingspeak):
+    for module in (auth, datasets, data, charts, tokens, devices, rejected, events, thingspeak):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     include_api(app, app.state.settings)
+    include_dashboard(app)
     return app

@@ -86,6 +86,7 @@ def up(
     for name, command in extra_processes(me):
         supervisor.add(name, command)
     console.print(f"Ownstream on http://{settings.host}:{port}  (ingest and API; Ctrl-C stops everything)")
+    console.print(f"Dashboard: http://{settings.host}:{port}/  (first visit creates the first user)")
     raise typer.Exit(supervisor.run())
 
 

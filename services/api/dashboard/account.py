@@ -1,0 +1,108 @@
+"""Dashboard pages for people: first-user setup, login, logout, password change."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from services.api.dashboard import forms
+from services.api.dashboard.csrf import FormDep
+from services.api.dashboard.deps import LoggedInDep, PageUserDep
+from services.api.dashboard.render import PageRoute, notify, page, redirect
+from services.api.deps import SessionDep
+from shared.datasets import authenticate, change_password, create_first_user, has_users
+from shared.errors import BadRequest, NotFound, OwnstreamError
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def log_in(request: Request, user_id: int) -> None:
+    """A fresh session for the user (a new CSRF token too, so a token seen before login is worthless)."""
+    request.session.clear()
+    request.session["user_id"] = user_id
+
+
+def local_path(target: str | None) -> str:
+    """`target` if it is a path on this site, else the dashboard (no redirects elsewhere)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+@router.get("/")
+def home(session: SessionDep, user: PageUserDep) -> Response:
+    if user is not None:
+        return redirect("/dashboard")
+    return redirect("/login" if has_users(session) else "/setup")
+
+
+@router.get("/setup")
+def setup_form(request: Request, session: SessionDep, user: PageUserDep) -> Response:
+    if has_users(session):
+        raise NotFound("setup is done; log in instead")
+    return page(request, "setup.html")
+
+
+@router.post("/setup")
+def setup(request: Request, session: SessionDep, form: FormDep, user: PageUserDep) -> Response:
+    if has_users(session):
+        raise NotFound("setup is done; log in instead")
+    username = forms.text(form, "username", 64)
+    password, confirm = forms.text(form, "password", 1024), forms.text(form, "confirm", 1024)
+    try:
+        if password != confirm:
+            raise BadRequest("the two passwords differ")
+        created = create_first_user(session, username, password)
+    except OwnstreamError as error:
+        return page(request, "setup.html", status_code=error.status_code, error=error.detail, username=username)
+    session.commit()
+    log_in(request, created.id)
+    notify(request, f"Welcome, {created.username}. Create your first dataset.")
+    return redirect("/dashboard")
+
+
+@router.get("/login")
+def login_form(request: Request, session: SessionDep, user: PageUserDep, next: str | None = None) -> Response:
+    if user is not None:
+        return redirect(local_path(next))
+    if not has_users(session):
+        return redirect("/setup")
+    return page(request, "login.html", next=local_path(next))
+
+
+@router.post("/login")
+def login(request: Request, session: SessionDep, form: FormDep) -> Response:
+    username, password = forms.text(form, "username", 64), forms.text(form, "password", 1024)
+    target = local_path(forms.text(form, "next", 2000))
+    user = authenticate(session, username, password)
+    if user is None:
+        return page(request, "login.html", status_code=401, error="Wrong username or password.",
+                    username=username, next=target)
+    log_in(request, user.id)
+    return redirect(target)
+
+
+@router.post("/logout")
+def logout(request: Request, form: FormDep) -> Response:
+    request.session.clear()
+    notify(request, "You are logged out.")
+    return redirect("/login")
+
+
+@router.get("/settings")
+def settings_form(request: Request, user: LoggedInDep) -> Response:
+    return page(request, "settings.html")
+
+
+@router.post("/settings/password")
+def password(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep) -> Response:
+    current, new = forms.text(form, "current", 1024), forms.text(form, "password", 1024)
+    try:
+        if new != forms.text(form, "confirm", 1024):
+            raise BadRequest("the two new passwords differ")
+        change_password(session, user, current, new)
+    except OwnstreamError as error:
+        return page(request, "settings.html", status_code=error.status_code, error=error.detail)
+    session.commit()
+    notify(request, "Your password is changed.")
+    return redirect("/settings")

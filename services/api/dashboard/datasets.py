@@ -1,0 +1,122 @@
+"""Dashboard pages for datasets: the list, create, view, edit, keys, delete."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from services.api.charts import RANGES
+from services.api.dashboard import forms
+from services.api.dashboard.csrf import FormDep
+from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
+from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
+from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.readings import latest_per_variable
+from services.api.routes.data import EARLIEST, LATEST
+from services.api.routes.devices import announce
+from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
+from shared.devices import list_devices
+from shared.errors import OwnstreamError
+from shared.models import Dataset, RejectedRecord
+
+router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
+
+RECENT_REJECTED = 20
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: LoggedInDep) -> Response:
+    datasets = session.scalars(select(Dataset).where(Dataset.owner_id == user.id).order_by(Dataset.id))
+    return page(request, "index.html", datasets=list(datasets))
+
+
+@router.get("/datasets/new")
+def new_form(request: Request, user: LoggedInDep) -> Response:
+    return page(request, "dataset_new.html", form={}, variables=[])
+
+
+@router.post("/datasets/new")
+def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep) -> Response:
+    values = {"name": form.get("name", ""), "description": form.get("description", ""),
+              "public": forms.checkbox(form, "public")}
+    rows = list(zip(form.getlist("var_tag"), form.getlist("var_name"), form.getlist("var_unit"), strict=False))
+    try:
+        dataset, keys = create_dataset(
+            session, user, forms.text(form, "name", 200, required=True), forms.variables(form),
+            description=forms.text(form, "description", 10_000), public=values["public"],
+        )
+    except OwnstreamError as error:
+        return page(request, "dataset_new.html", status_code=error.status_code, error=error.detail,
+                    form=values, variables=rows)
+    session.commit()
+    return page(request, "keys.html", headers=NO_STORE, dataset=dataset,
+                keys={"read": keys.read_key, "write": keys.write_key})
+
+
+@router.get("/datasets/{dataset_id}")
+def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep,
+         range: Literal["hour", "day", "week", "month"] = "day") -> Response:
+    owner = user is not None and user.id == dataset.owner_id
+    latest = {tag: values[-1] for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1)
+              .items() if values}
+    context = {"dataset": dataset, "owner": owner, "range": range, "ranges": list(RANGES), "latest": latest}
+    if owner:
+        context["devices"] = list_devices(session, user, dataset.id)
+        context["rejected"] = list(session.scalars(
+            select(RejectedRecord).where(RejectedRecord.dataset_id == dataset.id)
+            .order_by(RejectedRecord.id.desc()).limit(RECENT_REJECTED)))
+        context["base_url"] = str(request.base_url).rstrip("/")
+        context["mqtt_host"] = request.url.hostname or "localhost"
+    return page(request, "dataset.html", **context)
+
+
+@router.post("/datasets/{dataset_id}/keys/{kind}")
+def regenerate(request: Request, kind: Literal["read", "write"], session: SessionDep, dataset: OwnDatasetDep,
+               form: FormDep, redis: RedisDep, settings: SettingsDep) -> Response:
+    key = regenerate_key(session, dataset, kind)
+    session.commit()
+    announce(redis, settings)
+    return page(request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True)
+
+
+@router.get("/datasets/{dataset_id}/edit")
+def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
+    return page(request, "dataset_edit.html", dataset=dataset)
+
+
+@router.post("/datasets/{dataset_id}/edit")
+def edit(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
+         settings: SettingsDep) -> Response:
+    try:
+        with session.begin_nested():  # all of the edit or none of it
+            update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
+                           description=forms.text(form, "description", 10_000),
+                           public=forms.checkbox(form, "public"))
+            added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
+    except OwnstreamError as error:
+        return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail,
+                    dataset=dataset)
+    session.commit()
+    if added:
+        announce(redis, settings)
+    notify(request, "Dataset saved." + (f" Added {len(added)} variable(s)." if added else ""))
+    return redirect(f"/dashboard/datasets/{dataset.id}")
+
+
+@router.get("/datasets/{dataset_id}/delete")
+def delete_form(request: Request, dataset: OwnDatasetDep) -> Response:
+    return page(request, "dataset_delete.html", dataset=dataset)
+
+
+@router.post("/datasets/{dataset_id}/delete")
+def delete(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
+           settings: SettingsDep) -> Response:
+    name = dataset.name
+    delete_dataset(session, dataset)
+    session.commit()
+    announce(redis, settings)
+    notify(request, f"Dataset {name!r} is deleted.")
+    return redirect("/dashboard")

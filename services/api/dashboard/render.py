@@ -1,0 +1,63 @@
+"""Rendering dashboard pages: templates, one-time notices, and errors as HTML pages instead of JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from starlette.responses import RedirectResponse, Response
+
+from services.api.dashboard.csrf import csrf_token
+from shared.errors import BadRequest, OwnstreamError, Unauthorized
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+TEMPLATES.env.globals["csrf_token"] = csrf_token
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class PageRoute(APIRoute):
+    """A dashboard route: its errors are shown as pages, a missing login sends the browser to the login page."""
+
+
+def notify(request: Request, message: str) -> None:
+    """A notice shown once, on the next page rendered."""
+    request.session["notice"] = message
+
+
+def page(request: Request, template: str, status_code: int = 200, headers: dict | None = None,
+         **context) -> Response:
+    context.setdefault("user", getattr(request.state, "viewer", None))
+    context["notice"] = request.session.pop("notice", None)
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _is_page(request: Request) -> bool:
+    return isinstance(request.scope.get("route"), PageRoute)
+
+
+def install_page_errors(app: FastAPI) -> None:
+    """Errors of dashboard routes become HTML pages; the API's errors stay JSON."""
+    json_handlers = {kind: app.exception_handlers[kind] for kind in (OwnstreamError, RequestValidationError)}
+
+    async def ownstream_error(request: Request, error: OwnstreamError) -> Response:
+        if not _is_page(request):
+            return await json_handlers[OwnstreamError](request, error)
+        if isinstance(error, Unauthorized) and request.method == "GET":
+            return redirect("/login?next=" + quote(request.url.path, safe="/"))
+        return page(request, "error.html", status_code=error.status_code, error=error)
+
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        if not _is_page(request):
+            return await json_handlers[RequestValidationError](request, error)
+        return page(request, "error.html", status_code=400, error=BadRequest("that request is not valid"))
+
+    app.add_exception_handler(OwnstreamError, ownstream_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,44 @@
+"""Chart data for the dashboard: a dataset's numeric series over a recent range, as columnar arrays for uPlot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter
+
+from services.api.charts import MAX_POINTS, RANGES, chart_lines
+from services.api.deps import ReadableDatasetDep, SessionDep
+from services.api.routes.data import time_param
+from shared.errors import BadRequest
+from shared.http import JSON
+
+router = APIRouter()
+
+
+@router.get("/api/v1/datasets/{dataset_id}/chart")
+def chart(
+    dataset: ReadableDatasetDep,
+    session: SessionDep,
+    range: Literal["hour", "day", "week", "month"] = "day",
+    end: str | None = None,
+) -> JSON:
+    """Numeric series in [end - range, end): `t` epoch seconds, `v` values; averages per `bucket_s` when many."""
+    finish = time_param(end, "end", datetime.now(UTC))
+    if finish.year < 1970:
+        raise BadRequest("end must be in 1970 or later")
+    start = finish - RANGES[range]
+    names = {v.tag: (v.name or v.tag, v.unit) for v in dataset.variables}
+    lines = chart_lines(session, dataset.id, start, finish)
+    return JSON({
+        "dataset": dataset.id,
+        "start": start,
+        "end": finish,
+        "max_points": MAX_POINTS,
+        "lines": [
+            {"variable": line.variable, "name": names.get(line.variable, (line.variable, None))[0],
+             "unit": names.get(line.variable, (None, None))[1], "label": line.label,
+             "bucket_s": line.bucket_s, "t": line.t, "v": line.v}
+            for line in lines
+        ],
+    })
