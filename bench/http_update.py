@@ -10,10 +10,12 @@ import argparse
 import json
 import subprocess
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, parse_wrk, processes, wait_http
 from shared.config import Settings
@@ -27,6 +29,20 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
     if script:
         command[1:1] = ["-s", script]
     return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def drain(dsn: str, acknowledged: int, timeout: float = 300) -> dict[str, float]:
+    """How long after the load stopped the workers took to store every acknowledged push, and how many."""
+    began = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        stored = previous = -1
+        while time.perf_counter() - began < timeout:
+            stored = conn.execute("select count(*) from readings").fetchone()[0]
+            if stored >= acknowledged or (stored == previous and stored > 0 and time.perf_counter() - began > 5):
+                break
+            previous = stored
+            time.sleep(0.5)
+    return {"stored": stored, "acknowledged": acknowledged, "drained_after_s": round(time.perf_counter() - began, 2)}
 
 
 def main() -> None:
@@ -53,6 +69,7 @@ def main() -> None:
         wait_http(f"{base}/healthz")
         httpx.get(f"{base}/update", params={"key": dataset.write_key, "temperature": "1"}).raise_for_status()
         ours = wrk(f"{base}/update?key={dataset.write_key}&temperature=21.5", args.seconds, args.connections)
+        ours.update(drain(env["OWNSTREAM_DATABASE_URL"], ours["requests"] - ours["non_2xx"] + 1))
 
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

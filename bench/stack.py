@@ -94,7 +94,8 @@ def parse_wrk(output: str) -> dict[str, float]:
         value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
-    result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", output).group(1))}
     for pct in ("50", "90", "99"):
         match = re.search(rf"\s{pct}(?:\.000)?%\s+(\S+)", output)
         result[f"p{pct}_ms"] = ms(match.group(1))
