@@ -20,6 +20,15 @@ device_app = typer.Typer(help="Register devices; each gets its own token for one
 token_app = typer.Typer(help="Personal API tokens (act as a user on the management API).", no_args_is_help=True)
 
 
+def show_token(result: dict, json: bool, label: str) -> None:
+    """Print a device and its token (shown only now): JSON for programs, a line for people."""
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"device [bold]{result['deviceId']}[/bold] in dataset {result['datasetId']}\n"
+                      f"  {label}: {result['token']}")
+
+
 @device_app.command("create")
 def device_create(
     dataset: Annotated[int, typer.Option(help="the dataset's id")],
@@ -36,10 +45,7 @@ def device_create(
     except OwnstreamError as error:
         fail(error)
     announce()
-    if json:
-        emit_json(result)
-    else:
-        console.print(f"device [bold]{device_id}[/bold] in dataset {dataset}\n  token: {token}")
+    show_token(result, json, "token")
 
 
 @device_app.command("refresh")
@@ -58,10 +64,7 @@ def device_refresh(
     except OwnstreamError as error:
         fail(error)
     announce()
-    if json:
-        emit_json(result)
-    else:
-        console.print(f"device [bold]{device_id}[/bold] in dataset {dataset}\n  new token: {token}")
+    show_token(result, json, "new token")
 
 
 @device_app.command("delete")
