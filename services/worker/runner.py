@@ -56,6 +56,14 @@ class IngestWorker(SimpleWorker):
             except RedisError as error:
                 log.warning("heartbeat failed: %s", error)
 
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry clean-up, plus ours: readings partitions for now and the periods ahead."""
+        super().run_maintenance_tasks()
+        try:
+            tasks.ensure_partitions()
+        except psycopg.OperationalError as error:  # the next batch or maintenance run tries again
+            log.warning("could not create partitions ahead: %s", error)
+
     def request_stop(self, signum, frame) -> None:
         self.stopped_on_request = True
         super().request_stop(signum, frame)
