@@ -56,13 +56,19 @@ class IngestWorker(SimpleWorker):
             except RedisError as error:
                 log.warning("heartbeat failed: %s", error)
 
+    retention_interval_s = 300.0
+    _retention_due = 0.0
+
     def run_maintenance_tasks(self) -> None:
-        """RQ's registry clean-up, plus ours: readings partitions for now and the periods ahead."""
+        """RQ's registry clean-up, plus ours: partitions ahead, and (every few minutes) dataset retention."""
         super().run_maintenance_tasks()
         try:
             tasks.ensure_partitions()
+            if time.monotonic() >= self._retention_due:
+                self._retention_due = time.monotonic() + self.retention_interval_s
+                tasks.apply_retention()
         except psycopg.OperationalError as error:  # the next batch or maintenance run tries again
-            log.warning("could not create partitions ahead: %s", error)
+            log.warning("maintenance could not reach the database: %s", error)
 
     def request_stop(self, signum, frame) -> None:
         self.stopped_on_request = True
@@ -100,6 +106,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         worker_ttl=settings.worker_maintenance_interval_s + 15,
     )
     worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
+    worker.retention_interval_s = settings.retention_interval_s
     worker.work(burst=burst, logging_level="WARNING")
     # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
     return burst or worker.stopped_on_request

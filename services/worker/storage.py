@@ -13,7 +13,7 @@ from datetime import datetime
 
 import psycopg
 
-from services.worker import partitions
+from services.worker import partitions, retention
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
@@ -144,6 +144,14 @@ class Writer:
         else:
             starts = {partitions.period_start(m, interval) for m in moments}
         partitions.ensure_partitions(conn, starts, interval, self._partitions)
+
+    def apply_retention(self) -> dict[int, int]:
+        """Delete readings older than their dataset's retention period (see services.worker.retention)."""
+        try:
+            return retention.apply_retention(self._connection())
+        except psycopg.OperationalError:
+            self.close()
+            raise
 
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:

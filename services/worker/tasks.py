@@ -93,6 +93,11 @@ def reject_all(messages: list[QueueMessage], reason: str) -> Batch:
     return batch
 
 
+def apply_retention() -> dict[int, int]:
+    """Maintenance: delete readings older than their dataset's retention period."""
+    return writer().apply_retention()
+
+
 def ensure_partitions() -> None:
     """Maintenance: create the readings partitions for now and the configured periods ahead."""
     writer().ensure_partitions()
