@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 KEY_BYTES = 20  # 160 bits
 
@@ -30,6 +35,15 @@ def keys_version_key(namespace: str) -> str:
     return f"{namespace}:keys:version"
 
 
-def announce_key_change(redis, namespace: str) -> None:
-    """Tell every receiver that credentials changed (they re-read them within their poll interval)."""
-    redis.incr(keys_version_key(namespace))
+def announce_key_change(redis, namespace: str) -> bool:
+    """Tell every receiver that credentials changed (they re-read them within their poll interval).
+
+    Called after the change is committed, so a Redis failure must not hide the change from its caller: it is
+    logged, and receivers that cannot reach Redis drop their caches by themselves. Returns whether it was sent.
+    """
+    try:
+        redis.incr(keys_version_key(namespace))
+    except RedisError as error:
+        log.warning("could not announce a credentials change through Redis: %s", error)
+        return False
+    return True

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from services.cli.console import console, emit_json
-from services.cli.manage import _sessions, announce, fail
+from services.cli.context import announce, fail, sessions
 from shared.config import get_settings
 from shared.datasets import get_dataset, user_by_name
 from shared.db import transaction
@@ -37,7 +37,7 @@ def device_create(
 ) -> None:
     """Register a device in a dataset; prints its token (shown only now)."""
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             owner = get_dataset(session, dataset).owner
             device, token = create_device(session, owner, dataset, device_id)
             DeviceAccounts(get_settings()).provision(device, token)  # before the commit: 503 changes nothing
@@ -56,7 +56,7 @@ def device_refresh(
 ) -> None:
     """Give a device a new token (shown only now); the old one is refused from now on."""
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             device = find_device(session, get_dataset(session, dataset).owner, device_id, dataset)
             token = refresh_token(session, device)
             DeviceAccounts(get_settings()).provision(device, token)
@@ -74,7 +74,7 @@ def device_delete(
 ) -> None:
     """Unregister a device: its token and broker account stop working; its data stays."""
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             revoke_device(session, find_device(session, get_dataset(session, dataset).owner, device_id, dataset))
     except OwnstreamError as error:
         fail(error)
@@ -91,7 +91,7 @@ def device_list(
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Registered devices (never their tokens)."""
-    with transaction(_sessions()) as session:
+    with transaction(sessions()) as session:
         devices = [describe_device(d) for d in list_devices(session, dataset_id=dataset)]
     if json:
         emit_json(devices)
@@ -108,7 +108,7 @@ def token_create(
 ) -> None:
     """Make a personal API token; send it as `Authorization: Bearer <token>` (shown only now)."""
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             row, token = create_user_token(session, user_by_name(session, user), name)
             result = {**describe_token(row), "user": user, "token": token}
     except OwnstreamError as error:

@@ -6,37 +6,17 @@ import sys
 from typing import Annotated
 
 import typer
-from redis import Redis
-from redis.exceptions import RedisError
 
 from services.cli.console import console, emit_json
-from shared.config import get_settings
+from services.cli.context import announce, fail, sessions
 from shared.datasets import VariableSpec, create_dataset, create_user, get_dataset, regenerate_key, user_by_name
-from shared.db import make_engine, make_session_factory, transaction
+from shared.db import transaction
 from shared.errors import OwnstreamError
-from shared.keys import announce_key_change
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Manage datasets.", no_args_is_help=True)
 keys_app = typer.Typer(help="A dataset's read and write keys.", no_args_is_help=True)
 dataset_app.add_typer(keys_app, name="keys")
-
-
-def _sessions():
-    return make_session_factory(make_engine(get_settings(), pool_size=1, max_overflow=0))
-
-
-def fail(error: OwnstreamError) -> None:
-    console.print(f"[red]error:[/red] {error.detail or error.error}")
-    raise typer.Exit(1)
-
-
-def announce() -> None:
-    try:
-        settings = get_settings()
-        announce_key_change(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.redis_namespace)
-    except RedisError as error:  # receivers that cannot reach Redis also drop their caches
-        console.print(f"[yellow]warning:[/yellow] could not notify receivers through Redis: {error}")
 
 
 @user_app.command("create")
@@ -50,7 +30,7 @@ def user_create(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             user = create_user(session, name, password)
     except OwnstreamError as error:
         fail(error)
@@ -69,7 +49,7 @@ def dataset_create(
 ) -> None:
     """Create a dataset; prints its id and its read and write keys (shown only now)."""
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             dataset, keys = create_dataset(
                 session, user_by_name(session, owner), name, [VariableSpec.parse(v) for v in var],
                 description=description, public=public, retention_days=retention_days,
@@ -95,7 +75,7 @@ def keys_regenerate(
         console.print("[red]error:[/red] kind must be read or write")
         raise typer.Exit(2)
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             key = regenerate_key(session, get_dataset(session, dataset_id), kind)  # type: ignore[arg-type]
     except OwnstreamError as error:
         fail(error)

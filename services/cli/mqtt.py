@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from services.cli.console import console, emit_json
-from services.cli.manage import _sessions
+from services.cli.context import sessions
 from shared.broker_accounts import BrokerAccountError, BrokerAdmin, bootstrap
 from shared.config import get_settings
 from shared.db import transaction
@@ -61,7 +61,7 @@ def mqtt_sync_accounts(json: Annotated[bool, typer.Option("--json")] = False) ->
     """Make the broker's device accounts match the registry: remove those of revoked devices and old tokens."""
     admin = _admin()
     try:
-        with transaction(_sessions()) as session:
+        with transaction(sessions()) as session:
             report = sync_accounts(session, admin)
     except BrokerAccountError as error:
         console.print(f"[red]error:[/red] {error}")

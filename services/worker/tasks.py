@@ -8,7 +8,6 @@ from dataclasses import asdict
 
 import psycopg
 from redis import Redis
-from redis.exceptions import RedisError
 
 from services.worker.normalize import normalize
 from services.worker.normalize.rows import Batch, Context
@@ -47,10 +46,7 @@ def announce_variables(settings: Settings) -> None:
     global _redis
     if _redis is None:
         _redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        announce_key_change(_redis, settings.redis_namespace)
-    except RedisError as error:  # the rows are stored; receivers that cannot reach Redis drop caches anyway
-        log.warning("could not announce new variables: %s", error)
+    announce_key_change(_redis, settings.redis_namespace)
 
 
 def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:

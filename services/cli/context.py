@@ -1,0 +1,29 @@
+"""What the CLI's management commands share: a database session factory, error exits, change announcements."""
+
+from __future__ import annotations
+
+import typer
+from redis import Redis
+
+from services.cli.console import console
+from shared.config import get_settings
+from shared.db import make_engine, make_session_factory
+from shared.errors import OwnstreamError
+from shared.keys import announce_key_change
+
+
+def sessions():
+    return make_session_factory(make_engine(get_settings(), pool_size=1, max_overflow=0))
+
+
+def fail(error: OwnstreamError) -> None:
+    console.print(f"[red]error:[/red] {error.detail or error.error}")
+    raise typer.Exit(1)
+
+
+def announce() -> None:
+    """Tell running receivers that keys, tokens or variables changed."""
+    settings = get_settings()
+    if not announce_key_change(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.redis_namespace):
+        console.print("[yellow]warning:[/yellow] could not notify receivers through Redis; "
+                      "they re-read keys once they reach it again")
