@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
-from shared.models import Dataset, DatasetKey, Series, User, Variable, readings
+from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings
 from shared.passwords import hash_password, verify_password
 from shared.values import TAG_RE
 
@@ -171,12 +171,17 @@ def update_dataset(session: Session, dataset: Dataset, *, name: str, description
     session.flush()
 
 
-def delete_dataset(session: Session, dataset: Dataset) -> None:
-    """The dataset with its keys, devices, series and readings (readings have no foreign key to cascade)."""
+def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
+    """Delete the dataset with its keys, devices, series and readings (readings have no foreign key to cascade).
+
+    Returns the ids of its devices, whose broker accounts the caller removes once this is committed.
+    """
+    devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
     session.delete(dataset)
     session.flush()
+    return devices
 
 
 def get_dataset(session: Session, dataset_id: int) -> Dataset:

@@ -21,6 +21,7 @@ from services.combined import create_app
 from services.ingest.mqtt import Bridge
 from shared.broker_accounts import BrokerAdmin, device_accounts, device_username, provision_device
 from shared.config import Settings, get_settings
+from tests.support.dashboard import form_login, post_form
 from tests.support.factories import make_dataset, make_device, make_token
 from tests.support.http import wait_for
 from tests.support.mqtt import Peer, PrivateBroker, start_broker
@@ -263,3 +264,14 @@ def test_bad_input_and_wrong_keys_make_no_account(stack, settings):
                              headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert stack.client.post("/api/devices/car-1/token", headers=stack.auth).status_code == 404
     assert device_accounts(stack.admin) == {}
+
+
+def test_deleting_a_dataset_in_the_dashboard_removes_its_devices_accounts(stack, settings):
+    dataset = make_dataset(settings, variables=("temperature",))
+    token = stack.create(dataset.id, "car-1").json()["token"]
+    assert stack.peer(dataset.id, "car-1", token).accepted
+    assert device_accounts(stack.admin)
+    form_login(stack.client)
+    assert post_form(stack.client, f"/dashboard/datasets/{dataset.id}/delete").status_code in (302, 303)
+    assert device_accounts(stack.admin) == {}
+    assert not stack.peer(dataset.id, "car-1", token).accepted

@@ -18,6 +18,7 @@ from services.api.readings import latest_per_variable
 from services.api.routes.data import EARLIEST, LATEST
 from services.api.routes.devices import announce
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
+from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
 from shared.models import Dataset, RejectedRecord
@@ -114,9 +115,12 @@ def delete_form(request: Request, dataset: OwnDatasetDep) -> Response:
 @router.post("/datasets/{dataset_id}/delete")
 def delete(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
            settings: SettingsDep) -> Response:
-    name = dataset.name
-    delete_dataset(session, dataset)
+    name, dataset_id = dataset.name, dataset.id
+    devices = delete_dataset(session, dataset)
     session.commit()
     announce(redis, settings)
+    accounts = DeviceAccounts(settings)
+    for device_id in devices:  # a broker that misses this is repaired by `ownstream mqtt sync-accounts`
+        accounts.revoke(dataset_id, device_id)
     notify(request, f"Dataset {name!r} is deleted.")
     return redirect("/dashboard")
