@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
@@ -118,6 +118,5 @@ def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:
         "queued_jobs": queue.count,
         "workers": len(Worker.all(queue=queue)),
         "started_jobs": len(StartedJobRegistry(queue=queue)),
-        "scheduled_retries": len(ScheduledJobRegistry(queue=queue)),
         "failed_jobs": len(FailedJobRegistry(queue=queue)),
     }
