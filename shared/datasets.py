@@ -20,6 +20,7 @@ from shared.passwords import hash_password, verify_password
 from shared.values import TAG_RE
 
 KeyKind = Literal["read", "write"]
+MAX_RETENTION_DAYS = 36_500  # a century: beyond that, keep forever (no retention)
 FIRST_USER_LOCK = 73_110_010  # advisory lock serializing first-user setups
 
 
@@ -116,8 +117,8 @@ def create_dataset(
         if spec.tag in seen:
             raise BadRequest(f"variable {spec.tag!r} given twice")
         seen.add(spec.tag)
-    if retention_days is not None and retention_days <= 0:
-        raise BadRequest("retention_days must be positive")
+    if retention_days is not None and not 0 < retention_days <= MAX_RETENTION_DAYS:
+        raise BadRequest(f"retention_days must be between 1 and {MAX_RETENTION_DAYS}")
     dataset = Dataset(owner=owner, name=name.strip(), description=description, public=public,
                       retention_days=retention_days)
     dataset.variables = [

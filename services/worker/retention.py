@@ -39,7 +39,10 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
         moment = now or datetime.now(UTC)
         deleted: dict[int, int] = {}
         for dataset_id, days in conn.execute(DATASETS).fetchall():
-            cutoff = moment - timedelta(days=days)
+            try:
+                cutoff = moment - timedelta(days=days)
+            except OverflowError:  # a period longer than the calendar: nothing is old enough
+                continue
             total = 0
             while True:
                 (count,) = conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}).fetchone()

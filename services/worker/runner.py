@@ -69,6 +69,8 @@ class IngestWorker(SimpleWorker):
                 tasks.apply_retention()
         except psycopg.OperationalError as error:  # the next batch or maintenance run tries again
             log.warning("maintenance could not reach the database: %s", error)
+        except Exception:  # maintenance must never stop a worker from storing what was acknowledged
+            log.exception("maintenance failed; it runs again at the next interval")
 
     def request_stop(self, signum, frame) -> None:
         self.stopped_on_request = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
 import psycopg
@@ -104,6 +104,9 @@ class WriteResult:
     unknown_dataset: int
     events: int = 0
     variables_registered: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class Writer:

@@ -53,14 +53,15 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     """Normalize and store one batch of accepted messages; bad records are rejected, not retried."""
     settings = get_settings()
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
-    batch = normalize(messages, context)
     try:
-        result = write_patiently(batch, settings.write_patience_s)
-    except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as error:
-        # Not a passing problem: retrying would fail the same way. Keep every message, raw, as rejected.
-        log.exception("batch of %d messages could not be stored", len(messages))
-        result = write_patiently(reject_all(messages, f"could not be stored ({type(error).__name__}: {error})"),
-                                 settings.write_patience_s)
+        result = write_patiently(normalize(messages, context), settings.write_patience_s)
+    except LASTING_ERRORS:
+        # Not a passing problem: retrying the batch would fail the same way. Store it message by message, so
+        # one bad message is kept aside (raw, as rejected) and never holds back the others.
+        log.exception("batch of %d messages could not be stored; storing them one by one", len(messages))
+        result = WriteResult(0, 0, 0, 0)
+        for message in messages:
+            result = result + write_alone(message, context, settings.write_patience_s)
     if result.variables_registered:
         announce_variables(settings)
     log.debug("batch of %d messages: %s", len(messages), result)
@@ -80,6 +81,19 @@ def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
             log.warning("database write failed (%s); retrying in %.1fs", error, delay)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+LASTING_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+
+
+def write_alone(message: QueueMessage, context: Context, patience_s: float) -> WriteResult:
+    """One message on its own; if even that cannot be stored, the message is kept as a rejected record."""
+    try:
+        return write_patiently(normalize([message], context), patience_s)
+    except LASTING_ERRORS as error:
+        log.exception("a %s message could not be stored", message.get("format"))
+        return write_patiently(reject_all([message], f"could not be stored ({type(error).__name__}: {error})"),
+                               patience_s)
 
 
 def reject_all(messages: list[QueueMessage], reason: str) -> Batch:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.api.deps import OwnedDatasetDep, ReadableDatasetDep, RedisDep, SessionDep, SettingsDep, UserDep
-from shared.datasets import VariableSpec, add_variable, create_dataset, regenerate_key
+from shared.datasets import MAX_RETENTION_DAYS, VariableSpec, add_variable, create_dataset, regenerate_key
 from shared.keys import announce_key_change
 from shared.models import Dataset
 
@@ -26,7 +26,7 @@ class DatasetIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
     public: bool = False
-    retention_days: int | None = Field(default=None, gt=0)
+    retention_days: int | None = Field(default=None, gt=0, le=MAX_RETENTION_DAYS)
     variables: list[VariableIn] = Field(default_factory=list, max_length=1000)
 
 

@@ -58,16 +58,22 @@ class Batch:
             self.seen[key] = moment
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
+        """Keep `raw` aside with `reason`; NULs (which PostgreSQL text refuses) are kept visibly escaped."""
         text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
         self.rejects.append((
             message["dataset_id"],
             from_epoch(message["received_at"]),
             message["source"],
-            str(message.get("format", "")),
-            message.get("device") or "",
-            reason,
-            text,
+            storable(str(message.get("format", ""))),
+            storable(str(message.get("device") or ""))[:NAME_MAX],
+            storable(reason),
+            storable(text),
         ))
+
+
+def storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: NUL characters written as the escape `\\u0000`."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
 
 
 def tags_json(tags: dict[str, str]) -> str:
