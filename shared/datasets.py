@@ -186,6 +186,8 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
 
 
 def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    if not 0 < dataset_id < 2**31:  # datasets.id is an integer column: nothing else can exist
+        raise NotFound(f"no dataset {dataset_id}")
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
         raise NotFound(f"no dataset {dataset_id}")

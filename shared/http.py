@@ -10,15 +10,17 @@ import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError as SADataError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from shared.errors import DatabaseUnavailable, OwnstreamError, QueueUnavailable
+from shared.errors import BadRequest, DatabaseUnavailable, OwnstreamError, QueueUnavailable
 
 log = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, SAOperationalError)
+DATA_ERRORS = (psycopg.DataError, SADataError)
 
 
 class JSON(JSONResponse):
@@ -51,6 +53,14 @@ def passing_error(error: Exception) -> OwnstreamError | None:
     return None
 
 
+def refused_value(error: Exception) -> BadRequest:
+    """PostgreSQL refused a value that came from the request (a number out of range, a NUL in text): the client's
+    input, so a 400, never a 500. Routes check what they can first; this is the net under them."""
+    log.info("value refused by the database: %s", error)
+    return BadRequest("a value in the request is out of range or contains characters that cannot be stored "
+                      "(such as NUL)")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OwnstreamError)
     async def _ownstream(_: Request, error: OwnstreamError) -> JSON:
@@ -74,3 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for kind in (RedisError, *DATABASE_ERRORS):
         app.add_exception_handler(kind, _passing)
+
+    async def _data(_: Request, error: Exception) -> JSON:
+        return error_response(refused_value(error))
+
+    for kind in DATA_ERRORS:
+        app.add_exception_handler(kind, _data)

@@ -19,6 +19,8 @@ def zone(name: object) -> tzinfo:
     if name is None or name == "":
         return UTC
     try:
+        if len(str(name)) > 64:
+            raise ValueError
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("Europe") or an odd path
         raise BadRequest(f"timezone {name!r} is not a known time zone name (e.g. Europe/Berlin)") from None

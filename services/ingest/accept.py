@@ -83,8 +83,9 @@ class Acceptor:
             if reading.get("time") is not None:
                 self._check_time(reading["time"], f"{where}.time")
             device = reading.get("device")
-            if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 200):
-                raise BadRequest(f"{where}.device must be a string of 1 to 200 characters")
+            if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 200
+                                       or "\x00" in device):
+                raise BadRequest(f"{where}.device must be a string of 1 to 200 characters, without NUL")
             values = reading.get("values")
             if not isinstance(values, dict) or not values:
                 raise BadRequest(f"{where}.values must be a non-empty object")

@@ -138,10 +138,13 @@ async def query(request: Request) -> Response:
     try:
         rt = runtime(request)
         params = await push_params(request, rt.settings.max_body_bytes)
-        key = request_key(request, v1=True, password=params.get("p"))
+        password, text = params.get("p"), params.get("q", "")
+        if not isinstance(text, str) or not isinstance(password, str | None):
+            raise BadRequest('"q" and "p" must be strings')
+        key = request_key(request, v1=True, password=password)
         if key and await rt.credential(key) is None:
             raise Unauthorized("invalid key")
-        text = params.get("q", "").strip()
+        text = text.strip()
         if not text:
             raise BadRequest('missing required parameter "q"')
         statements = [s for s in text.split(";") if s.strip()]

@@ -71,6 +71,8 @@ def text_of(value: object, where: str) -> str | None:
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
             raise BadRequest(f"{where}: longer than {MAX_TEXT} characters")
+        if "\x00" in value:
+            raise BadRequest(f"{where}: text cannot contain NUL characters")
         return value
     raise BadRequest(f"{where}: must be a number or a string")
 

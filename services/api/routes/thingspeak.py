@@ -73,7 +73,7 @@ def _aggregation(params: Mapping[str, str]) -> tuple[str | None, int | None]:
     if len(chosen) > 1:
         raise BadRequest(f"use one of {', '.join(AGGREGATIONS)} at a time")
     name, value = chosen[0], params[chosen[0]]
-    minutes = 1440 if value == "daily" else int(value) if value.isdigit() else None
+    minutes = 1440 if value == "daily" else int(value) if value.isascii() and value.isdigit() else None
     if minutes not in BUCKET_MINUTES:
         raise BadRequest(f"{name} must be one of {', '.join(map(str, BUCKET_MINUTES))} or daily")
     return name, minutes
