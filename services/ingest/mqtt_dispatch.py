@@ -41,6 +41,26 @@ class Outcome:
     reason: str = ""  # short label for metrics: "unauthorized", "bad_payload", "bad_topic", ...
 
 
+KEYLESS_PER_MINUTE = 60  # refusals of wrong-key messages recorded per dataset and minute (per bridge)
+
+
+class RateCap:
+    """At most `limit` events per key in each `window_s` (fixed windows; in memory, per process)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._windows: dict[int, tuple[float, int]] = {}
+
+    def allow(self, key: int, now: float) -> bool:
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+        if len(self._windows) > 10_000:
+            self._windows.clear()
+        self._windows[key] = (start, count + 1)
+        return count < self.limit
+
+
 class Dispatcher:
     """Turns (topic, payload) into an Outcome with the same Acceptor and credentials as HTTP."""
 
@@ -52,6 +72,7 @@ class Dispatcher:
         self.resolve = resolve
         self.acceptor = acceptor
         self.resolve_device = resolve_device
+        self._keyless = RateCap(KEYLESS_PER_MINUTE, 60.0)
 
     def dispatch(self, topic: str, payload: bytes, received_at: float) -> Outcome:
         try:
@@ -113,7 +134,14 @@ class Dispatcher:
     ) -> Outcome:
         dataset_id = credential.dataset_id if credential is not None else route.dataset_id
         assert dataset_id is not None
-        raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
+        if credential is None:
+            # Anyone can publish a wrong key naming any dataset: record that it happened, at a bounded rate,
+            # but never keep what such a sender wrote in someone else's dataset.
+            if not self._keyless.allow(dataset_id, received_at):
+                return self._drop("unauthorized", f"{redact(topic)}: {reason} (over the rate of recorded refusals)")
+            raw = f"(payload of {len(payload)} bytes not kept: the key was not valid)"
+        else:
+            raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
         params = {"reason": reason, "format": FORMAT_OF[route.kind], "topic": redact(topic)}
         device = credential.device if credential is not None else route.device
         message = make_message("reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at,

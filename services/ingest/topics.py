@@ -98,10 +98,16 @@ def parse_topic(topic: str) -> Route:
 
 
 def redact(topic: str) -> str:
-    """`topic` with its key or token replaced, safe to log or to record with a rejected message."""
+    """`topic` with its key or token replaced, safe to log or to record with a rejected message.
+
+    A topic of no known shape may hold a key anywhere, so only its first level and its depth are shown.
+    """
     parts = topic.split("/")
-    if len(parts) >= 3 and parts[0] == "devices":
+    root = parts[0]
+    if root == "devices" and len(parts) == 3:
         parts[1] = "***"
-    elif len(parts) >= 4 and parts[0] in ("channels", "datasets"):
+    elif (root == "channels" and len(parts) in (4, 6)) or (root == "datasets" and len(parts) == 4):
         parts[-1] = "***"
+    elif root != "registered":  # registered/{dataset}/{device}/{form} holds no secret
+        return f"{root}/... ({len(parts)} levels, not shown)"
     return "/".join(parts)

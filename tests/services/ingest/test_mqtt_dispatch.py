@@ -7,7 +7,8 @@ import pytest
 
 from services.ingest.accept import Acceptor
 from services.ingest.credentials import Credential
-from services.ingest.mqtt_dispatch import Dispatcher
+from services.ingest.mqtt_dispatch import KEYLESS_PER_MINUTE, Dispatcher
+from services.ingest.topics import redact
 from shared.config import Settings
 
 WRITE = Credential(3, "write", None, ("field1", "temperature"))
@@ -106,3 +107,19 @@ def test_a_device_not_in_the_registry_is_rejected_into_its_dataset():
 def test_without_broker_accounts_registered_topics_are_not_trusted(dispatcher):
     outcome = dispatcher.dispatch("registered/3/car-1/telemetry", b'{"temperature": 1}', 1.5e9)
     assert (outcome.verdict, outcome.reason) == ("rejected", "unauthorized")
+
+
+def test_wrong_key_refusals_are_recorded_at_a_bounded_rate_without_their_payload(dispatcher):
+    outcomes = [dispatcher.dispatch("channels/3/publish/wrong", b"spam" * 100, 1.5e9 + i / 100)
+                for i in range(KEYLESS_PER_MINUTE + 5)]
+    recorded = [o for o in outcomes if o.verdict == "rejected"]
+    assert len(recorded) == KEYLESS_PER_MINUTE
+    assert all("spam" not in o.message["payload"] for o in recorded)
+    assert dispatcher.dispatch("channels/3/publish/wrong", b"x", 1.5e9 + 61).verdict == "rejected"  # next minute
+
+
+@pytest.mark.parametrize("topic", [
+    "channels/1/publish/SECRETKEY/", "datasets/1/influx/SECRETKEY/x", "devices/SECRETTOKEN", "channels/SECRETKEY",
+])
+def test_malformed_topics_never_show_a_key(topic):
+    assert "SECRET" not in redact(topic)
