@@ -71,14 +71,28 @@ def cookie_user(request: Request, session: SessionDep) -> User | None:
 CookieUserDep = Annotated[User | None, Depends(cookie_user)]
 
 
-def optional_user(session: SessionDep, cookie: CookieUserDep, bearer: BearerDep) -> User | None:
-    """The user this request acts for: the session cookie's, or a personal API token's."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def optional_user(request: Request, session: SessionDep, cookie: CookieUserDep, bearer: BearerDep) -> User | None:
+    """The user this request acts for: the session cookie's, or a personal API token's.
+
+    A browser sends the cookie with requests that other sites make it send; a change made on the cookie's
+    authority is refused when the browser says it comes from another origin (SameSite=Lax ignores ports).
+    """
     if cookie is not None:
+        origin = request.headers.get("origin")
+        if request.method not in SAFE_METHODS and origin is not None and origin != own_origin(request):
+            raise Forbidden("cross-site request refused: use the dashboard, or a personal API token")
         return cookie
     return user_for_token(session, bearer) if bearer else None
 
 
 OptionalUserDep = Annotated[User | None, Depends(optional_user)]
+
+
+def own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def current_user(user: OptionalUserDep) -> User:
