@@ -10,8 +10,9 @@ from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, PageUserDep
 from services.api.dashboard.render import PageRoute, notify, page, redirect
 from services.api.deps import SessionDep
+from services.api.login_limit import LoginLimiterDep, client_address
 from shared.datasets import authenticate, change_password, create_first_user, has_users
-from shared.errors import BadRequest, NotFound, OwnstreamError
+from shared.errors import BadRequest, NotFound, OwnstreamError, RateLimited
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -71,13 +72,21 @@ def login_form(request: Request, session: SessionDep, user: PageUserDep, next: s
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, form: FormDep) -> Response:
+def login(request: Request, session: SessionDep, form: FormDep, limiter: LoginLimiterDep) -> Response:
     username, password = forms.text(form, "username", 64), forms.text(form, "password", 1024)
     target = local_path(forms.text(form, "next", 2000))
+    address = client_address(request)
+    try:
+        limiter.check(username, address)
+    except RateLimited as error:
+        return page(request, "login.html", status_code=429, error=error.detail.capitalize() + ".",
+                    username=username, next=target, headers=error.headers)
     user = authenticate(session, username, password)
     if user is None:
+        limiter.failed(username, address)
         return page(request, "login.html", status_code=401, error="Wrong username or password.",
                     username=username, next=target)
+    limiter.succeeded(username)
     log_in(request, user.id)
     return redirect(target)
 

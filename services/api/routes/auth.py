@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.api.deps import OptionalUserDep, SessionDep
+from services.api.login_limit import LoginLimiterDep, client_address
 from shared.datasets import authenticate
 from shared.errors import Unauthorized
 
@@ -18,10 +19,14 @@ class Login(BaseModel):
 
 
 @router.post("/login")
-def login(body: Login, request: Request, session: SessionDep) -> dict:
+def login(body: Login, request: Request, session: SessionDep, limiter: LoginLimiterDep) -> dict:
+    address = client_address(request)
+    limiter.check(body.username, address)
     user = authenticate(session, body.username, body.password)
     if user is None:
+        limiter.failed(body.username, address)
         raise Unauthorized("wrong username or password")
+    limiter.succeeded(body.username)
     request.session.clear()
     request.session["user_id"] = user.id
     return {"id": user.id, "username": user.username}
