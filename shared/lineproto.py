@@ -165,12 +165,17 @@ def variable(measurement: str, field: str) -> str:
     return f"{measurement}.{field}"
 
 
+KEY_MAX = 1024  # measurement and tags of one line: they identify a series, and its index entry has a size limit
+
+
 def check_point(point: Point, earliest_ns: int, latest_ns: int) -> None:
     """LineProblem if `point` cannot be stored: a variable name too long or a time outside the window."""
     if point.time_ns is not None and not earliest_ns <= point.time_ns <= latest_ns:
         when = "before" if point.time_ns < earliest_ns else "after"
         raise LineProblem(f"time {_iso(point.time_ns)} is {when} the accepted range "
                           f"({_iso(earliest_ns)} to {_iso(latest_ns)}): is the precision right?")
+    if len(point.key) > KEY_MAX:
+        raise LineProblem(f"measurement and tags are longer than {KEY_MAX} characters")
     limit = VARIABLE_MAX - 1 - len(point.measurement)
     for field in point.fields:
         if len(field) > limit:
@@ -319,7 +324,7 @@ def _scalar(raw: str, name: str) -> Value:
     if last == "i":
         digits = raw[1:-1] if raw[0] == "-" else raw[:-1]
         if digits.isascii() and digits.isdigit():
-            value = int(raw[:-1])
+            value = int(raw[:-1]) if len(digits) <= 20 else INT64_MAX + 1  # int() of huge texts is slow and capped
             if INT64_MIN <= value <= INT64_MAX:
                 return value
             raise LineProblem(f"integer {_shown(raw[:-1])} for field {_shown(name)} is out of the 64-bit range")
@@ -327,7 +332,7 @@ def _scalar(raw: str, name: str) -> Value:
     if last == "u":
         digits = raw[:-1]
         if digits.isascii() and digits.isdigit():
-            value = int(digits)
+            value = int(digits) if len(digits) <= 20 else UINT64_MAX + 1
             if value <= UINT64_MAX:
                 return value
             raise LineProblem(f"unsigned integer {_shown(digits)} for field {_shown(name)} is out of range")

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-:/@]{0,199}$")
-_INT_RE = re.compile(r"^[+-]?\d+$")
+_INT_RE = re.compile(r"^[+-]?\d{1,20}$")
+MAX_DEPTH = 32  # nesting of JSON objects and lists in one reading
 
 Scalar = float | int | str | bool
 Columns = tuple[float | None, int | None, str | None, bool | None]
@@ -57,14 +58,16 @@ def scalar_from_text(text: str) -> Scalar:
     return value if math.isfinite(value) else text
 
 
-def flatten(obj: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+def flatten(obj: dict, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, object]]:
     """(dotted path, leaf) pairs of a nested JSON object; list items are indexed (`a.0`)."""
+    if depth > MAX_DEPTH:
+        raise ValueProblem(f"values nested deeper than {MAX_DEPTH} levels")
     for key, value in obj.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
-            yield from flatten(value, path + ".")
+            yield from flatten(value, path + ".", depth + 1)
         elif isinstance(value, list):
-            yield from flatten({str(i): item for i, item in enumerate(value)}, path + ".")
+            yield from flatten({str(i): item for i, item in enumerate(value)}, path + ".", depth + 1)
         else:
             yield path, value
 

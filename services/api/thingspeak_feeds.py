@@ -18,8 +18,9 @@ MAX_FILLED_BUCKETS = 8000  # beyond this many buckets, empty ones are left out i
 TEXT = "coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)"
 NUMBER = "coalesce(r.v_num, r.v_int::double precision)"
 AGGREGATES = {
-    "average": "avg(n{i})",
-    "sum": "sum(n{i})",
+    # in numeric, so sums and averages of large numbers cannot overflow double precision midway
+    "average": "avg(n{i}::numeric)::float8",
+    "sum": "least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), 1.7976931348623157e308)::float8",
     "median": "percentile_cont(0.5) within group (order by n{i})",
 }
 

@@ -89,7 +89,11 @@ class Acceptor:
             values = reading.get("values")
             if not isinstance(values, dict) or not values:
                 raise BadRequest(f"{where}.values must be a non-empty object")
-            for tag, value in flatten(values):
+            try:
+                leaves = list(flatten(values))
+            except ValueProblem as problem:
+                raise BadRequest(f"{where}.values: {problem}") from None
+            for tag, value in leaves:
                 if tag not in registered:
                     raise BadRequest(f"unknown variable {tag!r} in {where}: register it on the dataset first")
                 try:

@@ -49,13 +49,19 @@ CREATE_DATABASE = re.compile(r'\s*CREATE\s+DATABASE\s+(?:"(?:[^"\\]|\\.)+"|[A-Za
                              re.I | re.S)
 
 
+def header_text(text: str) -> str:
+    """`text` as an HTTP header value can carry it: printable ASCII, everything else escaped, one short line."""
+    escaped = text.encode("ascii", "backslashreplace").decode()
+    return "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in escaped)[:200]
+
+
 def influx_error(error: OwnstreamError, *, v1: bool) -> JSON:
     """An error in InfluxDB's shape, with the message also in X-Influxdb-Error as InfluxDB sends it."""
     status = error.status_code
     body = {"code": CODES.get(status, "internal error"), "message": error.detail}
     if v1:
         body["error"] = error.detail
-    headers = {**HEADERS, **(error.headers or {}), "X-Influxdb-Error": error.detail.split("\n")[0][:200]}
+    headers = {**HEADERS, **(error.headers or {}), "X-Influxdb-Error": header_text(error.detail)}
     return JSON(body, status_code=status, headers=headers)
 
 
@@ -77,7 +83,7 @@ def target_dataset(text: str | None, credential: Credential, *, v1: bool) -> int
     """The dataset id named by `bucket`/`db`, if this credential writes it; 404 otherwise."""
     noun = "database" if v1 else "bucket"
     name = (text or "").split("/", 1)[0].strip()  # "db/retention-policy" as InfluxDB 1.8's v2 API takes it
-    if not name.isascii() or not name.isdigit() or int(name) != credential.dataset_id:
+    if not name.isascii() or not name.isdigit() or len(name) > 10 or int(name) != credential.dataset_id:
         raise NotFound(f'{noun} not found: "{text}" (use the id of the dataset this key writes)')
     return credential.dataset_id
 

@@ -75,6 +75,8 @@ def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
     while True:
         try:
             return writer().write(batch)
+        except psycopg.errors.ProgramLimitExceeded:
+            raise
         except psycopg.OperationalError as error:
             if time.monotonic() + delay > deadline:
                 raise
@@ -83,7 +85,10 @@ def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
             delay = min(delay * 2, 2.0)
 
 
-LASTING_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+# Errors retrying cannot mend. ProgramLimitExceeded (SQLSTATE class 54: a value too large for an index, say) is
+# an OperationalError to psycopg, but it is about the data, not about the database being away.
+LASTING_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError,
+                  psycopg.errors.ProgramLimitExceeded)
 
 
 def write_alone(message: QueueMessage, context: Context, patience_s: float) -> WriteResult:

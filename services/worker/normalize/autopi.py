@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NO_TAGS, Batch, Context
+from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, raw_json
 from shared.queue import QueueMessage
 from shared.values import TAG_RE, ValueProblem, flatten, parse_time
 
@@ -32,7 +32,7 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             add_record(record, dataset_id, device, context, batch)
         except ValueProblem as problem:
             del batch.rows[rows:], batch.events[events:]
-            batch.reject(message, str(problem), orjson.dumps(record).decode())  # raw JSON, strings quoted
+            batch.reject(message, str(problem), raw_json(record))  # raw JSON, strings quoted
 
 
 def add_record(record: object, dataset_id: int, device: str, context: Context, batch: Batch) -> None:
@@ -42,17 +42,20 @@ def add_record(record: object, dataset_id: int, device: str, context: Context, b
     kind = record.get(TYPE)
     if not isinstance(kind, str) or not kind:
         raise ValueProblem("record has no @t (type)")
+    if len(kind) > NAME_MAX:
+        raise ValueProblem(f"@t is longer than {NAME_MAX} characters")
     try:
         moment = context.window.check(parse_time(record.get(TIME)))
     except ValueProblem as problem:
         raise ValueProblem(f"@ts: {problem}") from None
     fields = {key: value for key, value in record.items() if key not in (TYPE, TIME)}
+    paths = list(flatten(fields))  # first: refuses nesting too deep to keep
     if kind.startswith(EVENT_PREFIX):
         tag = fields.get(TAG, "")
         if not isinstance(tag, str):
             raise ValueProblem("@tag must be a string")
         batch.event(dataset_id, device, kind, moment, tag, {k: v for k, v in fields.items() if k != TAG})
-    for path, value in flatten(fields):
+    for path, value in paths:
         if value is None:  # JSON null: the device had no value to send
             continue
         variable = f"{kind}.{path}"

@@ -59,7 +59,7 @@ class Batch:
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
         """Keep `raw` aside with `reason`; NULs (which PostgreSQL text refuses) are kept visibly escaped."""
-        text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
+        text = raw if isinstance(raw, str) else raw_json(raw)
         self.rejects.append((
             message["dataset_id"],
             from_epoch(message["received_at"]),
@@ -69,6 +69,14 @@ class Batch:
             storable(reason),
             storable(text),
         ))
+
+
+def raw_json(value: object) -> str:
+    """`value` as JSON for a rejected record; Python's repr when JSON cannot hold it (nesting too deep)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return repr(value)[:100_000]
 
 
 def storable(text: str) -> str:
