@@ -10,9 +10,7 @@ import httpx
 import pytest
 
 from tests.support.factories import make_dataset
-from tests.support.http import wait_http
-from tests.support.processes import ownstream_process
-from tests.support.services import free_port
+from tests.support.processes import served
 from tests.support.worker import drain
 
 pytestmark = pytest.mark.e2e
@@ -31,10 +29,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(not VENDOR.exists(), reason="uPlot is not in services/api/static/vendor: run `make assets`")
 def test_dataset_page_draws_uplot_charts(settings, tmp_path):
     dataset = make_dataset(settings, name="Greenhouse", variables=("temperature", "humidity"), public=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with ownstream_process("serve", "all", "--port", str(port)) as server:
-        wait_http(f"{base}/healthz", process=server)
+    with served("all", "/healthz") as base:
         now = datetime.now(UTC)
         readings = [{"time": (now - timedelta(minutes=5 * i)).isoformat(),
                      "values": {"temperature": 20 + (i % 12) / 2, "humidity": 60 - (i % 20)}} for i in range(280)]

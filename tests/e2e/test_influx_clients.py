@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +15,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from tests.support.factories import make_dataset
-from tests.support.http import wait_http
-from tests.support.services import free_port
+from tests.support.processes import served
 from tests.support.worker import drain
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -28,20 +24,8 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 @pytest.fixture
 def server(settings) -> Iterator[str]:
     """`ownstream serve all` on a free port, with this test's environment (database, Redis, queue)."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "all", "--port", str(port)],
-                               env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/ping", process=process)
+    with served("all", "/ping") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def read(url, dataset, **params) -> list[dict]:

@@ -37,3 +37,16 @@ def ownstream_process(*args: str, env: dict[str, str] | None = None, stop_signal
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@contextmanager
+def served(service: str, ready_path: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`ownstream serve SERVICE` on a free port with the test's environment; yields its URL once it answers."""
+    from tests.support.http import wait_http
+    from tests.support.services import free_port
+
+    port = free_port()
+    with ownstream_process("serve", service, "--port", str(port), env=env) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}{ready_path}", process=process)
+        yield url

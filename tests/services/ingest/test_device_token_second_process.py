@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -12,8 +9,8 @@ import orjson
 import pytest
 
 from tests.support.factories import make_dataset, make_token
-from tests.support.http import wait_for, wait_http
-from tests.support.services import free_port
+from tests.support.http import wait_for
+from tests.support.processes import served
 
 RECORDS = orjson.dumps([{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5}])
 
@@ -21,22 +18,8 @@ RECORDS = orjson.dumps([{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltag
 @pytest.fixture
 def second_ingest(settings) -> Iterator[str]:
     """`ownstream serve ingest` as its own process, with this test's environment; yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "ingest", "--port", str(port)],
-        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/update", process=process)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served("ingest", "/update") as url:
+        yield url
 
 
 def upload(base: str, token: str) -> int:

@@ -9,9 +9,7 @@ import orjson
 import pytest
 
 from tests.support.factories import PASSWORD, make_dataset
-from tests.support.http import wait_http
-from tests.support.processes import ownstream_process, run_cli
-from tests.support.services import free_port
+from tests.support.processes import run_cli, served
 
 REVOCATION_BOUND_S = 1.0
 
@@ -19,11 +17,7 @@ REVOCATION_BOUND_S = 1.0
 @pytest.fixture
 def ingest_url(settings):
     """A separate `ownstream serve ingest` process with the shipped key-cache poll interval."""
-    port = free_port()
-    with ownstream_process("serve", "ingest", "--port", str(port),
-                           env={"OWNSTREAM_KEY_CACHE_POLL_S": "0.25"}) as process:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/update", process=process)
+    with served("ingest", "/update", env={"OWNSTREAM_KEY_CACHE_POLL_S": "0.25"}) as url:
         yield url
 
 
