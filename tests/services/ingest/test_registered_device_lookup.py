@@ -30,9 +30,9 @@ def test_a_revoked_device_is_refused_within_a_second(client, settings):
             assert resolver.resolve_device(dataset.id, "car-2") is None
             assert resolver.resolve_device(dataset.id + 1, "car-1") is None
 
-            revoked_at = time.monotonic()
             deleted = client.delete("/api/devices/car-1", headers={"Authorization": f"Bearer {owner}"})
             assert deleted.status_code == 204
+            revoked_at = time.monotonic()  # committed and announced: from here the bound applies
             wait_for(lambda: resolver.resolve_device(dataset.id, "car-1") is None, timeout=5, what="refusal")
             assert time.monotonic() - revoked_at < REVOCATION_BOUND_S
             assert resolver.cached((dataset.id, "car-1")) is None  # refused from the cache from now on
