@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from sqlalchemy import Connection, text
 
-StorageMode = Literal["timescaledb", "partitioned"]
 
 
 def detect_timescaledb(bind: Connection, wanted: str = "auto") -> bool:
@@ -19,9 +16,3 @@ def detect_timescaledb(bind: Connection, wanted: str = "auto") -> bool:
     if wanted == "on" and not available:
         raise RuntimeError("OWNSTREAM_TIMESCALEDB=on but the server has no timescaledb extension")
     return available
-
-
-def storage_mode(bind: Connection) -> StorageMode:
-    """The mode recorded by the initial migration."""
-    value = bind.execute(text("select value from ownstream_meta where key = 'storage_mode'")).scalar()
-    return "timescaledb" if value == "timescaledb" else "partitioned"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.cli.console import console
 
@@ -19,7 +19,6 @@ class Child:
     command: list[str]
     process: subprocess.Popen | None = None
     started_at: float = 0.0
-    restarts: int = field(default=0)
 
 
 class Supervisor:
@@ -52,7 +51,6 @@ class Supervisor:
                         if time.monotonic() - child.started_at < RESTART_DELAY_S:
                             time.sleep(RESTART_DELAY_S)
                         console.print(f"[yellow]{child.name} exited with {code}; restarting[/yellow]")
-                        child.restarts += 1
                         self._start(child)
         finally:
             self.stop()

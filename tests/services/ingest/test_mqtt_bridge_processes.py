@@ -7,8 +7,7 @@ import threading
 import orjson
 import psycopg
 
-from tests.support.device_tokens import make_device
-from tests.support.factories import make_dataset
+from tests.support.factories import make_dataset, make_device
 from tests.support.http import wait_for
 from tests.support.mqtt import publish_all, start_bridge
 from tests.support.worker import drain

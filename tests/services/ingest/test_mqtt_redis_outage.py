@@ -12,8 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from services.ingest.mqtt import Bridge
-from tests.support.device_tokens import make_device
-from tests.support.factories import make_dataset
+from tests.support.factories import make_dataset, make_device
 from tests.support.http import wait_for
 from tests.support.mqtt import publish_all
 from tests.support.services import free_port

@@ -5,8 +5,7 @@ from __future__ import annotations
 import orjson
 import psycopg
 
-from tests.support.device_tokens import make_device
-from tests.support.factories import make_dataset
+from tests.support.factories import make_dataset, make_device
 from tests.support.http import wait_for
 from tests.support.mqtt import client, publish_all
 from tests.support.worker import drain
