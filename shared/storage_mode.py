@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 
-
 def detect_timescaledb(bind: Connection, wanted: str = "auto") -> bool:
     """Whether migrations should use TimescaleDB: `auto` uses it when the server offers it."""
     if wanted == "off":
