@@ -58,6 +58,15 @@ def ensure_partitions(conn: psycopg.Connection, starts: set[datetime], interval:
         known.add(name)
 
 
+def periods_between(first: datetime, last: datetime, interval: str) -> set[datetime]:
+    """The starts of every period from the one holding `first` to the one holding `last`."""
+    start, starts = period_start(first, interval), set()
+    while start <= last:
+        starts.add(start)
+        start = period_end(start, interval)
+    return starts
+
+
 def periods_ahead(now: datetime, interval: str, ahead: int) -> set[datetime]:
     """The current period and `ahead` more."""
     start = period_start(now, interval)
