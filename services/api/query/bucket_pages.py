@@ -55,6 +55,8 @@ def bucket_rows(conn: psycopg.Connection, series: list[SeriesInfo], query: ReadQ
         width = query.bucket or (nice_bucket(span[1] - span[0], query.auto_points) if span else timedelta(hours=1))
         if span is None:
             return width, []
+        if query.fill == "null":
+            _grid(span, width)  # refuse too many buckets before computing any
         found = bucketed(cur, [s.id for s in series], query.start, query.end, width, query.aggs)
     by_id = {s.id: s for s in series}
     rows = [(row[1], by_id[row[0]], row[2:]) for row in found]
@@ -66,17 +68,23 @@ def bucket_rows(conn: psycopg.Connection, series: list[SeriesInfo], query: ReadQ
 
 def _filled(rows: list, span: tuple[datetime, datetime], width: timedelta, query: ReadQuery) -> list:
     """Every bucket of the span for each series with data, empty ones with null values."""
-    low, high = align(span[0], width), align(span[1] - MICROSECOND, width)
-    count = (high - low) // width + 1
-    if count > MAX_FILLED:
-        raise BadRequest(f"bucket: {count} buckets to fill per series (at most {MAX_FILLED}); use a wider "
-                         "bucket, a shorter range, or fill=none")
+    low, count = _grid(span, width)
     present = {(row[1].id, row[0]): row for row in rows}
     empty = (None,) * len(query.aggs)
     out = []
     for found in {row[1].id: row[1] for row in rows}.values():
         out += [present.get((found.id, low + i * width), (low + i * width, found, empty)) for i in range(count)]
     return out
+
+
+def _grid(span: tuple[datetime, datetime], width: timedelta) -> tuple[datetime, int]:
+    """The first bucket and the number of buckets covering `span`; 400 when too many to fill."""
+    low, high = align(span[0], width), align(span[1] - MICROSECOND, width)
+    count = (high - low) // width + 1
+    if count > MAX_FILLED:
+        raise BadRequest(f"bucket: {count} buckets to fill per series (at most {MAX_FILLED}); use a wider "
+                         "bucket, a shorter range, or fill=none")
+    return low, count
 
 
 def _paged(rows: list, query: ReadQuery) -> tuple[list, str | None, datetime | None]:

@@ -11,8 +11,9 @@ from fastapi.responses import Response, StreamingResponse
 from services.api.deps import ReadableDatasetDep, SessionDep, SettingsDep
 from services.api.query.bucket_pages import bucket_page
 from services.api.query.export import MEDIA_TYPES, started, stream_export
+from services.api.query.latest import latest_values
 from services.api.query.pages import columns_page, json_rows_page
-from services.api.query.params import MAX_LIMIT, ReadQueryDep, time_param
+from services.api.query.params import MAX_LIMIT, ReadQueryDep, tags_param, time_param, vars_param
 from services.api.query.series import matching_series
 from services.api.query.times import EARLIEST, EPOCH, LATEST
 from services.api.readings import driver_connection, latest_per_variable
@@ -39,6 +40,19 @@ def dataset_data(dataset: ReadableDatasetDep, session: SessionDep, settings: Set
     else:
         body = json_rows_page(conn, dataset.id, series, query)
     return Response(body, media_type="application/json")
+
+
+@router.get("/api/v1/datasets/{dataset_id}/latest")
+def dataset_latest(
+    dataset: ReadableDatasetDep,
+    session: SessionDep,
+    vars: Annotated[str | None, Query(description="Comma-separated variables. Default: all.")] = None,
+    device: Annotated[str | None, Query(description="Only the series of this device.")] = None,
+    tag: Annotated[list[str] | None, Query(description="`key:value`; repeatable, as in /data.")] = None,
+) -> JSON:
+    """The last value and time of every series (variable, device, tags) of the dataset."""
+    series = matching_series(driver_connection(session), dataset.id, vars_param(vars), device, tags_param(tag))
+    return JSON({"dataset": dataset.id, "series": latest_values(driver_connection(session), series)})
 
 
 @router.get("/datasets/{dataset_id}")
