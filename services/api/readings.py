@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
+import psycopg
 from sqlalchemy.orm import Session
 
 RANGE = """
@@ -33,8 +34,13 @@ def _value(num, text, flag, is_int):
     return text if text is not None else flag
 
 
+def driver_connection(session: Session) -> psycopg.Connection:
+    """The psycopg connection under the session (in the session's transaction)."""
+    return session.connection().connection.driver_connection
+
+
 def _cursor(session: Session):
-    return session.connection().connection.driver_connection.cursor()
+    return driver_connection(session).cursor()
 
 
 def read_range(
