@@ -95,7 +95,7 @@ def _lock_sql(table: str, width: timedelta) -> str:
     return f"""
 {table}_locked as (
     insert into {table} as u (series_id, bucket, n_num, n_int)
-    select distinct k.series_id, {bucket_of("k.time", width)} from keys k
+    select distinct k.series_id, {bucket_of("k.time", width)}, 0, 0 from keys k
     where exists (select 1 from series s where s.id = k.series_id)
     order by 1, 2
     on conflict (series_id, bucket) do update set n_num = u.n_num

@@ -1,0 +1,1 @@
+"""Reading queries shared by the API routes: bucketed aggregation (buckets.py)."""
