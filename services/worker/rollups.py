@@ -150,3 +150,19 @@ def write_readings(cur: psycopg.Cursor, maintain_rollups: bool, batch_rows: int)
         if replaced and maintain_rollups:
             recompute(cur.connection, [key[0] for key in replaced], [key[1] for key in replaced])
     return per_dataset
+
+
+def maintained(conn: psycopg.Connection) -> bool:
+    """Whether the workers keep the rollup tables (plain PostgreSQL), rather than TimescaleDB."""
+    row = conn.execute("select value from ownstream_meta where key = 'storage_mode'").fetchone()
+    return (row[0] if row else "partitioned") != "timescaledb"
+
+
+def expire(conn: psycopg.Connection, dataset_id: int, cutoff: datetime) -> None:
+    """After retention deleted a dataset's readings before `cutoff`: drop their buckets, recompute the cut ones."""
+    with conn.transaction():
+        series = [i for (i,) in conn.execute("select id from series where dataset_id = %s order by id", (dataset_id,))]
+        for table, width in ROLLUPS:
+            conn.execute(f"delete from {table} where series_id = any(%s) and bucket + {interval(width)} <= %s",
+                         (series, cutoff))
+        recompute(conn, series, [cutoff] * len(series))

@@ -106,3 +106,41 @@ def assert_same(got: list[tuple], expected: list[tuple], aggs: Sequence[str]) ->
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def states_from_raw(conn: psycopg.Connection, width: timedelta) -> dict[tuple, tuple]:
+    """Rollup states computed in Python from the raw numeric readings, keyed by (series_id, bucket)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    groups: dict[tuple, list] = {}
+    for series_id, moment, v_num, v_int in conn.execute(
+            "select series_id, time, v_num, v_int from readings where v_num is not null or v_int is not null "
+            "order by series_id, time"):
+        groups.setdefault((series_id, epoch + (moment - epoch) // width * width), []).append((moment, v_num, v_int))
+    out = {}
+    for key, rows in groups.items():
+        nums = [v for _, v, _ in rows if v is not None]
+        ints = [v for _, _, v in rows if v is not None]
+        (t0, n0, i0), (t1, n1, i1) = rows[0], rows[-1]
+        out[key] = (len(nums), math.fsum(nums) if nums else None, min(nums, default=None), max(nums, default=None),
+                    len(ints), sum(ints) if ints else None, min(ints, default=None), max(ints, default=None),
+                    t0, n0, i0, t1, n1, i1)
+    return out
+
+
+def stored_states(conn: psycopg.Connection, table: str) -> dict[tuple, tuple]:
+    rows = conn.execute(f"select * from {table}").fetchall()
+    return {(row[0], row[1]): tuple(int(v) if i == 5 and v is not None else v for i, v in enumerate(row[2:]))
+            for row in rows}
+
+
+def assert_rollups_exact(conn: psycopg.Connection) -> None:
+    """Both rollup tables hold exactly the states of the raw readings (float sums: math.isclose, 1e-12)."""
+    for table, width in (("rollup_1m", timedelta(minutes=1)), ("rollup_1h", timedelta(hours=1))):
+        expected, stored = states_from_raw(conn, width), stored_states(conn, table)
+        assert stored.keys() == expected.keys(), table
+        for key, state in expected.items():
+            mine = stored[key]
+            assert mine[:1] + mine[2:] == state[:1] + state[2:], (table, key, mine, state)
+            assert (mine[1] is None) == (state[1] is None), (table, key)
+            if state[1] is not None:
+                assert math.isclose(mine[1], state[1], rel_tol=1e-12), (table, key, mine[1], state[1])
