@@ -1,4 +1,4 @@
-"""Per-dataset retention: readings older than a dataset's retention_days are deleted by worker maintenance."""
+"""Per-dataset retention: readings (hot or packed) older than a dataset's retention_days are deleted by maintenance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
+from services.worker import packing
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
                 cutoff = moment - timedelta(days=days)
             except OverflowError:  # a period longer than the calendar: nothing is old enough
                 continue
-            total = 0
+            total = packing.expire(conn, dataset_id, cutoff)  # first: packs straddling the cutoff become hot rows
             while True:
                 (count,) = conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}).fetchone()
                 total += count

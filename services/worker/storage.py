@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
-from services.worker import partitions, retention
+from services.worker import packing, partitions, retention
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
@@ -157,6 +157,17 @@ class Writer:
             self.close()
             raise
 
+    def pack(self) -> int:
+        """Pack cold readings (see services.worker.packing); nothing to do on TimescaleDB."""
+        try:
+            conn = self._connection()
+            if self._mode != "partitioned":
+                return 0
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s))
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:
         """Store `batch` in one transaction; rows already stored (a resend) are skipped."""
@@ -205,6 +216,8 @@ class Writer:
                 for series_id, row in zip(ids, rows, strict=True):
                     if series_id is not None:
                         copy.write_row((series_id, *row[4:]))
+            if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
+                packing.unpack_colliding(cur, min(row[4] for row in rows), max(row[4] for row in rows))
             per_dataset = cur.execute(INSERT_READINGS).fetchall()
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
