@@ -135,7 +135,8 @@ def test_a_write_over_a_packed_reading_behaves_as_over_a_hot_one(settings, conn)
 def test_late_reading_into_a_packed_day_is_readable_once(settings, conn):
     dataset = make_dataset(settings)
     day = datetime(2026, 11, 5, tzinfo=UTC)
-    write(settings, [(dataset.id, "", "temperature", "{}", day + timedelta(minutes=i), i, None) for i in range(0, 600, 2)])
+    write(settings, [(dataset.id, "", "temperature", "{}", day + timedelta(minutes=i), i, None)
+                     for i in range(0, 600, 2)])
     packing.pack(conn, AFTER, now=NOW)
     late = [(dataset.id, "", "temperature", "{}", day + timedelta(minutes=m), -m, None) for m in (1, 301, 900)]
     assert write(settings, late) == 3  # inside the pack's span, and after it
@@ -181,7 +182,7 @@ def test_packing_concurrent_with_writes_into_the_same_days_loses_and_duplicates_
             while not done.is_set():
                 try:
                     packing.pack(own, AFTER, now=NOW)
-                except BaseException as error:  # noqa: BLE001 - reported by the test
+                except BaseException as error:  # reported by the test below
                     errors.append(error)
                     return
 
