@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
-from services.worker import partitions, retention, rollups
+from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
@@ -143,6 +143,17 @@ class Writer:
             self.close()
             raise
 
+    def pack(self) -> int:
+        """Pack cold readings (see services.worker.packing); nothing to do on TimescaleDB."""
+        try:
+            conn = self._connection()
+            if self._mode != "partitioned":
+                return 0
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s))
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:
         """Store `batch` in one transaction: a resent reading changes nothing, a new value for a stored one wins."""
@@ -193,6 +204,8 @@ class Writer:
                     if series_id is not None:
                         copy.write_row((series_id, *row[4:], ord_))
                         written += 1
+            if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
+                packing.unpack_colliding(cur, min(row[4] for row in rows), max(row[4] for row in rows))
             per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
