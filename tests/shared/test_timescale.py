@@ -166,7 +166,8 @@ def test_continuous_aggregates_equal_raw_aggregation_and_answer_bucketed_queries
     from tests.support.rollups import assert_rollups_exact, assert_same, history, raw_bucketed
 
     start = datetime(2025, 3, 1, 22, 7, 13, tzinfo=UTC)
-    with psycopg.connect(migrated_on, autocommit=True) as conn:
+    # no server-side prepared statements: timescale-lite is one session for every client, so names would clash
+    with psycopg.connect(migrated_on, autocommit=True, prepare_threshold=None) as conn:
         [(user,)] = conn.execute("insert into users (username, password_hash) values ('carol', 'x') returning id")
         [(dataset,)] = conn.execute("insert into datasets (owner_id, name) values (%s, 'Rollups') returning id",
                                     (user,))
