@@ -8,6 +8,7 @@ and the states of one query bucket are merged, so the answer is the one computin
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -70,6 +71,11 @@ def _query(parts: list[Span]) -> tuple[str, dict]:
     return sql, params
 
 
+def _float(value: Decimal) -> float:
+    """`value` as a float; a sum beyond double precision's range (of values near 1e308) is capped at its limit."""
+    return max(-sys.float_info.max, min(float(value), sys.float_info.max))
+
+
 def _aggregate(state: Sequence, agg: str) -> int | float | None:
     """One aggregate of a merged state; integers stay exact when every reading of the bucket is an integer."""
     n_num, sum_num, min_num, max_num, n_int, sum_int, min_int, max_int, _, first_num, first_int, _, \
@@ -78,11 +84,10 @@ def _aggregate(state: Sequence, agg: str) -> int | float | None:
     if agg == "count":
         return n_num + n_int
     if agg in ("sum", "avg"):
-        if exact:
-            total: int | float = int(sum_int)
-            return total if agg == "sum" else float(Decimal(sum_int) / n_int)
-        total = sum_num + (float(sum_int) if sum_int is not None else 0.0)
-        return total if agg == "sum" else total / (n_num + n_int)
+        if exact and agg == "sum":
+            return int(sum_int)
+        total = (sum_num or Decimal(0)) + (sum_int or Decimal(0))
+        return _float(total if agg == "sum" else total / (n_num + n_int))
     if agg in ("min", "max"):
         num, whole = (min_num, min_int) if agg == "min" else (max_num, max_int)
         if exact:
