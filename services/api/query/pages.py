@@ -6,11 +6,13 @@ from datetime import datetime
 
 import orjson
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from services.api.query.cursor import encode_cursor
 from services.api.query.formats import EPOCH_TEXT, ROW_JSON, VALUE_JSON
 from services.api.query.params import ReadQuery
-from services.api.query.raw import page_sql, raw_select, tail_columns
+from services.api.query.raw import TAIL, TAIL_PARTS, page_sql, raw_select
 from services.api.query.series import SeriesInfo, column_identity
 
 
@@ -25,9 +27,17 @@ def _header(query: ReadQuery, dataset_id: int, count: int, last: tuple | None, l
     }
 
 
-def _with_member(head: dict, name: str, raw_json: bytes) -> bytes:
-    """`head` as JSON with one more member whose value is already JSON text."""
-    return orjson.dumps(head, option=orjson.OPT_UTC_Z)[:-1] + b',"' + name.encode() + b'":' + raw_json + b"}"
+class RawText(Loader):
+    """Loads text columns as bytes."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+def _with_member(head: dict, name: str, *raw_json: bytes) -> bytes:
+    """`head` as JSON with one more member whose value is already JSON text (given in parts)."""
+    head_json = orjson.dumps(head, option=orjson.OPT_UTC_Z)[:-1]
+    return b"".join([head_json, b',"', name.encode(), b'":', *raw_json, b"}"])
 
 
 def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesInfo], query: ReadQuery) -> bytes:
@@ -35,14 +45,14 @@ def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[Serie
     if not series:
         return _with_member(_header(query, dataset_id, 0, None, None), "rows", b"[]")
     source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
-    sql = page_sql(source, order_by, f"{ROW_JSON} as j") + f"""
-    select coalesce(string_agg(j, ',' order by n) filter (where n <= %(limit)s), ''),
-           count(*) filter (where n <= %(limit)s), {tail_columns()}
-    from page"""
+    sql = f"""select coalesce(string_agg(j, ',') filter (where n <= %(limit)s), ''),
+        count(*) filter (where n <= %(limit)s), {TAIL}
+        from {page_sql(source, order_by, f"{ROW_JSON} as j")}"""
     with conn.cursor() as cur:
+        cur.adapters.register_loader("text", RawText)  # the rows' JSON stays bytes: no decoding and re-encoding
         text, count, last_time, last_sid, left_out = cur.execute(sql, {**params, "limit": query.limit}).fetchone()
     head = _header(query, dataset_id, count, (last_time, last_sid), left_out)
-    return _with_member(head, "rows", b"[" + text.encode() + b"]")
+    return _with_member(head, "rows", b"[", text, b"]")
 
 
 def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesInfo], query: ReadQuery) -> bytes:
@@ -51,9 +61,11 @@ def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesI
     found, count, last, left_out = [], 0, None, None
     if series:
         source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
-        sql = page_sql(source, order_by, f"{EPOCH_TEXT} as t, {VALUE_JSON} as v") + f"""
+        # the page's last row and the first left out, then each series' arrays (in page order: ordered input)
+        sql = f"""with page as materialized (select * from {page_sql(source, order_by,
+                                                                      f"{EPOCH_TEXT} as t, {VALUE_JSON} as v")})
         select sid, count(*), '[' || string_agg(t, ',' order by n) || ']', '[' || string_agg(v, ',' order by n) || ']',
-               {tail_columns()}
+               {", ".join(f"(select {part} from page)" for part in TAIL_PARTS)}
         from page where n <= %(limit)s group by sid"""
         with conn.cursor() as cur:
             found = cur.execute(sql, {**params, "limit": query.limit}).fetchall()

@@ -47,15 +47,15 @@ def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: 
 
 
 def page_sql(source: str, order_by: str, columns: str) -> str:
-    """A page of `limit + 1` rows numbered `n` in order: the extra row tells whether there are more."""
-    return f"""with page as materialized (
-        select row_number() over (order by {order_by}) as n, r.time, r.series_id as sid, {columns}
-        from {source} order by {order_by} limit %(limit)s + 1
-    )"""
+    """A page of `limit + 1` rows numbered `n` in order (the extra row tells whether there are more), as `page`.
+
+    A subquery, not a CTE: aggregates over it read its rows once, in its order.
+    """
+    return f"""(select row_number() over (order by {order_by}) as n, r.time, r.series_id as sid, {columns}
+        from {source} order by {order_by} limit %(limit)s + 1) page"""
 
 
-def tail_columns(limit_param: str = "%(limit)s") -> str:
-    """Last row's (time, series id) and the time of the first row left out, of a `page`."""
-    return (f"(select time from page where n = {limit_param}), (select sid from page where n = {limit_param}), "
-            f"(select time from page where n = {limit_param} + 1)")
-
+# the last row's key, and the time of the first row left out
+TAIL_PARTS = ("max(time) filter (where n = %(limit)s)", "max(sid) filter (where n = %(limit)s)",
+              "max(time) filter (where n = %(limit)s + 1)")
+TAIL = ", ".join(TAIL_PARTS)
