@@ -12,7 +12,7 @@ from psycopg.adapt import Loader
 from services.api.query.cursor import encode_cursor
 from services.api.query.formats import EPOCH_TEXT, ROW_JSON, VALUE_JSON
 from services.api.query.params import ReadQuery
-from services.api.query.raw import TAIL, TAIL_PARTS, page_sql, raw_select
+from services.api.query.raw import TAIL, page_sql, raw_select
 from services.api.query.series import SeriesInfo, column_identity
 
 
@@ -61,18 +61,19 @@ def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesI
     found, count, last, left_out = [], 0, None, None
     if series:
         source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
-        # the page's last row and the first left out, then each series' arrays (in page order: ordered input)
-        sql = f"""with page as materialized (select * from {page_sql(source, order_by,
-                                                                      f"{EPOCH_TEXT} as t, {VALUE_JSON} as v")})
-        select sid, count(*), '[' || string_agg(t, ',' order by n) || ']', '[' || string_agg(v, ',' order by n) || ']',
-               {", ".join(f"(select {part} from page)" for part in TAIL_PARTS)}
-        from page where n <= %(limit)s group by sid"""
+        # one pass: each series' arrays in page order, and on the rows holding them, the page's tail
+        ordered = "" if len(series) == 1 else " order by n"  # one series: the subquery's order is the order
+        grouped = "" if len(series) == 1 else " group by sid"
+        sql = f"""select min(sid), count(*) filter (where n <= %(limit)s),
+            '[' || string_agg(t, ','{ordered}) filter (where n <= %(limit)s) || ']',
+            '[' || string_agg(v, ','{ordered}) filter (where n <= %(limit)s) || ']', {TAIL}
+            from {page_sql(source, order_by, f"{EPOCH_TEXT} as t, {VALUE_JSON} as v")}{grouped}"""
         with conn.cursor() as cur:
-            found = cur.execute(sql, {**params, "limit": query.limit}).fetchall()
-        for row in found:
-            count += row[1]
-        if found:
-            last, left_out = (found[0][4], found[0][5]), found[0][6]
+            rows = cur.execute(sql, {**params, "limit": query.limit}).fetchall()
+        last = next(((row[4], row[5]) for row in rows if row[4] is not None), None)
+        left_out = next((row[6] for row in rows if row[6] is not None), None)
+        found = [row for row in rows if row[1]]  # a series seen only in the row left out has no values here
+        count = sum(row[1] for row in found)
     found.sort(key=lambda row: by_id[row[0]].rank)
     head = {**_header(query, dataset_id, count, last, left_out), "start": query.start,
             "end": query.end, "bucket": None, "bucket_s": None}
