@@ -12,7 +12,7 @@ from services.api.query.latest import reading_value
 
 RANGE = """
 select r.time, s.variable, s.device, s.tags, r.v_num, r.v_int, r.v_str, r.v_bool
-from series s join readings r on r.series_id = s.id
+from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r
 where s.dataset_id = %(ds)s and r.time >= %(start)s and r.time < %(end)s {filters}
 order by r.time, s.variable, s.device
 limit %(limit)s
@@ -21,10 +21,7 @@ limit %(limit)s
 LATEST_PER_VARIABLE = """
 select s.variable, r.time, r.v_num, r.v_int, r.v_str, r.v_bool
 from series s
-cross join lateral (
-    select * from readings r where r.series_id = s.id and r.time >= %(start)s and r.time < %(end)s
-    order by r.time desc limit %(limit)s
-) r
+cross join lateral readings_last(s.id, %(start)s, %(end)s, %(limit)s) r
 where s.dataset_id = %(ds)s
 order by s.variable, r.time
 """

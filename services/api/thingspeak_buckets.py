@@ -30,10 +30,9 @@ join series s on s.dataset_id = %(ds)s and s.variable = t.tag
 # where the newest `limit` entries begin: each series' newest `limit` times (backward index scans), merged
 WINDOW_START = """
 select min(time) from (
-    select distinct t.time from unnest(%(ids)s::bigint[]) as p(id) cross join lateral (
-        select r.time from readings r where r.series_id = p.id and r.time >= %(start)s and r.time < %(end)s
-        order by r.time desc limit %(limit)s
-    ) t order by t.time desc limit %(limit)s
+    select distinct t.time from unnest(%(ids)s::bigint[]) as p(id)
+    cross join lateral readings_last(p.id, %(start)s, %(end)s, %(limit)s) t
+    order by t.time desc limit %(limit)s
 ) newest
 """
 # values as ThingSpeak's text: a double's shortest text, or rounded to `round_to` decimals

@@ -12,7 +12,8 @@ from shared.errors import BadRequest
 
 def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: str = "asc",
                after: Cursor | None = None) -> tuple[str, str, dict]:
-    """(FROM+WHERE clause, ORDER BY list, parameters) over readings `r` joined to per-series columns `k`.
+    """(FROM+WHERE clause, ORDER BY list, parameters) over readings_in() `r` (hot and packed readings) joined
+    to per-series columns `k`.
 
     `k` has rank, frag (identity as JSON members), variable, device and tags_text. With one series the
     readings' primary key (series_id, time) gives the order directly, so no sort is needed.
@@ -23,16 +24,17 @@ def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: 
         only = series[0]
         params.update(sid=only.id, frag=identity_members(only), var=only.variable, dev=only.device,
                       tt=tags_text(only))
-        source = ("readings r cross join (select 0 as rank, %(frag)s::text as frag, %(var)s::text as variable, "
-                  "%(dev)s::text as device, %(tt)s::text as tags_text) k where r.series_id = %(sid)s")
+        source = ("readings_in(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
+                  "%(frag)s::text as frag, %(var)s::text as variable, %(dev)s::text as device, "
+                  "%(tt)s::text as tags_text) k where r.series_id = %(sid)s")
         order_by = f"r.time {direction}"
     else:
         params.update(ids=[s.id for s in series], ranks=[s.rank for s in series],
                       frags=[identity_members(s) for s in series], vars=[s.variable for s in series],
                       devs=[s.device for s in series], tts=[tags_text(s) for s in series])
-        source = ("readings r join unnest(%(ids)s::bigint[], %(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], "
-                  "%(devs)s::text[], %(tts)s::text[]) as k(id, rank, frag, variable, device, tags_text) "
-                  "on k.id = r.series_id where r.series_id = any(%(ids)s)")
+        source = ("readings_in(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
+                  "%(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], %(devs)s::text[], %(tts)s::text[]) "
+                  "as k(id, rank, frag, variable, device, tags_text) on k.id = r.series_id where true")
         order_by = f"r.time {direction}, k.rank {direction}"
     source += " and r.time >= %(start)s and r.time < %(end)s"
     if after is not None:

@@ -1,122 +1,111 @@
-"""Bucketed aggregation equals the same aggregation computed from the raw readings, for every agg."""
+"""Bucketed aggregation equals the same aggregation computed from raw readings, whatever rollups it reads."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 
-from services.api.query.buckets import bucketed
-from services.api.query.params import AGGS
-from services.api.query.times import align
+from services.api.query.buckets import AGGS, bucketed, spans
 from tests.support.factories import make_dataset
-from tests.support.readings import store
+from tests.support.rollups import assert_same, day_writer, history, raw_bucketed, utc, write
 
-BIG = 2**53
-START = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # the span crosses the January/February partition boundary
-END = START + timedelta(hours=9)
-
-
-def _values(rng: random.Random, kind: str, i: int):
-    if kind == "float":
-        return rng.uniform(-50, 50)
-    if kind == "int":
-        return BIG + rng.randint(-1000, 1000) if i % 3 == 0 else rng.randint(-10**6, 10**6)
-    return rng.randint(-100, 100) if i % 2 else rng.uniform(-100, 100)
+AGG_LIST = list(AGGS)
+BUCKETS = [timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=15), timedelta(hours=1),
+           timedelta(days=1), timedelta(weeks=1), timedelta(seconds=90), timedelta(minutes=150)]
+START = utc(2026, 1, 30, 21, 37, 12)  # three days across the January/February partitions (and daily ones)
+SPAN = timedelta(days=3)
 
 
 @pytest.fixture
-def loaded(settings):
-    """Three numeric series (floats, ints above 2^53 among small ints, mixed) and a text one; resent once."""
-    dataset = make_dataset(settings)
-    rng = random.Random(7)
-    readings = []
-    for kind, step in (("float", 7), ("int", 11), ("mixed", 5)):
-        for i in range(int((END - START).total_seconds() // 60 // step)):
-            readings.append(("", kind, {}, START + timedelta(minutes=step * i, seconds=rng.randint(0, 59)),
-                             _values(rng, kind, i)))
-    readings.append(("", "text", {}, START, "hello"))
-    assert store(settings, dataset.id, readings) == len(readings)
-    late = readings[::10]  # resent late: stored once, counted once
-    assert store(settings, dataset.id, list(reversed(late))) == 0
-    with psycopg.connect(settings.database_url) as conn:
-        ids = dict(conn.execute("select variable, id from series where dataset_id = %s", [dataset.id]).fetchall())
-    return dataset, ids, readings
+def stored(settings):
+    """Readings written late (shuffled batches), partly resent, and partly corrected with other values."""
+    dataset = make_dataset(settings, variables=("float", "int", "mixed"))
+    readings = history(START, SPAN)
+    rng = random.Random(3)
+    shuffled = readings[:]
+    rng.shuffle(shuffled)
+    batches = [shuffled[i:i + 700] for i in range(0, len(shuffled), 700)]
+    writer = day_writer(settings)
+    try:
+        for batch in batches:
+            write(writer, dataset.id, batch)
+        for batch in rng.sample(batches, 3):  # resent: nothing new
+            assert write(writer, dataset.id, batch).stored == 0
+        corrections = [(variable, moment, rng.choice([1.5, 7, 2**60 + 3, "off", False]))
+                       for variable, moment, _ in rng.sample(readings, 300)]
+        write(writer, dataset.id, corrections)
+        write(writer, dataset.id, corrections[:50])  # the corrections resent
+    finally:
+        writer.close()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        ids = [i for (i,) in conn.execute("select id from series where dataset_id = %s order by id", (dataset.id,))]
+        assert conn.execute("select count(*) from rollup_1h").fetchone()[0] > 0
+        yield conn, ids
 
 
-def expected(readings, variable, start, end, bucket, agg):
-    groups: dict[datetime, list] = {}
-    for _, var, _, moment, value in sorted(readings, key=lambda r: r[3]):
-        if var == variable and start <= moment < end:
-            groups.setdefault(align(moment, bucket), []).append(value)
-    out = {}
-    for moment, values in sorted(groups.items()):
-        exact = all(isinstance(v, int) for v in values)
-        numbers = values if exact else [float(v) for v in values]
-        out[moment] = {"avg": sum(values) / len(values), "min": min(numbers), "max": max(numbers),
-                       "sum": sum(numbers), "count": len(values), "first": numbers[0], "last": numbers[-1]}[agg]
-    return out
+@pytest.mark.parametrize("bucket", BUCKETS, ids=str)
+@pytest.mark.parametrize("aligned", [True, False], ids=["aligned", "unaligned"])
+def test_every_aggregate_equals_the_raw_computation(stored, bucket, aligned):
+    conn, ids = stored
+    if aligned:
+        start, end = utc(2026, 1, 29), utc(2026, 2, 5)
+    else:
+        start = START + timedelta(minutes=17, seconds=23, milliseconds=400)
+        end = start + timedelta(days=2, hours=5, minutes=3, seconds=7, milliseconds=900)
+    with conn.cursor() as cur:
+        got = bucketed(cur, ids, start, end, bucket, AGG_LIST)
+        expected = raw_bucketed(cur, ids, start, end, bucket, AGG_LIST)
+    assert len(expected) >= len(ids)
+    assert_same(got, expected, AGG_LIST)
 
 
-@pytest.mark.parametrize("bucket", [timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)])
-def test_bucketed_equals_aggregation_of_raw_readings(settings, loaded, bucket):
-    _dataset, ids, readings = loaded
-    start, end = START + timedelta(minutes=20), END - timedelta(minutes=30)
-    with psycopg.connect(settings.database_url) as conn, conn.cursor() as cur:
-        rows = bucketed(cur, [ids["float"], ids["int"], ids["mixed"], ids["text"]], start, end, bucket, AGGS)
-    assert [r[:2] for r in rows] == sorted(r[:2] for r in rows)
-    for variable in ("float", "int", "mixed"):
-        got = {r[1]: r[2:] for r in rows if r[0] == ids[variable]}
-        for index, agg in enumerate(AGGS):
-            want = expected(readings, variable, start, end, bucket, agg)
-            assert list(got) == list(want), (variable, agg)
-            for moment, value in want.items():
-                value_got = got[moment][index]
-                if isinstance(value, int) and agg != "avg":
-                    assert value_got == value and type(value_got) is int, (variable, agg, moment)
-                else:
-                    assert value_got == pytest.approx(value, rel=1e-12), (variable, agg, moment)
-    assert all(r[0] != ids["text"] for r in rows)
+def test_aggregates_come_in_the_order_asked(stored):
+    conn, ids = stored
+    aggs = ["last", "count", "first", "min"]
+    with conn.cursor() as cur:
+        got = bucketed(cur, ids[1:2], START, START + timedelta(hours=5), timedelta(minutes=15), aggs)
+        expected = raw_bucketed(cur, ids[1:2], START, START + timedelta(hours=5), timedelta(minutes=15), aggs)
+    assert_same(got, expected, aggs)
+    assert got and {type(row[3]) for row in got} == {int}  # counts
 
 
-def test_http_buckets_columns_and_rows_agree_with_bucketed(client, settings, loaded):
-    dataset, _ids, readings = loaded
-    params = {"key": dataset.read_key, "start": START.isoformat(), "end": END.isoformat(), "bucket": "1h",
-              "agg": "min,max,avg,count", "vars": "int,float"}
-    url = f"/api/v1/datasets/{dataset.id}/data"
-    columns = client.get(url, params={**params, "format": "columns"}).json()
-    assert columns["bucket"] == "1h" and columns["bucket_s"] == 3600
-    assert [s["variable"] for s in columns["series"]] == ["float", "int"]
-    ints = columns["series"][1]
-    want_max = expected(readings, "int", START, END, timedelta(hours=1), "max")
-    assert ints["time"] == [m.timestamp() for m in want_max]
-    assert ints["max"] == list(want_max.values())  # exact above 2^53 through JSON
-    assert ints["count"] == list(expected(readings, "int", START, END, timedelta(hours=1), "count").values())
-    rows = client.get(url, params=params).json()["rows"]
-    assert [(r["variable"], r["max"]) for r in rows if r["variable"] == "int"] == list(
-        zip(["int"] * len(want_max), want_max.values(), strict=True))
-    assert rows == sorted(rows, key=lambda r: (r["time"], r["variable"]))
+def test_integers_above_2_to_the_53_stay_exact(settings):
+    dataset = make_dataset(settings, variables=("big",))
+    big = 2**53 + 1
+    writer = day_writer(settings)
+    try:
+        write(writer, dataset.id, [("big", utc(2026, 3, 1, 0, 0, s), big + s) for s in range(3)])
+    finally:
+        writer.close()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn, conn.cursor() as cur:
+        [(series_id,)] = cur.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchall()
+        [row] = bucketed(cur, [series_id], utc(2026, 3, 1), utc(2026, 3, 2), timedelta(hours=1),
+                         ["sum", "min", "max", "first", "last", "count"])
+    assert row[2:] == (3 * big + 3, big, big + 2, big, big + 2, 3)
 
 
-def test_fill_null_lists_empty_buckets(client, settings):
-    dataset = make_dataset(settings)
-    store(settings, dataset.id, [("", "t", {}, START, 1), ("", "t", {}, START + timedelta(hours=3), 2)])
-    body = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "1h", "agg": "sum", "fill": "null", "format": "columns"}).json()
-    [line] = body["series"]
-    assert line["sum"] == [1, None, None, 2]
-    assert line["time"] == [(START + timedelta(hours=h)).timestamp() for h in range(4)]
-    plain = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "1h", "agg": "sum", "format": "columns"}).json()
-    assert plain["series"][0]["sum"] == [1, 2]
+def test_rollups_answer_the_aligned_middle_and_raw_readings_the_edges():
+    start, end = utc(2026, 1, 1, 10, 59, 30), utc(2026, 1, 1, 14, 2, 15)
+    assert spans(start, end, timedelta(hours=2)) == [
+        (None, start, utc(2026, 1, 1, 11, 0)),
+        ("rollup_1h", utc(2026, 1, 1, 11), utc(2026, 1, 1, 14)),
+        ("rollup_1m", utc(2026, 1, 1, 14), utc(2026, 1, 1, 14, 2)),
+        (None, utc(2026, 1, 1, 14, 2), end),
+    ]
+    assert spans(start, end, timedelta(minutes=15)) == [
+        (None, start, utc(2026, 1, 1, 11, 0)), ("rollup_1m", utc(2026, 1, 1, 11), utc(2026, 1, 1, 14, 2)),
+        (None, utc(2026, 1, 1, 14, 2), end)]
+    assert spans(start, end, timedelta(seconds=90)) == [(None, start, end)]
 
 
-def test_auto_bucket_keeps_to_the_points_asked(client, settings, loaded):
-    dataset, _, _ = loaded
-    body = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "auto", "points": 20, "vars": "float", "format": "columns",
-        "start": START.isoformat(), "end": END.isoformat()}).json()
-    assert body["bucket"] == "30m" and body["bucket_s"] == 1800  # 9 h / 20 = 27 min, rounded up to 30
-    assert 0 < len(body["series"][0]["time"]) <= 20
+def test_bucketed_reads_the_rollup_tables(stored):
+    conn, ids = stored
+    start, end = utc(2026, 1, 31), utc(2026, 2, 1)
+    with conn.cursor() as cur:
+        before = bucketed(cur, ids, start, end, timedelta(hours=1), ["count"])
+        cur.execute("update rollup_1h set n_num = n_num + 1000 where bucket >= %s and bucket < %s", (start, end))
+        after = bucketed(cur, ids, start, end, timedelta(hours=1), ["count"])
+    assert [row[2] + 1000 for row in before if row[0] != ids[1]] == [row[2] for row in after if row[0] != ids[1]]
