@@ -12,15 +12,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from services.api.readings import _cursor
+from services.api.readings import _cursor, driver_connection
+from services.api.thingspeak_buckets import MAX_FILLED_BUCKETS, bucketed_feed
 
-MAX_FILLED_BUCKETS = 8000  # beyond this many buckets, empty ones are left out instead of filled in
 TEXT = "coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)"
 NUMBER = "coalesce(r.v_num, r.v_int::double precision)"
 AGGREGATES = {
     # in numeric, so sums and averages of large numbers cannot overflow double precision midway
     "average": "avg(n{i}::numeric)::float8",
-    "sum": "least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), 1.7976931348623157e308)::float8",
+    # greatest/least skip nulls: without the count, a bucket with no value would sum to -1.797e308
+    "sum": "(case when count(n{i}) > 0 then least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), "
+           "1.7976931348623157e308) end)::float8",
     "median": "percentile_cont(0.5) within group (order by n{i})",
 }
 
@@ -103,6 +105,10 @@ LATEST = datetime.fromisoformat("9999-12-30T00:00:00+00:00")
 
 def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
     """Rows (created_at, entry_id or None, value text per tag...) oldest first."""
+    if query.aggregate in ("average", "sum"):
+        rows = bucketed_feed(driver_connection(session), query)
+        if rows is not None:
+            return rows
     count = len(query.tags)
     if query.aggregate:
         sql = _bucketed_sql(count, query.aggregate, query.round_to)
