@@ -10,6 +10,7 @@ Packing a day takes that day's exclusive lock, so it never runs concurrently wit
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -20,6 +21,7 @@ from services.worker import partitions
 log = logging.getLogger(__name__)
 
 DAY_LOCK = 73_110  # pg_advisory_xact_lock(DAY_LOCK, day number): exclusive to pack a day, shared to write into it
+ALL_DAYS = -1  # (DAY_LOCK, ALL_DAYS): shared by packing, exclusive for a write spanning more days than it locks
 RUN_LOCK = 73_111  # (RUN_LOCK, 0): one worker at a time packs
 PACK_MAX = 1024  # values per pack: a short read unpacks at most this many values of a series
 DAY = timedelta(days=1)
@@ -130,7 +132,7 @@ def unpack_colliding(cur: psycopg.Cursor, first: datetime, last: datetime) -> in
 def expire(conn: psycopg.Connection, dataset_id: int, cutoff: datetime) -> int:
     """Retention for packs of one dataset: delete those wholly before `cutoff`; returns the values deleted."""
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s, %s)", (DAY_LOCK, day_number(cutoff)))
+        _lock_days(conn, day_floor(cutoff), day_floor(cutoff) + DAY)
         conn.execute(UNPACK_STRADDLING, {"ds": dataset_id, "cutoff": cutoff})
     return conn.execute(EXPIRE_PACKS, {"ds": dataset_id, "cutoff": cutoff}).fetchone()[0]
 
@@ -150,6 +152,8 @@ def _pack_sql(source: str) -> str:
 
 
 def _lock_days(conn: psycopg.Connection, lo: datetime, hi: datetime) -> None:
+    """Exclusive locks of the days in [lo, hi) (see readings_guard in migration 0003 for the writers' side)."""
+    conn.execute("select pg_advisory_xact_lock_shared(%s, %s)", (DAY_LOCK, ALL_DAYS))
     conn.execute("select pg_advisory_xact_lock(%s, d) from generate_series(%s::int, %s::int - 1) d",
                  (DAY_LOCK, day_number(lo), day_number(hi)))
 
@@ -182,12 +186,14 @@ def _days_with_rows(conn: psycopg.Connection, name: str, before: datetime) -> li
     return [day for (day,) in rows]
 
 
-def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None) -> int:
+def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None, budget_s: float | None = None) -> int:
     """Pack the hot readings of every UTC day that ended `after` ago or earlier; returns the readings packed.
 
     `conn` is in autocommit mode; each day (or whole partition) is one transaction. Returns 0 when another worker
     is packing. Partitions wholly past the cutoff are packed and truncated; others lose their old days by DELETE.
+    With `budget_s`, no new partition is started after that long (a backlog is packed over several runs).
     """
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     if not conn.execute("select pg_try_advisory_lock(%s, 0)", (RUN_LOCK,)).fetchone()[0]:
         return 0
     try:
@@ -197,6 +203,8 @@ def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None
             span = _partition_span(name)
             if span is None or span[0] >= cutoff:
                 continue
+            if deadline is not None and time.monotonic() > deadline:
+                break
             lo, hi = span
             if not conn.execute(f"select exists (select from {sql.Identifier(name).as_string(conn)})").fetchone()[0]:
                 continue

@@ -29,6 +29,7 @@ create temp table if not exists staging_readings (
 """
 STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8"]
 COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id"
+PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -163,7 +164,7 @@ class Writer:
             conn = self._connection()
             if self._mode != "partitioned":
                 return 0
-            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s))
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s), budget_s=PACK_BUDGET_S)
         except psycopg.OperationalError:
             self.close()
             raise
