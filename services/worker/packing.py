@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 DAY_LOCK = 73_110  # pg_advisory_xact_lock(DAY_LOCK, day number): exclusive to pack a day, shared to write into it
 ALL_DAYS = -1  # (DAY_LOCK, ALL_DAYS): shared by packing, exclusive for a write spanning more days than it locks
 RUN_LOCK = 73_111  # (RUN_LOCK, 0): one worker at a time packs
+# A partly packed partition more than RECLAIM_RATIO times the size of its live rows (plus RECLAIM_MIN) is rewritten.
+RECLAIM_RATIO = 3
+RECLAIM_MIN = 1 << 20
+ROW_BYTES = 64  # heap bytes of a hot row, line pointer and alignment included
 PACK_MAX = 1024  # values per pack: a short read unpacks at most this many values of a series
 DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -179,6 +183,27 @@ def _pack_partition(conn: psycopg.Connection, name: str, lo: datetime, hi: datet
         return None
 
 
+def _reclaim(conn: psycopg.Connection, name: str, deleted: int) -> None:
+    """Make the space of deleted rows reusable; give it back when the partition is mostly empty space (a backfill).
+
+    A rewrite left undone (readers kept the partition busy, or an old snapshot kept the rows) is retried next run.
+    """
+    table = sql.Identifier(name).as_string(conn)
+    if deleted:
+        conn.execute(f"vacuum {table}")  # also counts the live rows (reltuples) for the check below
+    pages, rows = conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass",
+                               (table,)).fetchone()
+    if pages * 8192 <= RECLAIM_RATIO * max(rows, 0) * ROW_BYTES + RECLAIM_MIN:
+        return  # the partition's next rows reuse the space
+    conn.execute("set lock_timeout = '5s'")  # rewriting the few live rows is short; never queue readers for long
+    try:
+        conn.execute(f"vacuum full {table}")
+    except psycopg.errors.LockNotAvailable:
+        log.info("packing: %s busy, its space is given back at a later run", name)
+    finally:
+        conn.execute("reset lock_timeout")
+
+
 def _days_with_rows(conn: psycopg.Connection, name: str, before: datetime) -> list[datetime]:
     table = sql.Identifier(name).as_string(conn)
     rows = conn.execute(f"select distinct date_bin('1 day', time, %s) from {table} where time < %s order by 1",
@@ -210,10 +235,8 @@ def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None
                 continue
             packed = _pack_partition(conn, name, lo, hi) if hi <= cutoff else None
             if packed is None:
-                deleted = sum(_pack_day(conn, day) for day in _days_with_rows(conn, name, cutoff))
-                if deleted:  # so that the partition's next rows reuse the space
-                    conn.execute(f"vacuum {sql.Identifier(name).as_string(conn)}")
-                packed = deleted
+                packed = sum(_pack_day(conn, day) for day in _days_with_rows(conn, name, cutoff))
+                _reclaim(conn, name, packed)
             if packed:
                 log.info("packing: packed %d readings of %s", packed, name)
             total += packed
