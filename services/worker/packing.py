@@ -126,9 +126,9 @@ def day_floor(moment: datetime) -> datetime:
     return EPOCH + DAY * day_number(moment)
 
 
-def unpack_colliding(cur: psycopg.Cursor, first: datetime, last: datetime) -> int:
-    """In a write transaction, before its insert: lock the batch's days and unpack the packs its rows fall in."""
-    if not cur.execute("select readings_guard(%s, %s)", (first, last)).fetchone()[0]:
+def unpack_colliding(cur: psycopg.Cursor) -> int:
+    """In a write transaction, before its insert: lock the staged rows' days, unpack the packs those rows fall in."""
+    if not cur.execute("select readings_guard(min(time), max(time)) from staging_readings").fetchone()[0]:
         return 0
     return cur.execute(UNPACK_STAGED).rowcount
 

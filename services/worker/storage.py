@@ -218,7 +218,7 @@ class Writer:
                     if series_id is not None:
                         copy.write_row((series_id, *row[4:]))
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
-                packing.unpack_colliding(cur, min(row[4] for row in rows), max(row[4] for row in rows))
+                packing.unpack_colliding(cur)
             per_dataset = cur.execute(INSERT_READINGS).fetchall()
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(

@@ -77,7 +77,7 @@ begin
             perform pg_advisory_xact_lock_shared(73110, (extract(epoch from day) / 86400)::int);
         end loop;
     end if;
-    return exists (select 1 from readings_packed p where p.start >= first_day and p.start <= hi);
+    return coalesce(exists (select 1 from readings_packed p where p.start >= first_day and p.start <= hi), false);
 end
 $$
 """
