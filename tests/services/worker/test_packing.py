@@ -90,6 +90,20 @@ def test_packed_readings_read_back_identical(client, settings, conn):
     assert api_read(client, dataset) == through_api and len(through_api["rows"]) == len(rows) + 1
 
 
+def test_charts_are_the_same_once_packed(client, settings, conn):
+    dataset = make_dataset(settings)
+    start = datetime(2026, 11, 10, tzinfo=UTC)
+    write(settings, [(dataset.id, dev, "temperature", "{}", start + timedelta(minutes=i), i * 1.5 + len(dev), None)
+                     for i in range(3000) for dev in ("", "shed")])  # two series, raw and bucketed ranges
+    charts = [{"range": r, "end": (start + timedelta(days=2)).isoformat()} for r in ("hour", "day", "week")]
+    read = [client.get(f"/api/v1/datasets/{dataset.id}/chart", params={"key": dataset.read_key, **c}).json()
+            for c in charts]
+    assert packing.pack(conn, AFTER, now=NOW) == 6000
+    assert [client.get(f"/api/v1/datasets/{dataset.id}/chart", params={"key": dataset.read_key, **c}).json()
+            for c in charts] == read
+    assert {line["bucket_s"] for chart in read for line in chart["lines"]} >= {None, 900}
+
+
 def test_readers_of_the_newest_values_see_packed_ones(settings, conn):
     dataset = make_dataset(settings)
     rows = sample(dataset.id)
@@ -245,7 +259,7 @@ def test_a_resend_spanning_many_months_is_stored_once(settings, conn):
     write(settings, rows)
     packing.pack(conn, AFTER, now=NOW)
     assert hot_count(conn) == 0
-    assert write(settings, rows[::7] + [(dataset.id, "", "temperature", "{}", NOW, 99, None)]) == 1
+    assert write(settings, [*rows[::7], (dataset.id, "", "temperature", "{}", NOW, 99, None)]) == 1
     assert len(read_all(conn, dataset.id)) == 61
 
 
@@ -265,3 +279,14 @@ def test_deleting_a_dataset_deletes_its_packed_readings(settings, conn):
     finally:
         engine.dispose()
     assert packed_count(conn) == 500 and len(read_all(conn, kept.id)) == 500
+
+
+def test_thingspeak_reads_are_the_same_once_packed(client, settings, conn):
+    from tests.services.test_thingspeak_reads import get, seeded
+
+    dataset = seeded(client, settings)  # entries of 2026-03-01, with entry ids, a status and a missing field
+    paths = [("feeds.json", {}), ("feeds.json", {"average": 20}), ("feeds/last.json", {}),
+             ("fields/2/last.json", {}), ("feeds.json", {"results": 2})]
+    before = [get(client, dataset, path, **params).json() for path, params in paths]
+    assert packing.pack(conn, AFTER, now=NOW) > 0 and hot_count(conn) == 0
+    assert [get(client, dataset, path, **params).json() for path, params in paths] == before
