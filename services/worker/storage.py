@@ -29,6 +29,7 @@ create temp table if not exists staging_readings (
 """
 STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
 COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
+PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -149,7 +150,7 @@ class Writer:
             conn = self._connection()
             if self._mode != "partitioned":
                 return 0
-            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s))
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s), budget_s=PACK_BUDGET_S)
         except psycopg.OperationalError:
             self.close()
             raise
@@ -205,7 +206,7 @@ class Writer:
                         copy.write_row((series_id, *row[4:], ord_))
                         written += 1
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
-                packing.unpack_colliding(cur, min(row[4] for row in rows), max(row[4] for row in rows))
+                packing.unpack_colliding(cur)
             per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
