@@ -1,7 +1,8 @@
 """ThingSpeak feeds from narrow readings: entries pivoted, bucketed and aggregated in SQL.
 
-An entry is the set of a dataset's readings at one time (the fields, plus location and status); its values
-come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
+An entry is the set of a dataset's readings at one time (the fields, plus location and status) written through
+ThingSpeak's API, so with an entry id: readings that came by other protocols have none and are not entries.
+Its values come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
 aggregations bucket those entries with date_bin and fill empty buckets between the first and the last.
 """
 
@@ -54,7 +55,7 @@ def _entries_sql(count: int) -> str:
     newest as (  -- the newest `limit` entry times: each series' newest `limit` (backward index scans), merged
         select distinct t.time from picked p cross join lateral (
             select r.time from readings r
-            where r.series_id = p.id and r.time >= %(start)s and r.time < %(end)s
+            where r.series_id = p.id and r.time >= %(start)s and r.time < %(end)s and r.entry_id is not null
             order by r.time desc limit %(limit)s
         ) t
         order by t.time desc limit %(limit)s
@@ -63,7 +64,7 @@ def _entries_sql(count: int) -> str:
         select r.time, max(r.entry_id) as entry_id,
         {columns}
         from picked p join readings r on r.series_id = p.id
-        where r.time >= (select min(time) from newest) and r.time < %(end)s
+        where r.time >= (select min(time) from newest) and r.time < %(end)s and r.entry_id is not null
         group by r.time
     )"""
 
@@ -126,7 +127,7 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
 LAST_VALUE = """
 select r.time, r.entry_id, coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)
 from series s join readings r on r.series_id = s.id
-where s.dataset_id = %(ds)s and s.variable = %(tag)s
+where s.dataset_id = %(ds)s and s.variable = %(tag)s and r.entry_id is not null
 order by r.time desc limit 1
 """
 

@@ -209,7 +209,7 @@ def test_a_write_key_also_uploads_without_a_device(client, settings):
 
 
 def test_new_variables_are_registered_after_existing_ones_and_push_sees_them(client, settings):
-    dataset = make_dataset(settings, variables=("temperature",))
+    dataset = make_dataset(settings, variables=("temperature",), accept_new_variables=False)
     refused = client.get("/update", params={"key": dataset.write_key, "obd.bat.level": "5"})
     assert refused.status_code == 400 and "'obd.bat.level'" in refused.json()["detail"]  # now cached as unknown
     assert post(client, make_device(settings, dataset.id), (SAMPLES / "obd_bat.json").read_bytes()).status_code == 200
