@@ -156,15 +156,22 @@ def regenerate_key(session: Session, dataset: Dataset, kind: KeyKind) -> str:
 
 
 def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Variable:
+    """Declare a variable; one registered on first sight becomes declared (keeping its place), not a conflict."""
     check_tag(spec.tag)
-    position = len(dataset.variables)
+    found = session.scalar(select(Variable).where(Variable.dataset_id == dataset.id, Variable.tag == spec.tag))
+    if found is not None and not found.declared:
+        found.declared, found.name, found.unit = True, spec.name or found.name, spec.unit or found.unit
+        session.flush()
+        return found
+    last = session.scalar(select(func.max(Variable.position)).where(Variable.dataset_id == dataset.id))
     variable = Variable(dataset_id=dataset.id, tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit,
-                        position=position)
+                        position=0 if last is None else last + 1)
     try:
         with session.begin_nested():
             session.add(variable)
     except IntegrityError:
         raise Conflict(f"variable {spec.tag!r} exists") from None
+    session.expire(dataset, ["variables"])
     return variable
 
 
