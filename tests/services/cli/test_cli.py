@@ -35,7 +35,8 @@ def test_dataset_create_prints_usable_keys_once(client, settings):
                      "--var", "soil", "--json")
     assert result.returncode == 0, result.stderr
     created = orjson.loads(result.stdout)
-    assert set(created) == {"id", "name", "read_key", "write_key", "accept_new_variables"} and created["name"] == "Garden"
+    assert set(created) == {"id", "name", "read_key", "write_key", "accept_new_variables"}
+    assert created["name"] == "Garden"
     assert created["accept_new_variables"] is False  # it declared its variables
     assert len(created["read_key"]) >= 32 and created["read_key"] != created["write_key"]
     stored = {kind: h for kind, h in [
