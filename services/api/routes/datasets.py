@@ -98,9 +98,10 @@ def edit_dataset(body: DatasetChanges, dataset: OwnedDatasetDep, session: Sessio
                    description=given.get("description", dataset.description),
                    public=given.get("public", dataset.public),
                    accept_new_variables=given.get("accept_new_variables"))
+    changed = describe(dataset)  # before the commit, which ends the request's transaction
     session.commit()
     announce_key_change(redis, settings.redis_namespace)  # receivers cache the rule with the dataset's variables
-    return describe(dataset)
+    return changed
 
 
 @router.post("/{dataset_id}/keys/{kind}/regenerate")
