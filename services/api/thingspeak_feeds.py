@@ -1,7 +1,8 @@
 """ThingSpeak feeds from narrow readings: entries pivoted, bucketed and aggregated in SQL.
 
-An entry is the set of a dataset's readings at one time (the fields, plus location and status); its values
-come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
+An entry is the set of a dataset's readings at one time (the fields, plus location and status) written through
+ThingSpeak's API, so with an entry id: readings that came by other protocols have none and are not entries.
+Its values come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
 aggregations bucket those entries with date_bin and fill empty buckets between the first and the last.
 """
 
@@ -54,13 +55,18 @@ def _entries_sql(count: int) -> str:
         join series s on s.dataset_id = %(ds)s and s.variable = t.tag
     ),
     newest as (  -- the newest `limit` entry times: each series' newest `limit` (backward index scans), merged
-        select distinct t.time from picked p cross join lateral readings_last(p.id, %(start)s, %(end)s, %(limit)s) t
+        select distinct t.time from picked p cross join lateral (
+            select r.time from readings_in(array[p.id], %(start)s, %(end)s) r
+            where r.entry_id is not null
+            order by r.time desc limit %(limit)s
+        ) t
         order by t.time desc limit %(limit)s
     ),
     entries as (
         select r.time, max(r.entry_id) as entry_id,
         {columns}
         from picked p cross join lateral readings_in(array[p.id], (select min(time) from newest), %(end)s) r
+        where r.entry_id is not null
         group by r.time
     )"""
 
@@ -126,7 +132,9 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
 
 LAST_VALUE = """
 select r.time, r.entry_id, coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)
-from series s cross join lateral readings_last(s.id, '-infinity', 'infinity', 1) r
+from series s cross join lateral (  -- the newest entry among the series' newest values (readings_last is cheap)
+    select * from readings_last(s.id, '-infinity', 'infinity', 50) x where x.entry_id is not null
+) r
 where s.dataset_id = %(ds)s and s.variable = %(tag)s
 order by r.time desc limit 1
 """

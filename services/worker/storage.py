@@ -47,6 +47,7 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_tags).
 # Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
@@ -56,8 +57,8 @@ with fresh as (
     where left(w.tag, 1) <> '@'
         and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
-insert into variables (dataset_id, tag, name, position)
-select f.dataset_id, f.tag, f.tag,
+insert into variables (dataset_id, tag, name, declared, position)
+select f.dataset_id, f.tag, f.tag, false,
     coalesce((select max(v.position) from variables v where v.dataset_id = f.dataset_id), -1)
     + row_number() over (partition by f.dataset_id order by f.tag)
 from fresh f
