@@ -185,6 +185,19 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     return devices
 
 
+def delete_user(session: Session, user: User) -> list[tuple[int, str]]:
+    """Delete the user with their datasets and tokens; their session cookies die with the row.
+
+    Returns (dataset id, device id) of the devices whose broker accounts the caller removes after commit.
+    """
+    devices: list[tuple[int, str]] = []
+    for dataset in list(user.datasets):
+        devices += [(dataset.id, device_id) for device_id in delete_dataset(session, dataset)]
+    session.delete(user)
+    session.flush()
+    return devices
+
+
 def get_dataset(session: Session, dataset_id: int) -> Dataset:
     if not 0 < dataset_id < 2**31:  # datasets.id is an integer column: nothing else can exist
         raise NotFound(f"no dataset {dataset_id}")

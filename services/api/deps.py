@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Query, Request
 from redis import Redis
 from sqlalchemy.orm import Session
 
+from services.api.sessions import session_user
 from shared.config import Settings
 from shared.datasets import dataset_for_key, get_dataset
 from shared.device_accounts import DeviceAccounts
@@ -58,14 +59,8 @@ BearerDep = Annotated[str | None, Depends(request_bearer)]
 
 
 def cookie_user(request: Request, session: SessionDep) -> User | None:
-    """The user logged in with the session cookie."""
-    user_id = request.session.get("user_id")
-    if user_id is None:
-        return None
-    user = session.get(User, user_id)
-    if user is None:
-        request.session.clear()
-    return user
+    """The user logged in with the session cookie, unless that session was revoked."""
+    return session_user(request, session)
 
 
 CookieUserDep = Annotated[User | None, Depends(cookie_user)]
