@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings
 from shared.passwords import hash_password, verify_password
@@ -198,12 +198,31 @@ def delete_user(session: Session, user: User) -> list[tuple[int, str]]:
     return devices
 
 
-def get_dataset(session: Session, dataset_id: int) -> Dataset:
+def missing_dataset(dataset_id: int) -> NotFound:
+    """The one answer for a dataset that does not exist and for a private one the caller may not see."""
+    return NotFound(f"no dataset {dataset_id}")
+
+
+def find_dataset(session: Session, dataset_id: int) -> Dataset | None:
     if not 0 < dataset_id < 2**31:  # datasets.id is an integer column: nothing else can exist
-        raise NotFound(f"no dataset {dataset_id}")
-    dataset = session.get(Dataset, dataset_id)
+        return None
+    return session.get(Dataset, dataset_id)
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = find_dataset(session, dataset_id)
     if dataset is None:
-        raise NotFound(f"no dataset {dataset_id}")
+        raise missing_dataset(dataset_id)
+    return dataset
+
+
+def owned_by(session: Session, user: User, dataset_id: int) -> Dataset:
+    """The user's own dataset; another user's is 403 if public, and answers as missing (404) if private."""
+    dataset = find_dataset(session, dataset_id)
+    if dataset is None or (dataset.owner_id != user.id and not dataset.public):
+        raise missing_dataset(dataset_id)
+    if dataset.owner_id != user.id:
+        raise Forbidden("this dataset belongs to another user")
     return dataset
 
 
