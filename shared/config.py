@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
+    mqtt_message_id_ttl_s: int = Field(default=86_400, ge=1, description="a device's message-id is kept this long")
     mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
     # Per-device broker accounts (Mosquitto's dynamic security plugin, deploy/mosquitto/dynsec.conf): registering,
     # refreshing and revoking a device also changes its broker account, through $CONTROL as this admin user; the
