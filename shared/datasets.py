@@ -22,6 +22,7 @@ from shared.values import TAG_RE
 KeyKind = Literal["read", "write"]
 MAX_RETENTION_DAYS = 36_500  # a century: beyond that, keep forever (no retention)
 FIRST_USER_LOCK = 73_110_010  # advisory lock serializing first-user setups
+DATASET_WRITE_LOCK = 73_110_011  # advisory lock space (with the dataset id): writers share it, deletion excludes
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
 
     Returns the ids of its devices, whose broker accounts the caller removes once this is committed.
     """
+    # Waits for workers writing this dataset, and holds new ones off until the deletion is committed.
+    session.execute(text("select pg_advisory_xact_lock(:space, :id)"), {"space": DATASET_WRITE_LOCK, "id": dataset.id})
     devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
