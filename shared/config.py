@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     ingest_max_wait_ms: float = Field(default=25.0, ge=0)
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive in this")
+    http_body_timeout_s: float = Field(default=60.0, gt=0, description="a request's body must arrive in this")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")
     max_records: int = Field(default=1000, ge=1, description="records in one AutoPi array / native batch")
     key_cache_poll_s: float = 0.25
