@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
+    mqtt_message_id_ttl_s: int = Field(default=86_400, ge=1, description="a device's message-id is kept this long")
     mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
     # Per-device broker accounts (Mosquitto's dynamic security plugin, deploy/mosquitto/dynsec.conf): registering,
     # refreshing and revoking a device also changes its broker account, through $CONTROL as this admin user; the
@@ -69,6 +70,14 @@ class Settings(BaseSettings):
     ingest_max_wait_ms: float = Field(default=25.0, ge=0)
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive in this")
+    http_body_timeout_s: float = Field(default=60.0, gt=0, description="a request's body must arrive in this")
+    # Ingest requests per second per write key or device token, in each receiver process (0: no limit), and how
+    # many may come at once (0: as many as one second's worth).
+    ingest_rate_per_key: float = Field(default=0.0, ge=0)
+    ingest_burst_per_key: float = Field(default=0.0, ge=0)
+    # Server time (ms) one caller's reads may take per minute, across API processes (0: no limit).
+    read_cost_ms_per_minute: int = Field(default=60_000, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")
     max_records: int = Field(default=1000, ge=1, description="records in one AutoPi array / native batch")
     key_cache_poll_s: float = 0.25

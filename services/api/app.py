@@ -12,6 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import FileResponse
 
 from services.api.dashboard import include_dashboard
+from services.api.read_cost import ReadCostDep
 from services.api.routes import auth, charts, data, datasets, devices, events, rejected, thingspeak, tokens
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
@@ -36,8 +37,9 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
 def include_api(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="ownstream_session",
                        same_site="lax", https_only=settings.environment == "production")
+    reads = (data, charts, devices, rejected, events, thingspeak)  # each read is charged to its caller's budget
     for module in (auth, datasets, data, charts, tokens, devices, rejected, events, thingspeak):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[ReadCostDep] if module in reads else [])
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

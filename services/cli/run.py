@@ -54,6 +54,8 @@ def serve(
     """Serve one HTTP service with uvicorn."""
     import uvicorn
 
+    from shared.http_timeouts import DeadlineProtocol
+
     settings = get_settings()
     if service not in APPS:
         console.print(f"[red]error:[/red] unknown service {service!r}: choose ingest, api or all")
@@ -62,7 +64,7 @@ def serve(
     uvicorn.run(
         APPS[service], factory=True, host=host or settings.host, port=port or default_port,
         workers=processes or settings.http_processes, log_level="warning", access_log=False,
-        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10,
+        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10, http=DeadlineProtocol,
     )
 
 

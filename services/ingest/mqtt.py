@@ -29,6 +29,7 @@ from services.ingest.accept import Acceptor
 from services.ingest.credentials import CredentialResolver
 from services.ingest.entries import EntryIds
 from services.ingest.mqtt_dispatch import Dispatcher
+from services.ingest.mqtt_identity import ReceiptTimes, message_id
 from services.ingest.mqtt_metrics import BridgeMetrics
 from services.ingest.mqtt_pump import Pump, Received
 from services.ingest.topics import share_group, subscriptions
@@ -74,7 +75,9 @@ class Bridge:
         dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
-        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics)
+        self.receipts = ReceiptTimes(self.redis, settings.redis_namespace, self.client_id,
+                                     settings.mqtt_message_id_ttl_s, settings.mqtt_session_expiry_s)
+        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics, self.receipts.settle)
         self._lock = threading.Lock()
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
         self.subscribed = threading.Event()
@@ -156,7 +159,9 @@ class Bridge:
             topic = message.topic
         except UnicodeDecodeError:
             topic = ""  # routed nowhere, so dropped and counted
-        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time()))
+        properties = getattr(message, "properties", None)
+        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time(),
+                               bool(message.dup), message_id(getattr(properties, "UserProperty", None))))
 
     # pump thread -------------------------------------------------------------------------------------------
     def acknowledge(self, batch: list[Received]) -> None:

@@ -44,6 +44,8 @@ class Received:
     topic: str
     payload: bytes
     received_at: float
+    dup: bool = False  # the broker says it sent this one before (a redelivery after a lost PUBACK)
+    message_id: str | None = None  # the device's own id for it (MQTT v5 user property `message-id`)
 
 
 class Pump:
@@ -56,8 +58,10 @@ class Pump:
         enqueue: Callable[[list[QueueMessage]], object],
         acknowledge: Callable[[list[Received]], None],
         metrics: BridgeMetrics,
+        settle: Callable[[list[Received]], list[Received]] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.settle = settle or (lambda batch: batch)
         self.enqueue = enqueue
         self.acknowledge = acknowledge
         self.metrics = metrics
@@ -103,7 +107,7 @@ class Pump:
         delay = RETRY_FIRST_S
         while True:
             try:
-                outcomes = [self._dispatch(item) for item in batch]
+                outcomes = [self._dispatch(item) for item in self.settle(batch)]
                 self.enqueue([o.message for o in outcomes if o.message is not None])
                 break
             except TRANSIENT as error:

@@ -99,7 +99,7 @@ def test_regenerating_a_key_refuses_the_old_one(client, settings):
 
     read = keys_on(post_form(client, f"/dashboard/datasets/{dataset.id}/keys/read").text)["read"]
     client.cookies.clear()
-    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 401
+    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 404
     assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": read}).status_code == 200
     assert form_login(client, "alice").status_code == 303
     assert post_form(client, f"/dashboard/datasets/{dataset.id}/keys/blue").status_code == 400
@@ -121,7 +121,9 @@ def test_another_users_dataset_is_not_found_for_them(client, settings):
     client.cookies.clear()
     assert client.get(f"/api/v1/datasets/{private.id}", params={"key": private.read_key}).json()["name"] == (
         "Private place")
-    assert client.get("/dashboard/datasets/99999", follow_redirects=False).status_code == 404
+    # a stranger is sent to log in whether the dataset exists or not
+    assert client.get("/dashboard/datasets/99999", follow_redirects=False).headers["location"] == (
+        "/login?next=/dashboard/datasets/99999")
     assert form_login(client, "alice").status_code == 303
     assert client.get("/dashboard/datasets/99999").status_code == 404
 
