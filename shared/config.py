@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     api_port: int = 8002
     http_processes: int = Field(default=1, ge=1, description="uvicorn worker processes for `up`")
     workers: int = Field(default=2, ge=0, description="RQ worker processes started by `up`")
+    # Prometheus metrics of a worker on this port (0: off); `up` gives its N-th worker this port + N - 1.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65_535)
+    log_format: Literal["text", "json"] = "text"
 
     queue_name: str = "ownstream-ingest"
     redis_namespace: str = "ownstream"  # prefix of Ownstream's own Redis keys (not RQ's)

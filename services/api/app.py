@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from redis import Redis
+from sqlalchemy import Engine, text
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.api.dashboard import include_dashboard
 from services.api.routes import auth, charts, data, datasets, devices, events, rejected, thingspeak, tokens
+from services.health import Probe, include_health
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
 from shared.http import JSON, install_error_handlers
@@ -22,6 +24,7 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings)
     app.state.sessions = make_session_factory(engine)
     app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.probe = Probe(settings, lambda: _select_one(engine), app.state.redis)
     try:
         yield
     finally:
@@ -34,10 +37,12 @@ def include_api(app: FastAPI, settings: Settings) -> None:
                        same_site="lax", https_only=settings.environment == "production")
     for module in (auth, datasets, data, charts, tokens, devices, rejected, events, thingspeak):
         app.include_router(module.router)
+    include_health(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return {"ok": True}
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -76,6 +76,7 @@ class Bridge:
         self.queue = ingest_queue(self.redis, settings)
         self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics)
         self._lock = threading.Lock()
+        self._connected_before = False
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
         self.subscribed = threading.Event()
         self.client = self._make_client()
@@ -128,6 +129,9 @@ class Bridge:
             return
         with self._lock:
             self._generation += 1
+            if self._connected_before:
+                self.metrics.reconnects.inc()
+            self._connected_before = True
         log.info("connected to %s:%s as %s (session present: %s)", *self.address, self.client_id,
                  flags.session_present)
         # Always subscribe again: Mosquitto 2.0.11 does not restore a durable client's $share subscriptions.
@@ -139,6 +143,7 @@ class Bridge:
             self._generation += 1
         self.subscribed.clear()
         self.metrics.subscribed.set(0)
+        self.metrics.disconnects.inc()
         if reason_code.is_failure:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 

@@ -18,6 +18,7 @@ from rq.worker import WorkerStatus
 
 from services.worker import tasks
 from shared.config import Settings
+from shared.metrics import QueueCollector, serve_metrics
 from shared.queue import ingest_queue
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,13 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
             delay = min(delay * 2, 10)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
+               metrics_port: int | None = None) -> bool:
     """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
     redis = Redis.from_url(settings.redis_url)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        serve_metrics(settings.host, port, QueueCollector(redis, settings))
     wait_for_database(settings)
     worker = IngestWorker(
         [ingest_queue(redis, settings)],
