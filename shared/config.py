@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     # The MQTT bridge's own broker account (deploy/mosquitto/acl grants this user the subscriptions).
     mqtt_username: str = "ownstream-bridge"
     mqtt_password: str = DEV_MQTT_PASSWORD
-    mqtt_client_id: str = ""  # stable per bridge process (its persistent session); default: host name
+    # stable per bridge process (its persistent session); default: a free slot of ownstream-bridge-<host>-<install>-<n>
+    mqtt_client_id: str = ""
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1, description="broker keeps a bridge's queue this long")
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")

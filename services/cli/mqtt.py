@@ -8,6 +8,7 @@ import typer
 
 from services.cli.console import console, emit_json
 from services.cli.context import sessions
+from shared.bridge_lease import LeaseHeld
 from shared.broker_accounts import BrokerAccountError, BrokerAdmin, bootstrap
 from shared.config import get_settings
 from shared.db import transaction
@@ -31,7 +32,7 @@ def mqtt(
     configure_logging(settings)
     try:
         run_bridge(settings, client_id)
-    except ValueError as error:
+    except (ValueError, LeaseHeld) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
 
