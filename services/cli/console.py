@@ -7,7 +7,8 @@ import sys
 import orjson
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # messages for people
+out = Console()  # results (tables) on stdout, so they can be piped
 
 
 def emit_json(data: object) -> None:

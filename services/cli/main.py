@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import devices, manage, mqtt, run
+from services.cli import devices, manage, mqtt, run, status
 from services.cli.local import local_app
 
 app = typer.Typer(help="Ownstream: your IoT data, on your own machines.", no_args_is_help=True,
@@ -15,5 +15,5 @@ app.add_typer(devices.device_app, name="device")
 app.add_typer(devices.token_app, name="token")
 app.add_typer(local_app, name="local")
 app.add_typer(mqtt.mqtt_app, name="mqtt")
-for command in (run.migrate, run.worker, run.serve, run.up, run.status):
+for command in (run.migrate, run.worker, run.serve, run.up, status.status):
     app.command()(command)

@@ -7,10 +7,8 @@ import sys
 from typing import Annotated
 
 import typer
-from redis import Redis
-from redis.exceptions import RedisError
 
-from services.cli.console import console, emit_json
+from services.cli.console import console
 from shared.config import get_settings
 from shared.logs import configure_logging, uvicorn_log_config
 from shared.metrics import prepare_multiprocess
@@ -108,20 +106,3 @@ def extra_processes(me: list[str]) -> list[tuple[str, list[str]]]:
     except ImportError:
         return []
     return [("mqtt", [*me, "mqtt"])]
-
-
-def status(json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Queue depth, live workers and failed jobs."""
-    from services.worker.runner import queue_status
-
-    settings = get_settings()
-    try:
-        info = queue_status(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings)
-    except RedisError as error:
-        console.print(f"[red]error:[/red] Redis unreachable: {error}")
-        raise typer.Exit(1) from None
-    if json:
-        emit_json(info)
-        return
-    for key, value in info.items():
-        console.print(f"{key:>16}: {value}")

@@ -9,10 +9,9 @@ import time
 import psycopg
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
-from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
@@ -117,13 +116,3 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     worker.work(burst=burst, logging_level="WARNING")
     # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
     return burst or worker.stopped_on_request
-
-
-def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:
-    queue = ingest_queue(redis, settings)
-    return {
-        "queued_jobs": queue.count,
-        "workers": len(Worker.all(queue=queue)),
-        "started_jobs": len(StartedJobRegistry(queue=queue)),
-        "failed_jobs": len(FailedJobRegistry(queue=queue)),
-    }
