@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from services.cli import devices, manage, mqtt, run, status
+from services.cli.failed import failed_app
 from services.cli.local import local_app
 
 app = typer.Typer(help="Ownstream: your IoT data, on your own machines.", no_args_is_help=True,
@@ -15,5 +16,6 @@ app.add_typer(devices.device_app, name="device")
 app.add_typer(devices.token_app, name="token")
 app.add_typer(local_app, name="local")
 app.add_typer(mqtt.mqtt_app, name="mqtt")
+app.add_typer(failed_app, name="failed")
 for command in (run.migrate, run.worker, run.serve, run.up, status.status):
     app.command()(command)
