@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -66,11 +67,18 @@ def serve(
     prepare_multiprocess(processes or settings.http_processes)
     if (log_config := uvicorn_log_config(settings)) is not None:
         options["log_config"] = log_config
+    # uvicorn drains (stops accepting, answers what is in flight, runs the shutdown) and then raises the signal
+    # again; exit 0 then, as a graceful stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         APPS[service], factory=True, host=host or settings.host, port=port or default_port,
         workers=processes or settings.http_processes, log_level="warning", access_log=False,
         server_header=False, proxy_headers=True, timeout_graceful_shutdown=10, **options,
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def up(

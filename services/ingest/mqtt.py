@@ -112,9 +112,10 @@ class Bridge:
         self.client.loop_start()  # paho's thread reconnects by itself, with backoff
 
     def stop(self) -> None:
+        """Finish (and acknowledge) the batch under way, then leave; the broker keeps the rest in the session."""
+        self.pump.stop()
         self.client.disconnect()
         self.client.loop_stop()
-        self.pump.stop()
         self.credentials.stop()
         self.pool.close()
         self.redis.close()
