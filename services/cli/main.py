@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import catalog, devices, manage, mqtt, run, status
+from services.cli import catalog, devices, manage, mqtt, run, status, transfer
 from services.cli.failed import failed_app
 from services.cli.local import local_app
 
@@ -20,3 +20,7 @@ app.add_typer(mqtt.mqtt_app, name="mqtt")
 app.add_typer(failed_app, name="failed")
 for command in (run.migrate, run.worker, run.serve, run.up, status.status):
     app.command()(command)
+app.command("export")(transfer.export)
+app.command("import")(transfer.import_)
+app.command("backup")(transfer.backup)
+app.command("restore")(transfer.restore)
