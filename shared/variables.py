@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from shared.datasets import check_tag
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.models import Dataset, Series, Variable, readings
+from shared.models import Dataset, Series, Variable, readings, readings_packed
 
 
 def find_variable(dataset: Dataset, tag: str) -> Variable:
@@ -47,6 +47,7 @@ def remove_variable(session: Session, dataset: Dataset, tag: str) -> int:
     variable = find_variable(dataset, tag)
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id, Series.variable == tag).scalar_subquery()
     deleted = session.execute(delete(readings).where(readings.c.series_id.in_(series_ids))).rowcount
+    session.execute(delete(readings_packed).where(readings_packed.c.series_id.in_(series_ids)))
     session.execute(delete(Series).where(Series.dataset_id == dataset.id, Series.variable == tag))
     dataset.variables.remove(variable)
     for position, remaining in enumerate(dataset.variables):

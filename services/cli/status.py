@@ -22,7 +22,8 @@ from shared.queue_stats import queue_stats
 STORAGE_SQL = """
 select (select value from ownstream_meta where key = 'storage_mode'),
        pg_database_size(current_database()),
-       coalesce((select sum(pg_total_relation_size(relid)) from pg_partition_tree('readings')), 0),
+       coalesce((select sum(pg_total_relation_size(relid)) from pg_partition_tree('readings')), 0)
+         + coalesce(pg_total_relation_size(to_regclass('readings_packed')), 0),
        (select count(*) from rejected_records where created_at > now() - interval '1 hour')
 """
 TIMESCALE_SIZE_SQL = "select hypertable_size('readings')"
