@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/ownstream"
+    # A streaming replica the API reads readings from (writes and key checks stay on database_url); "": none.
+    read_database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     secret_key: str = DEV_SECRET_KEY
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
     timescale_chunk_interval: str = "7 days"
     timescale_compress_after: str = "30 days"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _normalize_dsn(cls, value: str) -> str:
         for prefix in ("postgresql+psycopg://", "postgres://", "postgresql+psycopg2://"):
@@ -110,6 +112,11 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's psycopg 3 dialect form."""
         return "postgresql+psycopg://" + self.database_url[len("postgresql://"):]
+
+    @property
+    def reads_url(self) -> str:
+        """Where readings are read from: the replica when one is configured, else the primary."""
+        return self.read_database_url or self.database_url
 
 
 @lru_cache

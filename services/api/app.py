@@ -23,6 +23,9 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = make_engine(settings)
     app.state.sessions = make_session_factory(engine)
+    # readings are read from a streaming replica when one is configured; keys, users and writes never are
+    read_engine = make_engine(settings, url=settings.read_database_url) if settings.read_database_url else None
+    app.state.read_sessions = make_session_factory(read_engine) if read_engine is not None else None
     app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.probe = Probe(settings, lambda: _select_one(engine), app.state.redis)
     try:
@@ -30,6 +33,8 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.redis.close()
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
 
 
 def include_api(app: FastAPI, settings: Settings) -> None:
