@@ -29,6 +29,19 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """The session readings are read in: on the replica when OWNSTREAM_READ_DATABASE_URL is set, else the
+    request's own session (no second connection)."""
+    if request.app.state.read_sessions is None:
+        yield primary
+        return
+    with request.app.state.read_sessions() as session, session.begin():
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 

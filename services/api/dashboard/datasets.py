@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -17,7 +19,9 @@ from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
 from services.api.routes.devices import announce
+from shared.config import Settings
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
+from shared.dead_letters import failed_by_dataset
 from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
@@ -58,8 +62,8 @@ def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep)
 
 
 @router.get("/datasets/{dataset_id}")
-def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep,
-         range: Literal["hour", "day", "week", "month"] = "day") -> Response:
+def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep, redis: RedisDep,
+         settings: SettingsDep, range: Literal["hour", "day", "week", "month"] = "day") -> Response:
     owner = user is not None and user.id == dataset.owner_id
     latest = {tag: values[-1] for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1)
               .items() if values}
@@ -71,7 +75,16 @@ def show(request: Request, session: SessionDep, user: PageUserDep, dataset: View
             .order_by(RejectedRecord.id.desc()).limit(RECENT_REJECTED)))
         context["base_url"] = str(request.base_url).rstrip("/")
         context["mqtt_host"] = request.url.hostname or "localhost"
+        context["failed_jobs"] = failed_jobs_of(redis, settings, dataset.id)
     return page(request, "dataset.html", **context)
+
+
+def failed_jobs_of(redis: Redis, settings: Settings, dataset_id: int) -> int | None:
+    """Failed jobs carrying this dataset's messages (None when Redis cannot say: the page still shows)."""
+    try:
+        return failed_by_dataset(redis, settings)[dataset_id]
+    except RedisError:
+        return None
 
 
 @router.post("/datasets/{dataset_id}/keys/{kind}")
