@@ -60,10 +60,14 @@ class Settings(BaseSettings):
     worker_maintenance_interval_s: int = Field(default=10, ge=1)
     retention_interval_s: float = Field(default=300, ge=1, description="how often a worker applies retention")
     job_retry_max: int = 10_000
-    # Backpressure: a receiver waits ingest_pace_ms per job already waiting in the queue (up to ingest_max_wait_ms)
-    # before its next flush, so batches grow when workers fall behind; nothing waits while they keep up.
-    ingest_pace_ms: float = Field(default=1.0, ge=0)
-    ingest_max_wait_ms: float = Field(default=25.0, ge=0)
+    # A worker takes up to worker_batch_jobs queued jobs (carrying up to worker_batch_messages messages) per
+    # database transaction: one write, one commit, the RQ bookkeeping of all of them in one round trip.
+    worker_batch_jobs: int = Field(default=20, ge=1)
+    worker_batch_messages: int = Field(default=10_000, ge=1)
+    # Backpressure: receivers flush at once (an acknowledgement never waits on the workers) until this many jobs
+    # wait in the queue; past it HTTP answers 503 with Retry-After and the MQTT bridge holds its PUBACKs.
+    queue_max_backlog: int = Field(default=20_000, ge=1, description="jobs waiting in the queue at most")
+    backlog_retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a 503 at the backlog limit")
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")

@@ -56,8 +56,12 @@ class Pump:
         enqueue: Callable[[list[QueueMessage]], object],
         acknowledge: Callable[[list[Received]], None],
         metrics: BridgeMetrics,
+        room: Callable[[Callable[[float], bool]], bool] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        # Blocks while the queue's backlog is at its limit (False if stopping meanwhile): the batch waits with
+        # its PUBACKs held, and the broker stops sending once Receive Maximum messages are unacknowledged.
+        self.room = room
         self.enqueue = enqueue
         self.acknowledge = acknowledge
         self.metrics = metrics
@@ -103,6 +107,8 @@ class Pump:
         delay = RETRY_FIRST_S
         while True:
             try:
+                if self.room is not None and not self.room(self._stop.wait):
+                    return  # stopping: the broker redelivers what was not acknowledged
                 outcomes = [self._dispatch(item) for item in batch]
                 self.enqueue([o.message for o in outcomes if o.message is not None])
                 break
