@@ -21,7 +21,17 @@ from tests.support.factories import make_dataset
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
+
+def _peer() -> Path:
+    """The InfluxDB peer's start script in the nearest ancestor's shared/ (a worktree sits deeper than main)."""
+    for folder in ROOT.parents:
+        candidate = folder / "shared" / "tools" / "influxdb-peer" / "start"
+        if candidate.exists():
+            return candidate
+    return ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
+
+
+PEER = _peer()
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -58,10 +68,27 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 @contextmanager
 def processes(commands: list[list[str]], env: dict[str, str]):
+    """Start `commands`; with BENCH_PROFILE=<folder> each is also sampled by py-spy (raw stacks, one file each)."""
     procs = [subprocess.Popen(c, env={**os.environ, **env}, stdout=subprocess.DEVNULL) for c in commands]
+    spies = []
+    if folder := os.environ.get("BENCH_PROFILE"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for p, command in zip(procs, commands, strict=True):
+            name = "-".join(a for a in command[3:5] if not a.startswith("-"))
+            out = Path(folder, f"{name}-{p.pid}.txt")
+            spies.append(subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--format", "raw", "--rate",
+                                           "100", "--nonblocking", "-o", str(out)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         yield procs
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in spies:
+            try:
+                spy.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                spy.kill()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     mqtt_password: str = DEV_MQTT_PASSWORD
     mqtt_client_id: str = ""  # stable per bridge process (its persistent session); default: host name
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1, description="broker keeps a bridge's queue this long")
-    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
+    mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
     mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
