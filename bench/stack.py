@@ -55,7 +55,7 @@ def bench_env(name: str) -> dict[str, str]:
     return env
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
