@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable
 
 import psycopg
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.executions import Execution, ExecutionRegistry
@@ -32,7 +34,8 @@ from shared.queue import INGEST_JOB
 
 log = logging.getLogger(__name__)
 
-TAKE_PER_ROUND = 8  # jobs moved per round trip while gathering a batch
+TAKE_PER_ROUND = 32  # jobs moved per round trip while gathering a batch
+HEARTBEAT_EVERY_S = 1.0
 
 
 class Held:
@@ -103,17 +106,34 @@ class MultiJobWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl_s
 
+    _long_beat_at = float("-inf")  # monotonic time of the last heartbeat with RQ's default (long) TTL
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's worker heartbeat in one round trip instead of three, skipped when the last one (with RQ's default
+        TTL, worker_ttl + 60 s) is under HEARTBEAT_EVERY_S old: RQ's loop beats several times per job."""
+        if pipeline is not None:
+            self._long_beat_at = float("-inf")  # it may have set a shorter TTL: the next default beat must run
+            return super().heartbeat(timeout, pipeline)
+        if timeout is None and time.monotonic() - self._long_beat_at < HEARTBEAT_EVERY_S:
+            return None
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+        self._long_beat_at = time.monotonic() if timeout is None else float("-inf")
+        return None
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         jobs = [job]
         if job.func_name == INGEST_JOB and self.batch_jobs > 1:
             jobs += self._take_more(queue, len(job.args[0]) if job.args else 0)
-        pairs = self._start(jobs, queue)
+        together = len(jobs) > 1
+        pairs = self._start(jobs, queue, mark_started=together)
         with Held(self, pairs) as held:
-            if len(pairs) == 1:
-                self.perform_job(job, queue, pairs[0][1])
-            else:
+            if together:
                 self._perform_together(pairs, queue, held)
-        self.set_state(WorkerStatus.IDLE)
+            else:
+                self.perform_job(job, queue, pairs[0][1])
+        # RQ's loop sets the worker idle again as it goes back to the queue
 
     # gathering -----------------------------------------------------------------------------------------------
     def _take_more(self, queue: Queue, messages: int) -> list[Job]:
@@ -143,8 +163,12 @@ class MultiJobWorker(SimpleWorker):
                 break
         return taken
 
-    def _start(self, jobs: list[Job], queue: Queue) -> list[tuple[Job, Execution]]:
-        """Register every job as started (its own execution, short TTL) in one pipeline, as RQ does for one."""
+    def _start(self, jobs: list[Job], queue: Queue, mark_started: bool) -> list[tuple[Job, Execution]]:
+        """Register every job as started (its own execution, short TTL) in one pipeline, as RQ does for one.
+
+        With `mark_started`, the same pipeline also does what RQ's prepare_job_execution does for each job (RQ
+        runs that in the work horse, a separate round trip; a lone job still goes through RQ's own path).
+        """
         ttl = self.heartbeat_ttl_s
         pairs = []
         with self.connection.pipeline() as pipe:
@@ -153,15 +177,20 @@ class MultiJobWorker(SimpleWorker):
                 execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
                 self.executions[execution.id] = execution
                 job.heartbeat(now(), ttl, pipeline=pipe)
+                if mark_started:
+                    job.prepare_for_execution(self.name, pipeline=pipe)
+                    pipe.persist(job.key)
+                    pipe.lrem(queue.intermediate_queue_key, 1, job.id)
                 pairs.append((job, execution))
             self.set_state(WorkerStatus.BUSY, pipeline=pipe)
             pipe.execute()
+        if mark_started:
+            self.procline(f"Processing {len(jobs)} jobs from {queue.name}")
         return pairs
 
     # running -------------------------------------------------------------------------------------------------
     def _perform_together(self, pairs: list[tuple[Job, Execution]], queue: Queue, held: Held) -> None:
         jobs = [job for job, _ in pairs]
-        self._mark_started(jobs, queue)
         timeout = max(job.timeout or queue.DEFAULT_TIMEOUT for job in jobs)
         try:
             with self.death_penalty_class(timeout, JobTimeoutException, job_id=jobs[0].id):
@@ -182,16 +211,6 @@ class MultiJobWorker(SimpleWorker):
             return
         held.drop_all()
         self._finish(pairs)
-
-    def _mark_started(self, jobs: list[Job], queue: Queue) -> None:
-        """What RQ's prepare_job_execution does for one job, for all of them in one pipeline."""
-        with self.connection.pipeline() as pipe:
-            for job in jobs:
-                job.prepare_for_execution(self.name, pipeline=pipe)
-                pipe.persist(job.key)
-                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
-            pipe.execute()
-        self.procline(f"Processing {len(jobs)} jobs from {queue.name}")
 
     def _finish(self, pairs: Iterable[tuple[Job, Execution]]) -> None:
         """RQ's success bookkeeping for jobs with result_ttl 0 and no dependents, in one pipeline.
