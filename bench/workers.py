@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-job", type=int, default=16)
     args = parser.parse_args(argv)
     record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "benchmark": "workers scaling",
-              "settings": vars(args), "runs": [run(w, args.values, args.per_job) for w in args.workers],
+              "settings": vars(args), "by_workers": [run(w, args.values, args.per_job) for w in args.workers],
               "note": "worker start-up (a second or two) is inside the timing"}
     out = RESULTS / "workers.json"
     history = json.loads(out.read_text()) if out.exists() else []
