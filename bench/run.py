@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import ack_latency, batch_write, http_update, mqtt_qos1, workers
 from bench.stack import RESULTS, ROOT
 
-TOOLS = {"wrk": "wrk", "mosquitto_pub": "mosquitto-clients"}
+TOOLS = {"wrk": "wrk", "mosquitto_pub": "mosquitto-clients", "influxd": "influxdb"}
 
 
 def install_tools() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,15 +106,44 @@ def ownstream(*args: str) -> list[str]:
 
 @contextmanager
 def influx_peer():
-    port = free_port()
-    out = subprocess.run([str(PEER), str(port)], capture_output=True, text=True, check=True)
-    url = out.stdout.strip().splitlines()[-1]
-    state = re.search(r"state: (\S+)", out.stderr).group(1)
+    """InfluxDB 1.x on a free loopback port, as ../shared/tools/influxdb-peer/start sets it up, but with its RPC
+    port free too (the script keeps 127.0.0.1:8088, so two peers on one machine collide)."""
+    if shutil.which("influxd") is None:  # the script installs Debian's influxdb package
+        subprocess.run([str(PEER), str(free_port())], check=False)
+    port, rpc = free_port(), free_port()
+    state = Path(tempfile.mkdtemp(prefix=f"influxdb-peer-{port}-"))
+    config = subprocess.run(["influxd", "config"], capture_output=True, text=True, check=True).stdout
+    for old, new in (("/var/lib/influxdb", str(state)), ("reporting-disabled = false", "reporting-disabled = true"),
+                     ('bind-address = "127.0.0.1:8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+                     ('bind-address = ":8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+                     ('bind-address = ":8086"', f'bind-address = "127.0.0.1:{port}"'),
+                     ("log-enabled = true", "log-enabled = false"),
+                     ("query-log-enabled = true", "query-log-enabled = false")):
+        config = config.replace(old, new)
+    (state / "influxdb.conf").write_text(config)
+    with (state / "influxd.log").open("wb") as log:
+        server = subprocess.Popen(["influxd", "-config", str(state / "influxdb.conf")], stdout=log,
+                                  stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 204:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"InfluxDB did not start: {(state / 'influxd.log').read_text()[-2000:]}")
+            time.sleep(0.2)
         yield url
     finally:
-        pid = int(Path(state, "pid").read_text())
-        os.kill(pid, signal.SIGTERM)
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def parse_wrk(output: str) -> dict[str, float]:
