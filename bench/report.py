@@ -25,8 +25,8 @@ def rows(result: dict) -> list[dict]:
         ok = b1["ratio"] >= 0.5 and ours["p99_ms"] <= 50
         out.append({"id": f"B1 /update, {b1['settings']['connections']} conn.",
                     "ours": f"{n(ours['requests_per_s'])} req/s, p50 {n(ours['p50_ms'], 1)} ms, "
-                            f"p99 {n(ours['p99_ms'], 1)} ms ({n(ours['stored'])} of {n(ours['acknowledged'])} "
-                            f"acknowledged stored, {ours['drained_after_s']} s after the load)",
+                            f"p99 {n(ours['p99_ms'], 1)} ms ({n(ours['acknowledged'])} acknowledged, "
+                            f"{n(ours['stored'])} stored {ours['drained_after_s']} s after the load)",
                     "peer": f"InfluxDB /write {n(peer['requests_per_s'])} req/s, p50 {n(peer['p50_ms'], 1)} ms, "
                             f"p99 {n(peer['p99_ms'], 1)} ms",
                     "ratio": b1["ratio"], "target": 0.5, "goal": "≥ 0.5x InfluxDB, p99 ≤ 50 ms", "met": ok,

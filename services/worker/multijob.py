@@ -176,11 +176,12 @@ class MultiJobWorker(SimpleWorker):
             for job in jobs:
                 execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
                 self.executions[execution.id] = execution
-                job.heartbeat(now(), ttl, pipeline=pipe)
-                if mark_started:
+                if mark_started:  # sets the job's last_heartbeat too
                     job.prepare_for_execution(self.name, pipeline=pipe)
                     pipe.persist(job.key)
                     pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+                else:
+                    job.heartbeat(now(), ttl, pipeline=pipe)
                 pairs.append((job, execution))
             self.set_state(WorkerStatus.BUSY, pipeline=pipe)
             pipe.execute()
