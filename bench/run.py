@@ -77,15 +77,14 @@ def machine() -> dict:
             "mosquitto": version(["mosquitto", "-h"]), "influxdb": version(["influxd", "version"])}
 
 
-def external(script: str, quick: bool) -> list[dict]:
-    """Run bench/<script>.py when it exists; return the last record of each bench/results/<script>*.json."""
+def external(script: str, quick_args: list[str]) -> list[dict]:
+    """Run bench/<script>.py when it exists (with `quick_args` in quick mode); return the last record of each
+    bench/results/<script>*.json."""
     if importlib.util.find_spec(f"bench.{script}") is None:
         return []
-    env = {**os.environ, **({"BENCH_QUICK": "1"} if quick else {})}
-    command = [sys.executable, "-m", f"bench.{script}", *(["--quick"] if quick else [])]
-    done = subprocess.run(command, cwd=ROOT, env=env, check=False)
-    if done.returncode != 0 and quick:  # a script without --quick: its own default sizes
-        subprocess.run(command[:3], cwd=ROOT, env=env, check=False)
+    command = [sys.executable, "-m", f"bench.{script}"]
+    if subprocess.run(command + quick_args, cwd=ROOT, check=False).returncode == 2 and quick_args:
+        subprocess.run(command, cwd=ROOT, check=False)  # 2: argparse refused the quick options
     found = []
     for path in sorted(RESULTS.glob(f"{script}*.json")):
         data = json.loads(path.read_text())
@@ -111,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         result["B1"] = [repeat(runs, f"B1 /update {c} connections", lambda c=c: http_update.main(
             ["--seconds", seconds, "--connections", str(c)])) for c in (32, 256)]
     if "B2" in wanted or "B4" in wanted:
-        values = {"native": 50_000, "lineproto": 100_000, "autopi": 20_000} if q else \
-            {"native": 300_000, "lineproto": 500_000, "autopi": 100_000}
+        values = {"native": 50_000, "lineproto": 200_000, "autopi": 20_000} if q else \
+            {"native": 300_000, "lineproto": 1_000_000, "autopi": 100_000}
         result["B2"] = [repeat(runs, f"B2 {fmt}", lambda fmt=fmt: batch_write.main(
             ["--format", fmt, "--values", str(values[fmt])])) for fmt in ("native", "lineproto", "autopi")]
     if "B3" in wanted:
@@ -124,9 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         result["B4"] = repeat(runs, "B4 ack to readable", lambda: ack_latency.main(
             ["--rate", str(top / 2), "--probes", "30" if q else "200"]))
     if "B5" in wanted:
-        result["B5"] = external("queries", q)
+        result["B5"] = external("queries", ["--quick"] if q else [])
     if "B6" in wanted:
-        result["B6"] = external("storage", q)
+        result["B6"] = external("storage", ["--values", "200000"] if q else ["--values", "10000000"])
     if "B7" in wanted:
         result["B7"] = repeat(runs, "B7 workers", lambda: workers.main(
             ["--values", "20000" if q else "200000", "--workers", "1", "2", "4"]))
