@@ -23,17 +23,10 @@ from tests.support.factories import make_dataset
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-def _peer() -> Path:
-    """The InfluxDB peer's start script in the nearest ancestor's shared/ (a worktree sits deeper than main)."""
-    for folder in ROOT.parents:
-        candidate = folder / "shared" / "tools" / "influxdb-peer" / "start"
-        if candidate.exists():
-            return candidate
-    return ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
-
-
-PEER = _peer()
+# the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
+PEER = next((p / "shared" / "tools" / "influxdb-peer" / "start" for p in (ROOT.parent, ROOT.parent.parent)
+             if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()),
+            ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start")
 RESULTS = ROOT / "bench" / "results"
 
 
