@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # stable per bridge process (its persistent session); default: a free slot of ownstream-bridge-<host>-<install>-<n>
     mqtt_client_id: str = ""
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1, description="broker keeps a bridge's queue this long")
-    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65_535, description="unacknowledged messages in flight")
+    mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
     mqtt_message_id_ttl_s: int = Field(default=86_400, ge=1, description="a device's message-id is kept this long")
@@ -70,10 +70,14 @@ class Settings(BaseSettings):
     pack_after_s: int = Field(default=172_800, ge=0, description="pack readings older than this")
     pack_interval_s: float = Field(default=900, ge=1, description="how often a worker packs cold readings")
     job_retry_max: int = 10_000
-    # Backpressure: a receiver waits ingest_pace_ms per job already waiting in the queue (up to ingest_max_wait_ms)
-    # before its next flush, so batches grow when workers fall behind; nothing waits while they keep up.
-    ingest_pace_ms: float = Field(default=1.0, ge=0)
-    ingest_max_wait_ms: float = Field(default=25.0, ge=0)
+    # A worker takes up to worker_batch_jobs queued jobs (carrying up to worker_batch_messages messages) per
+    # database transaction: one write, one commit, the RQ bookkeeping of all of them in one round trip.
+    worker_batch_jobs: int = Field(default=20, ge=1)
+    worker_batch_messages: int = Field(default=10_000, ge=1)
+    # Backpressure: receivers flush at once (an acknowledgement never waits on the workers) until this many jobs
+    # wait in the queue; past it HTTP answers 503 with Retry-After and the MQTT bridge holds its PUBACKs.
+    queue_max_backlog: int = Field(default=20_000, ge=1, description="jobs waiting in the queue at most")
+    backlog_retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a 503 at the backlog limit")
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
     http_header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive in this")

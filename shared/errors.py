@@ -71,3 +71,10 @@ class DatabaseUnavailable(OwnstreamError):
 class BrokerUnavailable(OwnstreamError):
     status_code = 503
     error = "broker_unavailable"
+
+
+class QueueFull(OwnstreamError):
+    """The queue holds more waiting jobs than the configured backlog limit: send again after Retry-After."""
+
+    status_code = 503
+    error = "queue_full"

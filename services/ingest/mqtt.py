@@ -27,6 +27,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from services.ingest.accept import Acceptor
+from services.ingest.backlog import Backlog
 from services.ingest.credentials import CredentialResolver
 from services.ingest.entries import EntryIds
 from services.ingest.mqtt_dispatch import Dispatcher
@@ -36,7 +37,7 @@ from services.ingest.mqtt_pump import Pump, Received
 from services.ingest.topics import share_group, subscriptions
 from shared.bridge_lease import BridgeLease, acquire
 from shared.config import DEV_MQTT_PASSWORD, Settings
-from shared.queue import QueueMessage, enqueue_messages, ingest_queue
+from shared.queue import QueueMessage, add_messages, ingest_queue
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ class Bridge:
         self.queue = ingest_queue(self.redis, settings)
         self.receipts = ReceiptTimes(self.redis, settings.redis_namespace, self.client_id,
                                      settings.mqtt_message_id_ttl_s, settings.mqtt_session_expiry_s)
-        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics, self.receipts.settle)
+        self.backlog = Backlog(settings.queue_max_backlog, settings.backlog_retry_after_s)
+        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics,
+                         settle=self.receipts.settle, room=self.room)
         self._lock = threading.Lock()
         self._connected_before = False
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
@@ -82,9 +85,24 @@ class Bridge:
         self.client = self._make_client()
 
     def enqueue(self, messages: list[QueueMessage]) -> None:
-        """Allocate ThingSpeak entry ids (as HTTP pushes get them), then queue the batch in one transaction."""
+        """Allocate ThingSpeak entry ids (as HTTP pushes get them), then queue the batch in one transaction,
+        which also reads the queue's length for the backlog limit."""
         self.entry_ids.assign(messages)
-        enqueue_messages(self.queue, self.settings, messages)
+        with self.redis.pipeline(transaction=True) as pipe:
+            add_messages(self.queue, self.settings, messages, pipe)
+            pipe.llen(self.queue.key)
+            self.backlog.note(pipe.execute()[-1])
+
+    def room(self, stopping) -> bool:
+        """Wait while the queue's backlog is at its limit; False if the bridge is stopping meanwhile."""
+        held = self.backlog.depth >= self.backlog.limit
+        if held:
+            self.metrics.held.set(1)
+        try:
+            return self.backlog.wait_for_room(lambda: self.redis.llen(self.queue.key), stopping)
+        finally:
+            if held:
+                self.metrics.held.set(0)
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,

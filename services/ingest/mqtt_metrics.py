@@ -27,6 +27,8 @@ class BridgeMetrics:
                                    registry=self.registry)
         self.subscribed = Gauge("ownstream_mqtt_subscribed", "1 while the bridge's subscriptions are granted",
                                 registry=self.registry)
+        self.held = Gauge("ownstream_mqtt_backlog_held", "1 while PUBACKs are held because the queue is full",
+                          registry=self.registry)
 
     def serve(self, host: str, port: int) -> None:
         """Expose the counters over HTTP at http://host:port/metrics."""
