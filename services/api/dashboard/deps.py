@@ -40,9 +40,15 @@ LoggedInDep = Annotated[User, Depends(logged_in)]
 
 
 def viewable_dataset(dataset_id: int, session: SessionDep, user: PageUserDep) -> Dataset:
-    """A public dataset, or one of the user's own; another user's private dataset does not exist for them."""
-    dataset = get_dataset(session, dataset_id)
-    if dataset.public or (user is not None and dataset.owner_id == user.id):
+    """A public dataset, or one of the user's own; another user's private dataset does not exist for them.
+
+    Someone not logged in is sent to log in whether or not the dataset exists, so that ids reveal nothing.
+    """
+    try:
+        dataset: Dataset | None = get_dataset(session, dataset_id)
+    except NotFound:
+        dataset = None
+    if dataset is not None and (dataset.public or (user is not None and dataset.owner_id == user.id)):
         return dataset
     if user is None:
         raise Unauthorized("log in to see this dataset")
