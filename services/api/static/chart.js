@@ -139,7 +139,7 @@
     var axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     var opts = {
       width: plotSize(chart).width,
-      height: 200,
+      height: plotSize(chart).height - 34,  // about one legend row; fitted once the legend is laid out
       series: built.series,
       bands: built.bands,
       scales: { x: { time: true, range: function () { return chart.view; } } },
@@ -150,7 +150,8 @@
     };
     chart.uplot = new uPlot(opts, built.data, chart.plot);
     chart.shape = built.shape;
-    fitLegend(chart);
+    var made = chart.uplot;
+    window.requestAnimationFrame(function () { if (chart.uplot === made) fitLegend(chart); });
   }
 
   function render(chart, doc) {
