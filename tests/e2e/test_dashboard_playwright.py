@@ -124,7 +124,8 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         write_key = page.text_content("[data-key=write]")
         read_key = page.text_content("[data-key=read]")
         dataset_id = int(page.text_content("main p strong"))
-        assert write_key in page.text_content("#snip-curl-update")  # the snippets carry the real key
+        assert write_key in page.text_content("#snip-curl-update")  # the snippets carry the real keys
+        assert read_key in page.text_content("#snip-read")
 
         # readings over the last day
         now = datetime.now(UTC).replace(microsecond=0)

@@ -238,6 +238,16 @@
   window.setInterval(function () { if (live() && !document.hidden) loadAll(); }, LIVE_EVERY_MS);
   document.addEventListener("visibilitychange", function () { if (!document.hidden && live()) loadAll(); });
 
+  // Axis colours come from the page's palette: a switch to or from dark mode redraws the charts in the new one.
+  if (window.matchMedia) {
+    var scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    var recolor = function () {
+      charts.forEach(function (c) { c.shape = ""; });
+      loadAll();
+    };
+    if (scheme.addEventListener) scheme.addEventListener("change", recolor);
+  }
+
   var resizing = 0;
   window.addEventListener("resize", function () {
     window.clearTimeout(resizing);
