@@ -33,13 +33,12 @@ def _token_page(request: Request, dataset: Dataset, device: Device, token: str, 
 @router.post("")
 def register(request: Request, session: SessionDep, user: LoggedInDep, dataset: OwnDatasetDep, form: FormDep,
              redis: RedisDep, settings: SettingsDep, accounts: AccountsDep) -> Response:
-    try:
+    try:  # a refused id or a duplicate changes nothing, so the dataset page can say why
         device, token = create_device(session, user, dataset.id, forms.text(form, "device_id", 200).strip())
-        accounts.provision(device, token)  # before the commit: a broker that is away fails this with nothing changed
     except OwnstreamError as error:
-        session.rollback()
         notify(request, f"The device was not registered: {error.detail}", error=True)
         return _back(dataset)
+    accounts.provision(device, token)  # before the commit: a broker that is away fails this with nothing changed
     snippets = device_snippets(dataset, server_of(request), device.device_id, token)
     session.commit()
     announce(redis, settings)  # a receiver may have cached this token as unknown
