@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -74,6 +75,14 @@ def shoot(page, name: str) -> None:
             assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the window"
     page.emulate_media(color_scheme="light")
     page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def until(page, condition, timeout: float, what: str) -> None:
+    """Wait for `condition`, letting Playwright deliver the page's events meanwhile (a plain sleep would not)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        page.wait_for_timeout(100)
 
 
 def push(base: str, dataset_id: int, key: str, readings: list[dict]) -> None:
@@ -176,6 +185,20 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         page.click("[data-reset]")
         page.wait_for_function("document.querySelector('[data-reset]').disabled")
         shoot(page, "dataset")
+
+        # live: a relative range polls (never more often than every 5 s), not while the tab is hidden
+        polls: list[float] = []
+        page.on("request", lambda r: polls.append(time.monotonic()) if "vars=temperature" in r.url else None)
+        until(page, lambda: len(polls) >= 2, 15, "two live polls")
+        assert polls[1] - polls[0] >= 4.8, polls  # 5 s apart, give or take event delivery
+        page.evaluate("""() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+                                 document.dispatchEvent(new Event('visibilitychange')); }""")
+        hidden_at = len(polls)
+        page.wait_for_timeout(6000)
+        assert len(polls) == hidden_at, "polled while the tab was hidden"
+        page.evaluate("""() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+                                 document.dispatchEvent(new Event('visibilitychange')); }""")
+        until(page, lambda: len(polls) > hidden_at, 2, "a poll when the tab is shown again")
 
         # keyboard: the first Tab reaches the skip link, drawn with a visible focus ring
         page.goto(f"{base}/dashboard/datasets/{dataset_id}")
