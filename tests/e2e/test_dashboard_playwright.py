@@ -71,6 +71,8 @@ def shoot(page, name: str) -> None:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(250)  # the charts' resize handler is debounced
             page.screenshot(path=ARTIFACTS / f"{name}-{width}-{scheme}.png", full_page=True)
+            if width == 360:  # the first screen, at a size worth looking at
+                page.screenshot(path=ARTIFACTS / f"{name}-{width}-{scheme}-screen.png")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the window"
     page.emulate_media(color_scheme="light")

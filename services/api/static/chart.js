@@ -125,11 +125,16 @@
     return { width: width, height: chart.plot.clientHeight || 300 };
   }
 
+  // The plot takes what its reserved box leaves under the legend, measured once the legend has its new width.
   function fitLegend(chart) {
-    var size = plotSize(chart);
-    var legend = chart.uplot.root.querySelector(".u-legend");
-    var used = legend ? legend.offsetHeight : 0;
-    chart.uplot.setSize({ width: size.width, height: Math.max(120, size.height - used - 4) });
+    var made = chart.uplot, size = plotSize(chart);
+    made.setSize({ width: size.width, height: made.height });
+    window.requestAnimationFrame(function () {
+      if (chart.uplot !== made) return;
+      var legend = made.root.querySelector(".u-legend");
+      var used = legend ? legend.offsetHeight : 0;
+      made.setSize({ width: size.width, height: Math.max(120, size.height - used - 4) });
+    });
   }
 
   function create(chart, built) {
@@ -150,8 +155,7 @@
     };
     chart.uplot = new uPlot(opts, built.data, chart.plot);
     chart.shape = built.shape;
-    var made = chart.uplot;
-    window.requestAnimationFrame(function () { if (chart.uplot === made) fitLegend(chart); });
+    fitLegend(chart);
   }
 
   function render(chart, doc) {
