@@ -186,6 +186,13 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         assert csv_text.ok and "temperature" in csv_text.text()
         page.click("[data-reset]")
         page.wait_for_function("document.querySelector('[data-reset]').disabled")
+        with page.expect_request(lambda r: "format=columns" in r.url and "vars=temperature" in r.url) as keyed:
+            page.focus("[data-zoom-in]")
+            page.keyboard.press("Enter")  # zooming from the keyboard: the middle half
+        halved = parse_qs(urlsplit(keyed.value.url).query)
+        assert abs(int(halved["end"][0]) - int(halved["start"][0]) - 43_200) <= 2
+        page.click("[data-reset]")
+        page.wait_for_function("document.querySelector('[data-reset]').disabled")
         shoot(page, "dataset")
 
         # live: a relative range polls (never more often than every 5 s), not while the tab is hidden

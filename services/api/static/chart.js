@@ -9,6 +9,7 @@
   var actions = document.querySelector("[data-chart-actions]");
   var resetButton = actions && actions.querySelector("[data-reset]");
   var zoomOutButton = actions && actions.querySelector("[data-zoom-out]");
+  var zoomInButton = actions && actions.querySelector("[data-zoom-in]");
   var liveBox = actions && actions.querySelector("[data-live]");
   var csvLink = actions && actions.querySelector("[data-csv]");
   var hint = actions && actions.querySelector("[data-zoom-hint]");
@@ -198,14 +199,17 @@
   }
 
   function loadAll() {
+    lastLoad = Date.now();
     charts.forEach(load);
     updateControls();
+    scheduleLive();
   }
 
   function updateControls() {
     var view = currentView();
     if (resetButton) { resetButton.hidden = false; resetButton.disabled = !zoomed; }
     if (zoomOutButton) zoomOutButton.hidden = false;
+    if (zoomInButton) zoomInButton.hidden = false;
     if (hint) hint.hidden = false;
     if (liveBox) liveBox.parentNode.hidden = !relative;
     if (csvLink) {
@@ -230,6 +234,11 @@
   }
 
   if (resetButton) resetButton.addEventListener("click", function () { zoomed = null; loadAll(); });
+  // Zooming from the keyboard: the middle half, or twice the span around the middle.
+  if (zoomInButton) zoomInButton.addEventListener("click", function () {
+    var view = currentView(), quarter = (view[1] - view[0]) / 4;
+    zoomTo(view[0] + quarter, view[1] - quarter);
+  });
   if (zoomOutButton) zoomOutButton.addEventListener("click", function () {
     var view = currentView(), base = baseView(), middle = (view[0] + view[1]) / 2, span = view[1] - view[0];
     var start = middle - span, end = middle + span;
@@ -237,10 +246,18 @@
     zoomTo(Math.max(start, base[0] - span), Math.min(end, now()));
   });
 
-  // Live: relative ranges follow now, polled at most every 5 s and not at all while the tab is hidden.
+  // Live: relative ranges follow now, polled 5 s after the last load at the soonest and not while the tab is hidden.
+  var liveTimer = 0, lastLoad = 0;
   function live() { return relative && !zoomed && (!liveBox || liveBox.checked); }
-  window.setInterval(function () { if (live() && !document.hidden) loadAll(); }, LIVE_EVERY_MS);
-  document.addEventListener("visibilitychange", function () { if (!document.hidden && live()) loadAll(); });
+  function scheduleLive() {
+    window.clearTimeout(liveTimer);
+    liveTimer = window.setTimeout(function () {
+      if (live() && !document.hidden) loadAll(); else scheduleLive();
+    }, LIVE_EVERY_MS);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && live() && Date.now() - lastLoad >= LIVE_EVERY_MS) loadAll();
+  });
 
   // Axis colours come from the page's palette: a switch to or from dark mode redraws the charts in the new one.
   if (window.matchMedia) {
