@@ -21,23 +21,23 @@ NUMERIC = "(r.v_num is not null or r.v_int is not null)"
 
 # How many numeric points each series has in the range, counted only up to MAX_POINTS + 1.
 CAPPED_COUNTS = f"""
-select s.id, (select count(*) from (select 1 from readings r where r.series_id = s.id and r.time >= %(start)s
-              and r.time < %(end)s and {NUMERIC} limit %(cap)s) x)
+select s.id, (select count(*) from (select 1 from readings_in(array[s.id], %(start)s, %(end)s) r
+              where {NUMERIC} limit %(cap)s) x)
 from series s where s.id = any(%(ids)s)
 """
 
 RAW = f"""
 select r.series_id, extract(epoch from r.time)::float8, coalesce(r.v_num, r.v_int::float8)
-from readings r
-where r.series_id = any(%(ids)s) and r.time >= %(start)s and r.time < %(end)s and {NUMERIC}
+from readings_in(%(ids)s, %(start)s, %(end)s) r
+where {NUMERIC}
 order by r.series_id, r.time
 """
 
 BINNED = f"""
 select r.series_id, extract(epoch from date_bin(%(bucket)s, r.time, %(origin)s))::float8 as t,
        avg(coalesce(r.v_num, r.v_int::float8))
-from readings r
-where r.series_id = any(%(ids)s) and r.time >= %(start)s and r.time < %(end)s and {NUMERIC}
+from readings_in(%(ids)s, %(start)s, %(end)s) r
+where {NUMERIC}
 group by r.series_id, t
 order by r.series_id, t
 """

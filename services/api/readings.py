@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
+import psycopg
 from sqlalchemy.orm import Session
 
 RANGE = """
 select r.time, s.variable, s.device, s.tags, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
-from series s join readings r on r.series_id = s.id
+from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r
 where s.dataset_id = %(ds)s and r.time >= %(start)s and r.time < %(end)s {filters}
 order by r.time, s.variable, s.device
 limit %(limit)s
@@ -18,10 +19,7 @@ limit %(limit)s
 LATEST_PER_VARIABLE = """
 select s.variable, r.time, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
 from series s
-cross join lateral (
-    select * from readings r where r.series_id = s.id and r.time >= %(start)s and r.time < %(end)s
-    order by r.time desc limit %(limit)s
-) r
+cross join lateral readings_last(s.id, %(start)s, %(end)s, %(limit)s) r
 where s.dataset_id = %(ds)s
 order by s.variable, r.time
 """
@@ -33,8 +31,13 @@ def _value(num, text, flag, is_int):
     return text if text is not None else flag
 
 
+def driver_connection(session: Session) -> psycopg.Connection:
+    """The psycopg connection under the session (in the session's transaction)."""
+    return session.connection().connection.driver_connection
+
+
 def _cursor(session: Session):
-    return session.connection().connection.driver_connection.cursor()
+    return driver_connection(session).cursor()
 
 
 def read_range(

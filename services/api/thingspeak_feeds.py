@@ -52,18 +52,13 @@ def _entries_sql(count: int) -> str:
         join series s on s.dataset_id = %(ds)s and s.variable = t.tag
     ),
     newest as (  -- the newest `limit` entry times: each series' newest `limit` (backward index scans), merged
-        select distinct t.time from picked p cross join lateral (
-            select r.time from readings r
-            where r.series_id = p.id and r.time >= %(start)s and r.time < %(end)s
-            order by r.time desc limit %(limit)s
-        ) t
+        select distinct t.time from picked p cross join lateral readings_last(p.id, %(start)s, %(end)s, %(limit)s) t
         order by t.time desc limit %(limit)s
     ),
     entries as (
         select r.time, max(r.entry_id) as entry_id,
         {columns}
-        from picked p join readings r on r.series_id = p.id
-        where r.time >= (select min(time) from newest) and r.time < %(end)s
+        from picked p cross join lateral readings_in(array[p.id], (select min(time) from newest), %(end)s) r
         group by r.time
     )"""
 
@@ -125,7 +120,7 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
 
 LAST_VALUE = """
 select r.time, r.entry_id, coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)
-from series s join readings r on r.series_id = s.id
+from series s cross join lateral readings_last(s.id, '-infinity', 'infinity', 1) r
 where s.dataset_id = %(ds)s and s.variable = %(tag)s
 order by r.time desc limit 1
 """

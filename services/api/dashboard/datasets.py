@@ -17,6 +17,7 @@ from services.api.dashboard.health import RECENT, failed_job_counts, rejected_co
 from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
 from services.api.dashboard.snippets import Server, dataset_snippets, device_snippets
 from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
 from shared.device_accounts import DeviceAccounts
@@ -28,8 +29,6 @@ from shared.models import Dataset, RejectedRecord
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
 
 RECENT_REJECTED = 20
-EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def server_of(request: Request) -> Server:

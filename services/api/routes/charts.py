@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from services.api.charts import MAX_POINTS, RANGES, chart_lines
 from services.api.deps import ReadableDatasetDep, SessionDep
-from services.api.routes.data import time_param
+from services.api.query.params import time_param
 from shared.errors import BadRequest
 from shared.http import JSON
 
