@@ -19,8 +19,11 @@ RANGES = {"hour": 3600, "day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400,
 RANGE_LABELS = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month", "year": "Year", "all": "All"}
 DEFAULT_RANGE = "day"
 
+# Hot rows and packed cold ones (readings_packed, storage mode "partitioned"): one index probe per series each.
 FIRST_READING = text("""
-select min((select min(r.time) from readings r where r.series_id = s.id)) from series s where s.dataset_id = :id
+select least(min((select min(r.time) from readings r where r.series_id = s.id)),
+             min((select min(p.start) from readings_packed p where p.series_id = s.id)))
+from series s where s.dataset_id = :id
 """)
 
 

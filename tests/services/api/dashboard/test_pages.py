@@ -10,6 +10,7 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from services.worker.partitions import ensure_partitions, existing_partitions, period_start
 from shared.db import connect_raw
 from shared.queue import ingest_queue, make_message
 from tests.support.dashboard import form_login
@@ -119,3 +120,21 @@ def test_overview_warns_of_recent_rejections_and_failed_jobs(client, settings):
     assert "2 rejected records, 1 failed job in 24 h" in cards[str(troubled.id)]
     assert "data-warning" not in cards[str(quiet.id)]
     assert f'data-spark="{troubled.id}"' in cards[str(troubled.id)]
+
+
+def test_range_all_starts_at_the_first_reading_hot_or_packed(client, settings):
+    dataset = make_dataset(settings, owner="alice", public=True)
+    assert "data-first" not in client.get(f"/dashboard/datasets/{dataset.id}").text
+    hot, packed = datetime(2026, 3, 5, 12, tzinfo=UTC), datetime(2026, 2, 1, 8, tzinfo=UTC)
+    with connect_raw(settings, autocommit=True) as conn:
+        ensure_partitions(conn, {period_start(hot, settings.partition_interval)}, settings.partition_interval,
+                          existing_partitions(conn))
+        series = conn.execute("insert into series (dataset_id, variable) values (%s, 'temperature') returning id",
+                              (dataset.id,)).fetchone()[0]
+        conn.execute("insert into readings (series_id, time, v_num) values (%s, %s, 1.5)", (series, hot))
+        page = client.get(f"/dashboard/datasets/{dataset.id}", params={"range": "all"}).text
+        assert f'data-first="{int(hot.timestamp())}"' in page and 'data-range="all"' in page
+        conn.execute("insert into readings_packed (series_id, start, stop, n, times, v_num) "
+                     "values (%s, %s, %s, 1, array[%s]::timestamptz[], array[2.5])", (series, packed, packed, packed))
+    page = client.get(f"/dashboard/datasets/{dataset.id}", params={"range": "all"}).text
+    assert f'data-first="{int(packed.timestamp())}"' in page
