@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes, wait_http
+from bench.stack import RESULTS, ROOT, bench_env, make_dataset, ownstream, processes, wait_http
 from services.worker.partitions import ensure_partitions, existing_partitions, periods_between
 from shared.config import Settings
 from tests.support.services import free_port
@@ -28,6 +28,7 @@ from tests.support.services import free_port
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
 CHUNK = 86_400  # readings per COPY block: one day
 
 
@@ -98,6 +99,9 @@ def browse(base: str, dataset_id: int, runs: int) -> dict:
             page.wait_for_function(
                 "b => document.querySelector('figure.chart').dataset.loaded !== b", arg=before)
             zooms.append(time.perf_counter() - began)
+            if len(zooms) == 1:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=ARTIFACTS / "bench-dashboard-zoomed.png")
             page.close()
         browser.close()
     return {"navigation_to_chart_s": shown, "zoom_redraw_s": zooms, "last_requests": requests[-2:]}

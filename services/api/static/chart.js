@@ -109,7 +109,7 @@
         series.push({ label: name + " min", stroke: fade(color, 0.35), width: 0, points: { show: false } });
         series.push({ label: name + " max", stroke: fade(color, 0.35), width: 0, points: { show: false } });
         series.push({ label: name, stroke: color, width: 1.5, points: { show: false } });
-        bands.push({ series: [at + 1, at], fill: fade(color, 0.18) });
+        bands.push({ series: [at + 1, at], fill: fade(color, 0.28) });
         shape.push("b:" + name);
       } else {
         tables.push([s.time, s.value]);

@@ -66,8 +66,8 @@ def test_private_pages_send_strangers_to_log_in_whether_or_not_they_exist(client
 
 def test_favicon(client):
     response = client.get("/favicon.ico")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
-    assert b"<svg" in response.content
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/")
+    assert len(response.content) > 100
 
 
 @pytest.mark.parametrize(("query", "message"), [
