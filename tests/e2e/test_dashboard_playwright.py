@@ -260,7 +260,7 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         assert page.locator("img[src=x]").count() == 0
         page.goto(base + "/dashboard")
         assert XSS_NAME in page.text_content(f"[data-dataset-card='{evil_id}'] h2")
-        page.wait_for_function("document.querySelectorAll('canvas.spark').length === 2")
+        page.wait_for_function("document.querySelectorAll('canvas.spark[data-drawn]').length === 2")  # last day
         shoot(page, "overview")
 
         # make the first dataset public

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var css = getComputedStyle(document.documentElement);
+  var drawn = [];  // [canvas, series] pairs, redrawn in the new palette when dark mode is switched
 
   function draw(canvas, series) {
     var ctx = canvas.getContext("2d");
@@ -33,6 +34,14 @@
     canvas.setAttribute("aria-label", "No numeric data in the last day");
   }
 
+  if (window.matchMedia) {
+    var scheme = window.matchMedia("(prefers-color-scheme: dark)");
+    if (scheme.addEventListener) scheme.addEventListener("change", function () {
+      css = getComputedStyle(document.documentElement);
+      drawn.forEach(function (pair) { draw(pair[0], pair[1]); });
+    });
+  }
+
   document.querySelectorAll("canvas[data-spark]").forEach(function (canvas) {
     var url = "/api/v1/datasets/" + canvas.dataset.spark +
       "/data?format=columns&bucket=auto&points=" + canvas.width + "&agg=avg&start=-24h&end=now";
@@ -43,6 +52,10 @@
           return (s.avg || s.value || []).some(function (x) { return typeof x === "number"; });
         });
         if (!numeric.length || !draw(canvas, numeric[0])) empty(canvas);
+        else {
+          drawn.push([canvas, numeric[0]]);
+          canvas.dataset.drawn = "1";
+        }
       })
       .catch(function () { empty(canvas); });
   });
