@@ -104,3 +104,9 @@ def chart_view(request: Request, dataset: Dataset) -> ChartView:
 def first_reading(session: Session, dataset_id: int) -> datetime | None:
     """When the dataset's oldest reading was taken (one index probe per series)."""
     return session.execute(FIRST_READING, {"id": dataset_id}).scalar()
+
+
+def chart_context(request: Request, session: Session, dataset: Dataset) -> dict:
+    """What a page with charts of `dataset` needs: the view, its time bounds, and the variables' names."""
+    return {"view": chart_view(request, dataset), "ranges": RANGE_LABELS, "first": first_reading(session, dataset.id),
+            "names": {v.tag: {"name": v.name or v.tag, "unit": v.unit or ""} for v in dataset.variables}}

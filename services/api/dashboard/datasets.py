@@ -10,12 +10,12 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from services.api.dashboard import forms
-from services.api.dashboard.chartview import RANGE_LABELS, chart_view, first_reading
+from services.api.dashboard.chartview import chart_context
 from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
 from services.api.dashboard.health import RECENT, failed_job_counts, rejected_counts
-from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
-from services.api.dashboard.snippets import Server, dataset_snippets, device_snippets
+from services.api.dashboard.render import NO_STORE, PageRoute, announce, notify, page, redirect
+from services.api.dashboard.snippets import dataset_snippets, device_snippets, server_of
 from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
@@ -23,22 +23,11 @@ from shared.datasets import add_variable, create_dataset, delete_dataset, regene
 from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
-from shared.keys import announce_key_change
 from shared.models import Dataset, RejectedRecord
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
 
 RECENT_REJECTED = 20
-
-
-def server_of(request: Request) -> Server:
-    """Where devices reach this server, as the browser reached it."""
-    return Server(str(request.base_url).rstrip("/"), request.url.hostname or "localhost")
-
-
-def announce(redis, settings) -> None:
-    """Tell every receiver that keys or tokens changed (after the commit)."""
-    announce_key_change(redis, settings.redis_namespace)
 
 
 @router.get("")
@@ -73,13 +62,6 @@ def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep)
     session.commit()
     return page(request, "keys.html", headers=NO_STORE, dataset=dataset,
                 keys={"read": keys.read_key, "write": keys.write_key}, snippets=snippets)
-
-
-def chart_context(request: Request, session: SessionDep, dataset: Dataset) -> dict:
-    """What a page with charts of `dataset` needs: the view, its time bounds, and the variables' names."""
-    first = first_reading(session, dataset.id)
-    return {"view": chart_view(request, dataset), "ranges": RANGE_LABELS, "first": first,
-            "names": {v.tag: {"name": v.name or v.tag, "unit": v.unit or ""} for v in dataset.variables}}
 
 
 @router.get("/datasets/{dataset_id}")

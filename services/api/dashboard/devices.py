@@ -7,10 +7,9 @@ from starlette.responses import Response
 
 from services.api.dashboard import forms
 from services.api.dashboard.csrf import FormDep
-from services.api.dashboard.datasets import announce, server_of
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep
-from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
-from services.api.dashboard.snippets import Snippet, device_snippets
+from services.api.dashboard.render import NO_STORE, PageRoute, announce, notify, page, redirect
+from services.api.dashboard.snippets import Snippet, device_snippets, server_of
 from services.api.deps import AccountsDep, RedisDep, SessionDep, SettingsDep
 from shared.devices import create_device, find_device, refresh_token, revoke_device
 from shared.errors import OwnstreamError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.api.dashboard.datasets import chart_context
+from services.api.dashboard.chartview import chart_context
 from services.api.dashboard.deps import ViewableDatasetDep
 from services.api.dashboard.render import PageRoute, page
 from services.api.deps import SessionDep

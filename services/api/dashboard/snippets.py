@@ -7,6 +7,8 @@ import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fastapi import Request
+
 from shared.broker_accounts import device_username
 from shared.models import Dataset
 
@@ -41,6 +43,11 @@ class Server:
     def port(self) -> int:
         parts = urlsplit(self.base_url)
         return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def server_of(request: Request) -> Server:
+    """Where devices reach this server, as the browser reached it."""
+    return Server(str(request.base_url).rstrip("/"), request.url.hostname or "localhost")
 
 
 def _sample(dataset: Dataset) -> list[tuple[str, float]]:
