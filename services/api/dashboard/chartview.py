@@ -18,6 +18,7 @@ from shared.values import ValueProblem, parse_time
 RANGES = {"hour": 3600, "day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400, "year": 365 * 86_400}
 RANGE_LABELS = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month", "year": "Year", "all": "All"}
 DEFAULT_RANGE = "day"
+DEFAULT_CHARTS = 8  # charts shown before the visitor chooses variables: each one is a query, live ones every 5 s
 
 # Hot rows and packed cold ones (readings_packed, storage mode "partitioned"): one index probe per series each.
 FIRST_READING = text("""
@@ -84,8 +85,8 @@ def chart_view(request: Request, dataset: Dataset) -> ChartView:
     params = request.query_params
     tags = [v.tag for v in dataset.variables]
     wanted = {tag for value in params.getlist("vars") for tag in value.split(",") if tag}
-    chosen = wanted or set(tags)
-    view = ChartView(DEFAULT_RANGE, variables=[t for t in tags if t in chosen] or tags,
+    chosen = wanted or set(tags[:DEFAULT_CHARTS])
+    view = ChartView(DEFAULT_RANGE, variables=[t for t in tags if t in chosen] or tags[:DEFAULT_CHARTS],
                      overlay=params.get("overlay") in ("1", "on", "true"))
     start, end = params.get("start"), params.get("end")
     if start or end:

@@ -97,6 +97,16 @@ def test_chart_view_from_the_query_string(client, settings):
     assert 'data-range="custom"' in page and 'value="2026-03-01T10:00"' in page
 
 
+def test_many_variables_chart_the_first_few_until_more_are_chosen(client, settings):
+    tags = tuple(f"v{i}" for i in range(12))
+    dataset = make_dataset(settings, owner="alice", public=True, variables=tags)
+    page = client.get(f"/dashboard/datasets/{dataset.id}").text
+    assert re.findall(r'data-vars="([^"]*)"', page) == list(tags[:8])
+    assert page.count('type="checkbox" name="vars"') == 12  # every variable can be chosen
+    page = client.get(f"/dashboard/datasets/{dataset.id}", params={"vars": "v11,nope"}).text
+    assert re.findall(r'data-vars="([^"]*)"', page) == ["v11"]
+
+
 def test_overview_warns_of_recent_rejections_and_failed_jobs(client, settings):
     troubled = make_dataset(settings, owner="alice", name="Troubled")
     quiet = make_dataset(settings, owner="alice", name="Quiet")
