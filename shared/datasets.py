@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
-from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings
+from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings, readings_packed
 from shared.passwords import hash_password, verify_password
 from shared.values import TAG_RE
 
@@ -197,6 +197,7 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
+    session.execute(delete(readings_packed).where(readings_packed.c.series_id.in_(series_ids)))
     session.delete(dataset)
     session.flush()
     return devices

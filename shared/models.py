@@ -199,3 +199,12 @@ readings = Table(
     Column("entry_id", BigInteger),  # ThingSpeak-style entry number of the push that carried it
     info={"created_by_migration": True},
 )
+
+# Cold readings packed by worker maintenance (services/worker/packing.py, migration 0003): arrays of one series' values.
+readings_packed = Table(
+    "readings_packed",
+    Base.metadata,
+    Column("series_id", BigInteger, nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    info={"created_by_migration": True},
+)

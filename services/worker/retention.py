@@ -1,4 +1,4 @@
-"""Per-dataset retention: readings older than a dataset's retention_days are deleted by worker maintenance."""
+"""Per-dataset retention: readings (hot or packed) and rollups older than a dataset's retention_days are deleted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
+from services.worker import packing, rollups
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +39,14 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
         return {}
     try:
         moment = now or datetime.now(UTC)
+        with_rollups = rollups.maintained(conn)
         deleted: dict[int, int] = {}
         for dataset_id, days in conn.execute(DATASETS).fetchall():
             try:
                 cutoff = moment - timedelta(days=days)
             except OverflowError:  # a period longer than the calendar: nothing is old enough
                 continue
-            total = 0
+            total = packing.expire(conn, dataset_id, cutoff)  # first: packs straddling the cutoff become hot rows
             while True:
                 (count,) = conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}).fetchone()
                 total += count
@@ -51,6 +54,8 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
                     break
             if total:
                 deleted[dataset_id] = total
+                if with_rollups:
+                    rollups.expire(conn, dataset_id, cutoff)
                 log.info("retention: deleted %d readings of dataset %d older than %s", total, dataset_id, cutoff)
         return deleted
     finally:

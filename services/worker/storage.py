@@ -1,4 +1,4 @@
-"""Batch writes: COPY rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING.
+"""Batch writes: COPY rows into a staging table, then INSERT ... ON CONFLICT with rollups (services.worker.rollups).
 
 Events and rejected records of the batch are written in the same transaction; variables of new series are
 registered on first sight; registered devices' last-seen times are updated once per batch.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
-from services.worker import partitions, retention
+from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
@@ -24,11 +24,12 @@ SeriesKey = tuple[int, str, str, str]  # dataset_id, device, variable, tags JSON
 STAGING_DDL = """
 create temp table if not exists staging_readings (
     series_id bigint, time timestamptz, v_num double precision, v_int bigint, v_str text, v_bool boolean,
-    entry_id bigint
+    entry_id bigint, ord integer
 ) on commit delete rows
 """
-STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8"]
-COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id"
+STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
+COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
+PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -82,20 +83,6 @@ from unnest(%s::int[], %s::text[], %s::timestamptz[]) as w(dataset_id, device_id
 where d.dataset_id = w.dataset_id and d.device_id = w.device_id and d.revoked_at is null
     and (d.last_seen_at is null or d.last_seen_at < w.seen)
 """
-
-INSERT_READINGS = """
-with inserted as (
-    insert into readings (series_id, time, v_num, v_int, v_str, v_bool, entry_id)
-    select series_id, time, v_num, v_int, v_str, v_bool, entry_id from staging_readings
-    order by series_id, time  -- one lock order for concurrent writers of overlapping batches
-    on conflict do nothing
-    returning series_id, time, entry_id
-)
-select s.dataset_id, count(*), max(i.time), max(i.entry_id)
-from inserted i join series s on s.id = i.series_id
-group by s.dataset_id order by s.dataset_id
-"""
-
 
 @dataclass
 class WriteResult:
@@ -158,9 +145,20 @@ class Writer:
             self.close()
             raise
 
+    def pack(self) -> int:
+        """Pack cold readings (see services.worker.packing); nothing to do on TimescaleDB."""
+        try:
+            conn = self._connection()
+            if self._mode != "partitioned":
+                return 0
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s), budget_s=PACK_BUDGET_S)
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:
-        """Store `batch` in one transaction; rows already stored (a resend) are skipped."""
+        """Store `batch` in one transaction: a resent reading changes nothing, a new value for a stored one wins."""
         conn = self._connection()
         try:
             if batch.rows:
@@ -200,13 +198,17 @@ class Writer:
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
         if not rows:
             return 0
+        written = 0
         with conn.cursor() as cur:
             with cur.copy(f"copy staging_readings ({COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(STAGING_TYPES)
-                for series_id, row in zip(ids, rows, strict=True):
+                for ord_, (series_id, row) in enumerate(zip(ids, rows, strict=True)):
                     if series_id is not None:
-                        copy.write_row((series_id, *row[4:]))
-            per_dataset = cur.execute(INSERT_READINGS).fetchall()
+                        copy.write_row((series_id, *row[4:], ord_))
+                        written += 1
+            if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
+                packing.unpack_colliding(cur)
+            per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
                     "update datasets set entry_count = entry_count + %s, last_entry_at = greatest(last_entry_at, %s),"

@@ -14,8 +14,8 @@ from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
 from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
 from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
-from services.api.routes.data import EARLIEST, LATEST
 from services.api.routes.devices import announce
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
 from shared.device_accounts import DeviceAccounts

@@ -10,8 +10,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from redis import Redis
 
 from services.api.deps import AccountsDep, BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
+from services.api.query.params import MAX_LIMIT, time_param, vars_param
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import read_range
-from services.api.routes.data import EARLIEST, LATEST, MAX_LIMIT, time_param, vars_param
 from shared.config import Settings
 from shared.devices import (
     create_device,

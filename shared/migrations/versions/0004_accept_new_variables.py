@@ -8,7 +8,7 @@ Existing rows: a variable is taken as declared when it was made with its dataset
 dataset keeps accepting new variables when it had none at creation or already registered some on first sight.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-29
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
