@@ -1,8 +1,9 @@
 """ThingSpeak feed averages and sums from the shared bucketed aggregation (rollups where they exist).
 
-They apply when each requested tag is one series (its values are then the entries' values) and the buckets
-line up with the Unix epoch (UTC, or a zone whose offset is a whole number of buckets); otherwise, and for
-`median` and `timescale`, the feed is computed from raw entries (services.api.thingspeak_feeds).
+They apply when each requested tag is one series whose newest value is a ThingSpeak entry (its values are then
+the entries' values: feeds hold entries only) and the buckets line up with the Unix epoch (UTC, or a zone whose
+offset is a whole number of buckets); otherwise, and for `median` and `timescale`, the feed is computed from raw
+entries (services.api.thingspeak_feeds).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ select min(time) from (
     order by t.time desc limit %(limit)s
 ) newest
 """
+# whether each series' newest value in the window is an entry (written through ThingSpeak's API): None if none
+NEWEST_ARE_ENTRIES = """
+select bool_and(t.entry_id is not null) from unnest(%(ids)s::bigint[]) as p(id)
+cross join lateral readings_last(p.id, %(start)s, %(end)s, 1) t
+"""
 # values as ThingSpeak's text: a double's shortest text, or rounded to `round_to` decimals
 SHOWN = """
 select case when %(round)s::int is null then v::float8::text else round(v::float8::numeric, %(round)s::int)::text end
@@ -57,6 +63,9 @@ def bucketed_feed(conn: psycopg.Connection, query: FeedQuery) -> list[tuple] | N
             return []
         column = {sid: ord_ - 1 for ord_, sid in picked}
         start, end = query.start or EARLIEST, query.end or LATEST
+        window = {"ids": list(column), "start": start, "end": end}
+        if cur.execute(NEWEST_ARE_ENTRIES, window).fetchone()[0] is False:  # other protocols' values: raw entries
+            return None
         first = cur.execute(WINDOW_START, {"ids": list(column), "start": start, "end": end,
                                            "limit": query.limit}).fetchone()[0]
         if first is None:

@@ -146,7 +146,7 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
     env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
     try:
         with ownstream_process("up", "--port", str(port), env=env, stop_signal=signal.SIGINT) as up:
-            wait_http(f"{base}/healthz", timeout=60, process=up)
+            wait_http(f"{base}/healthz", timeout=180, process=up)  # four processes importing on a shared machine
             shell = Shell(env)
             try:
                 run_first_reading(shell, [localized(c, port, broker.port) for c in ran[0].commands])

@@ -101,7 +101,7 @@ def sync(*args: str) -> dict:
 
 
 def test_a_device_registered_through_the_api_publishes_with_its_own_account(stack, settings):
-    dataset = make_dataset(settings, variables=("temperature", "field1"))
+    dataset = make_dataset(settings, variables=("temperature", "field1"), accept_new_variables=True)
     created = stack.create(dataset.id, "car-1")
     assert created.status_code == 201, created.text
     token = created.json()["token"]

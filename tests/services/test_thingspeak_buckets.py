@@ -34,7 +34,7 @@ def test_bucketed_feed_equals_raw_entries(settings, aggregate, minutes, limit, r
         readings.append(("", "field1", {}, moment, rng.randint(-50, 50) if i % 2 else round(rng.uniform(0, 9), 3)))
         if not 100 <= i < 160:
             readings.append(("", "field2", {}, moment, rng.randint(0, 1000)))
-    store(settings, dataset.id, readings)
+    store(settings, dataset.id, readings, entries=True)
     query = FeedQuery(dataset.id, ["field1", "field2", "@status"], limit=limit, aggregate=aggregate,
                       step=timedelta(minutes=minutes), origin=datetime(2000, 1, 3, tzinfo=UTC), round_to=round_to)
     with psycopg.connect(settings.database_url) as conn:
@@ -59,3 +59,13 @@ def test_it_steps_aside_where_it_does_not_apply(settings):
                                              origin=local)) is None
         assert bucketed_feed(conn, FeedQuery(dataset.id, ["field1"], aggregate="median",
                                              step=timedelta(minutes=60), origin=local)) is None
+
+
+def test_it_steps_aside_for_values_that_are_not_thingspeak_entries(settings):
+    dataset = make_dataset(settings, variables=("field1",))
+    store(settings, dataset.id, [("", "field1", {}, START, 1)])  # e.g. line protocol: no entry id
+    query = FeedQuery(dataset.id, ["field1"], aggregate="average", step=timedelta(minutes=60),
+                      origin=datetime(2000, 1, 3, tzinfo=UTC))
+    with psycopg.connect(settings.database_url) as conn:
+        assert bucketed_feed(conn, query) is None  # the raw path, which shows entries only
+        assert raw_feed(conn, query) == []
