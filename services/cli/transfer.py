@@ -7,12 +7,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated
 
 import psycopg
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from services.api.query.export import export_rows
 from services.api.query.times import EARLIEST, LATEST, parse_moment
@@ -22,7 +23,7 @@ from services.transfer import readers
 from services.transfer.importer import import_readings
 from shared.config import get_settings
 from shared.datasets import get_dataset
-from shared.db import connect_raw, transaction
+from shared.db import connect_raw, one_row, transaction
 from shared.errors import OwnstreamError
 from shared.values import ValueProblem
 
@@ -31,7 +32,7 @@ COUNT_SQL = ("select count(*) from readings r join series s on s.id = r.series_i
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _moment(text: str | None, default, name: str):
+def _moment(text: str | None, default: datetime, name: str) -> datetime:
     if text is None:
         return default
     try:
@@ -67,13 +68,13 @@ def export(
     with ExitStack() as stack:
         conn = stack.enter_context(connect_raw(settings))
         conn.execute("set transaction read only")
-        total = conn.execute(COUNT_SQL, (dataset, begin, finish)).fetchone()[0]
+        total = one_row(conn.execute(COUNT_SQL, (dataset, begin, finish)))[0]
         sink: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
         progress = stack.enter_context(Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
                                                 TimeElapsedColumn(), console=console, transient=output is None))
         task = progress.add_task("readings", total=total)
         header = format == "csv"
-        for block in export_rows(conn, dataset, begin, finish, format):  # type: ignore[arg-type]
+        for block in export_rows(conn, dataset, begin, finish, format):
             sink.write(block)
             rows = block.count(b"\n") - (1 if header else 0)
             header = False
@@ -83,7 +84,7 @@ def export(
         console.print(f"exported {total} readings of dataset {dataset} to {output}")
 
 
-def _lines(stream: IO[bytes], progress: Progress, task) -> Iterator[str]:
+def _lines(stream: IO[bytes], progress: Progress, task: TaskID) -> Iterator[str]:
     for raw in stream:
         progress.advance(task, len(raw))
         yield raw.decode()
@@ -201,7 +202,7 @@ def restore(
         console.print(f"[red]error:[/red] no backup file {file}")
         raise typer.Exit(1)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        used = conn.execute("select to_regclass('public.ownstream_meta') is not null").fetchone()[0]
+        used = one_row(conn.execute("select to_regclass('public.ownstream_meta') is not null"))[0]
         if used and not clean:
             console.print("[red]error:[/red] the database already holds an Ownstream schema: "
                           "restore into an empty database, or add --clean to replace it")
