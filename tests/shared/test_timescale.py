@@ -137,6 +137,11 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         assert write() == []  # a resend into compressed chunks stores nothing new
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
         assert (count, total) == (48, sum(range(48)))
+        # readers go through readings_in / readings_last (migration 0003), the hypertable alone here
+        assert conn.execute("select count(*), sum(v_num) from readings_in(array[%s]::bigint[], %s, %s)",
+                            (series_id, start, start + timedelta(days=1))).fetchall() == [(24, sum(range(24)))]
+        assert [r[0] for r in conn.execute("select v_num from readings_last(%s, '-infinity', 'infinity', 2)",
+                                           (series_id,)).fetchall()] == [47.0, 46.0]
 
 
 @pytest.mark.parametrize(("wanted", "mode"), [("auto", "timescaledb"), ("off", "partitioned")])
