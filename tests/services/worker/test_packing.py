@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -175,7 +176,12 @@ def test_a_write_waits_for_packing_of_its_day_and_then_sees_the_packs(settings, 
         stored: list[int] = []
         resend = threading.Thread(target=lambda: stored.append(write(settings, rows[50:150])))
         resend.start()
-        resend.join(timeout=1.0)
+        deadline = time.monotonic() + 30
+        while not conn.execute("select exists (select from pg_locks l join pg_database d on d.oid = l.database "
+                               "where l.locktype = 'advisory' and not l.granted and d.datname = current_database())"
+                               ).fetchone()[0]:
+            assert resend.is_alive() and time.monotonic() < deadline, "the write did not wait for the day's lock"
+            time.sleep(0.02)
         assert resend.is_alive()  # blocked on the day's lock, not writing past the pack being made
         packer.commit()
         resend.join(timeout=30)
