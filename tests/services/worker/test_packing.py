@@ -296,3 +296,26 @@ def test_thingspeak_reads_are_the_same_once_packed(client, settings, conn):
     before = [get(client, dataset, path, **params).json() for path, params in paths]
     assert packing.pack(conn, AFTER, now=NOW) > 0 and hot_count(conn) == 0
     assert [get(client, dataset, path, **params).json() for path, params in paths] == before
+
+
+def test_an_upsert_after_unpacking_replaces_a_packed_value(settings, conn):
+    """The write path's hook leaves a packed value as a hot row, so a last-write-wins insert replaces it."""
+    from services.worker.storage import STAGING_DDL
+
+    dataset = make_dataset(settings)
+    moment = datetime(2026, 11, 4, 8, tzinfo=UTC)
+    write(settings, [(dataset.id, "", "temperature", "{}", moment + timedelta(minutes=i), i, None) for i in range(30)])
+    packing.pack(conn, AFTER, now=NOW)
+    series_id = conn.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchone()[0]
+    conn.execute(STAGING_DDL)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("insert into staging_readings (series_id, time, v_str) values (%s, %s, 'replaced')",
+                    (series_id, moment + timedelta(minutes=7)))
+        assert packing.unpack_colliding(cur) == 30  # the whole pack is hot again
+        cur.execute("insert into readings (series_id, time, v_str) select series_id, time, v_str from staging_readings "
+                    "on conflict (series_id, time) do update set v_num = null, v_int = null, v_str = excluded.v_str")
+    values = [(r[3], r[5], r[6]) for r in read_all(conn, dataset.id)]
+    assert len(values) == 30 and values[7] == (moment + timedelta(minutes=7), None, "replaced")
+    assert packed_count(conn) == 0
+    packing.pack(conn, AFTER, now=NOW)
+    assert [(r[3], r[5], r[6]) for r in read_all(conn, dataset.id)] == values and hot_count(conn) == 0
