@@ -1,4 +1,4 @@
-"""Per-dataset retention: readings (hot or packed) older than a dataset's retention_days are deleted by maintenance."""
+"""Per-dataset retention: readings (hot or packed) and rollups older than a dataset's retention_days are deleted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from services.worker import packing
+from services.worker import packing, rollups
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
         return {}
     try:
         moment = now or datetime.now(UTC)
+        with_rollups = rollups.maintained(conn)
         deleted: dict[int, int] = {}
         for dataset_id, days in conn.execute(DATASETS).fetchall():
             try:
@@ -53,6 +54,8 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
                     break
             if total:
                 deleted[dataset_id] = total
+                if with_rollups:
+                    rollups.expire(conn, dataset_id, cutoff)
                 log.info("retention: deleted %d readings of dataset %d older than %s", total, dataset_id, cutoff)
         return deleted
     finally:

@@ -1,4 +1,4 @@
-"""Batch writes: COPY rows into a staging table, then one INSERT ... ON CONFLICT DO NOTHING.
+"""Batch writes: COPY rows into a staging table, then INSERT ... ON CONFLICT with rollups (services.worker.rollups).
 
 Events and rejected records of the batch are written in the same transaction; variables of new series are
 registered on first sight; registered devices' last-seen times are updated once per batch.
@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from services.worker import packing, partitions, retention
+from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
+from shared.datasets import DATASET_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,11 @@ SeriesKey = tuple[int, str, str, str]  # dataset_id, device, variable, tags JSON
 STAGING_DDL = """
 create temp table if not exists staging_readings (
     series_id bigint, time timestamptz, v_num double precision, v_int bigint, v_str text, v_bool boolean,
-    entry_id bigint
+    entry_id bigint, ord integer
 ) on commit delete rows
 """
-STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8"]
-COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id"
+STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
+COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
 PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
@@ -47,6 +48,7 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_tags).
 # Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
@@ -56,8 +58,8 @@ with fresh as (
     where left(w.tag, 1) <> '@'
         and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
-insert into variables (dataset_id, tag, name, position)
-select f.dataset_id, f.tag, f.tag,
+insert into variables (dataset_id, tag, name, declared, position)
+select f.dataset_id, f.tag, f.tag, false,
     coalesce((select max(v.position) from variables v where v.dataset_id = f.dataset_id), -1)
     + row_number() over (partition by f.dataset_id order by f.tag)
 from fresh f
@@ -83,18 +85,11 @@ where d.dataset_id = w.dataset_id and d.device_id = w.device_id and d.revoked_at
     and (d.last_seen_at is null or d.last_seen_at < w.seen)
 """
 
-INSERT_READINGS = """
-with inserted as (
-    insert into readings (series_id, time, v_num, v_int, v_str, v_bool, entry_id)
-    select series_id, time, v_num, v_int, v_str, v_bool, entry_id from staging_readings
-    order by series_id, time  -- one lock order for concurrent writers of overlapping batches
-    on conflict do nothing
-    returning series_id, time, entry_id
-)
-select s.dataset_id, count(*), max(i.time), max(i.entry_id)
-from inserted i join series s on s.id = i.series_id
-group by s.dataset_id order by s.dataset_id
+# In dataset id order, so that writers never wait on each other in a cycle (deletions take one lock only).
+LOCK_DATASETS = """
+select pg_advisory_xact_lock_shared(%s, w.id) from (select id from unnest(%s::int[]) as id order by id) as w
 """
+LIVE_DATASETS = "select id from datasets where id = any(%s)"
 
 
 @dataclass
@@ -171,13 +166,15 @@ class Writer:
 
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:
-        """Store `batch` in one transaction; rows already stored (a resend) are skipped."""
+        """Store `batch` in one transaction: a resent reading changes nothing, a new value for a stored one wins."""
         conn = self._connection()
         try:
             if batch.rows:
                 self.ensure_partitions(batch.rows)
             ids, unknown, registered = self._resolve_series(conn, batch.rows)
             with conn.transaction():
+                ids, vanished = self._drop_deleted_datasets(conn, batch.rows, ids)
+                unknown += vanished
                 stored = self._insert(conn, batch.rows, ids)
                 events = self._insert_events(conn, batch.events)
                 self._insert_rejects(conn, batch.rejects)
@@ -208,18 +205,41 @@ class Writer:
         ids = [cache.get(row[:4]) for row in rows]
         return ids, sum(1 for i in ids if i is None), registered
 
+    def _drop_deleted_datasets(
+        self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]
+    ) -> tuple[list[int | None], int]:
+        """Series ids of datasets deleted since they were cached become None (and leave the cache).
+
+        The shared lock per dataset, held until this transaction ends, makes a deletion wait for this write
+        and this write wait for a deletion under way: no reading is stored for a series that is going away.
+        """
+        datasets = sorted({row[0] for row, series_id in zip(rows, ids, strict=True) if series_id is not None})
+        if not datasets:
+            return ids, 0
+        conn.execute(LOCK_DATASETS, (DATASET_WRITE_LOCK, datasets))
+        live = {dataset_id for (dataset_id,) in conn.execute(LIVE_DATASETS, (datasets,))}
+        gone = set(datasets) - live
+        if not gone:
+            return ids, 0
+        for key in [key for key in self._series if key[0] in gone]:
+            del self._series[key]
+        kept = [None if row[0] in gone else series_id for row, series_id in zip(rows, ids, strict=True)]
+        return kept, sum(1 for a, b in zip(ids, kept, strict=True) if a is not None and b is None)
+
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
         if not rows:
             return 0
+        written = 0
         with conn.cursor() as cur:
             with cur.copy(f"copy staging_readings ({COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(STAGING_TYPES)
-                for series_id, row in zip(ids, rows, strict=True):
+                for ord_, (series_id, row) in enumerate(zip(ids, rows, strict=True)):
                     if series_id is not None:
-                        copy.write_row((series_id, *row[4:]))
+                        copy.write_row((series_id, *row[4:], ord_))
+                        written += 1
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
                 packing.unpack_colliding(cur)
-            per_dataset = cur.execute(INSERT_READINGS).fetchall()
+            per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
                     "update datasets set entry_count = entry_count + %s, last_entry_at = greatest(last_entry_at, %s),"

@@ -13,14 +13,14 @@ On TimescaleDB nothing is packed (its native compression does that); readings_in
 `readings_packed` stays empty, so retention and dataset deletion need not know the storage mode.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-29
 """
 
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
