@@ -148,6 +148,12 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         assert write() == []
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
         assert (count, total) == (48, sum(range(48)) + 100)
+        # readers go through readings_in / readings_last (migration 0003), the hypertable alone here
+        first_day = conn.execute("select count(*), sum(v_num) from readings_in(array[%s]::bigint[], %s, %s)",
+                                 (series_id, start, start + timedelta(days=1))).fetchall()
+        assert first_day == [(24, sum(range(24)) + 100)]
+        assert [r[0] for r in conn.execute("select v_num from readings_last(%s, '-infinity', 'infinity', 2)",
+                                           (series_id,)).fetchall()] == [47.0, 46.0]
 
 
 @pytest.mark.parametrize(("wanted", "mode"), [("auto", "timescaledb"), ("off", "partitioned")])
