@@ -21,7 +21,10 @@ from tests.support.factories import make_dataset
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
+# the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
+PEER = next((p / "shared" / "tools" / "influxdb-peer" / "start" for p in (ROOT.parent, ROOT.parent.parent)
+             if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()),
+            ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start")
 RESULTS = ROOT / "bench" / "results"
 
 

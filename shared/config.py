@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     worker_heartbeat_ttl_s: int = Field(default=20, ge=2)
     worker_maintenance_interval_s: int = Field(default=10, ge=1)
     retention_interval_s: float = Field(default=300, ge=1, description="how often a worker applies retention")
+    # Plain PostgreSQL: readings of UTC days that ended pack_after_s ago are packed (services/worker/packing.py).
+    pack_after_s: int = Field(default=172_800, ge=0, description="pack readings older than this")
+    pack_interval_s: float = Field(default=900, ge=1, description="how often a worker packs cold readings")
     job_retry_max: int = 10_000
     # Backpressure: a receiver waits ingest_pace_ms per job already waiting in the queue (up to ingest_max_wait_ms)
     # before its next flush, so batches grow when workers fall behind; nothing waits while they keep up.

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
-from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings
+from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings, readings_packed
 from shared.passwords import hash_password, verify_password
 from shared.values import TAG_RE
 
@@ -107,8 +107,12 @@ def create_dataset(
     description: str = "",
     public: bool = False,
     retention_days: int | None = None,
+    accept_new_variables: bool | None = None,
 ) -> tuple[Dataset, NewKeys]:
-    """A new dataset with its variables and a fresh read and write key (returned in clear, once)."""
+    """A new dataset with its variables and a fresh read and write key (returned in clear, once).
+
+    `accept_new_variables` defaults to on for a dataset made without variables and off for one that declared them.
+    """
     if not name.strip():
         raise BadRequest("a dataset needs a name")
     seen: set[str] = set()
@@ -119,8 +123,10 @@ def create_dataset(
         seen.add(spec.tag)
     if retention_days is not None and not 0 < retention_days <= MAX_RETENTION_DAYS:
         raise BadRequest(f"retention_days must be between 1 and {MAX_RETENTION_DAYS}")
+    if accept_new_variables is None:
+        accept_new_variables = not variables
     dataset = Dataset(owner=owner, name=name.strip(), description=description, public=public,
-                      retention_days=retention_days)
+                      retention_days=retention_days, accept_new_variables=accept_new_variables)
     dataset.variables = [
         Variable(tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit, position=i)
         for i, spec in enumerate(variables)
@@ -150,24 +156,35 @@ def regenerate_key(session: Session, dataset: Dataset, kind: KeyKind) -> str:
 
 
 def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Variable:
+    """Declare a variable; one registered on first sight becomes declared (keeping its place), not a conflict."""
     check_tag(spec.tag)
-    position = len(dataset.variables)
+    found = session.scalar(select(Variable).where(Variable.dataset_id == dataset.id, Variable.tag == spec.tag))
+    if found is not None and not found.declared:
+        found.declared, found.name, found.unit = True, spec.name or found.name, spec.unit or found.unit
+        session.flush()
+        return found
+    last = session.scalar(select(func.max(Variable.position)).where(Variable.dataset_id == dataset.id))
     variable = Variable(dataset_id=dataset.id, tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit,
-                        position=position)
+                        position=0 if last is None else last + 1)
     try:
         with session.begin_nested():
             session.add(variable)
     except IntegrityError:
         raise Conflict(f"variable {spec.tag!r} exists") from None
+    session.expire(dataset, ["variables"])
     return variable
 
 
-def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool) -> None:
+def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool,
+                   accept_new_variables: bool | None = None) -> None:
+    """Change the dataset's settings; `accept_new_variables` None leaves that one as it is."""
     if not name.strip():
         raise BadRequest("a dataset needs a name")
     if len(name.strip()) > 200:
         raise BadRequest("a dataset name is at most 200 characters")
     dataset.name, dataset.description, dataset.public = name.strip(), description, public
+    if accept_new_variables is not None:
+        dataset.accept_new_variables = accept_new_variables
     dataset.updated_at = datetime.now(UTC)
     session.flush()
 
@@ -180,6 +197,7 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
+    session.execute(delete(readings_packed).where(readings_packed.c.series_id.in_(series_ids)))
     session.delete(dataset)
     session.flush()
     return devices

@@ -109,11 +109,20 @@ def revoke_device(session: Session, device: Device) -> None:
 
 
 def describe_device(device: Device) -> dict:
-    """A device as the API and CLI show it: never its token."""
-    return {
-        "deviceId": device.device_id,
-        "datasetId": device.dataset_id,
-        "createdAt": device.created_at,
-        "updatedAt": device.updated_at,
-        "lastSeenAt": device.last_seen_at,
+    """A device as the API and CLI show it: never its token.
+
+    Names are snake_case, as everywhere in the API; the camelCase names of the influxdb-iot-starter API that
+    device clients already read (`deviceId`, `createdAt`, ...) are kept alongside as aliases.
+    """
+    described = {
+        "device_id": device.device_id,
+        "dataset_id": device.dataset_id,
+        "created_at": device.created_at,
+        "updated_at": device.updated_at,
+        "last_seen_at": device.last_seen_at,
     }
+    return described | {CAMEL_ALIASES[name]: value for name, value in described.items()}
+
+
+CAMEL_ALIASES = {"device_id": "deviceId", "dataset_id": "datasetId", "created_at": "createdAt",
+                 "updated_at": "updatedAt", "last_seen_at": "lastSeenAt"}

@@ -53,6 +53,11 @@ class RateLimited(OwnstreamError):
     error = "rate_limited"
 
 
+class NotSupported(OwnstreamError):
+    status_code = 501
+    error = "not_supported"
+
+
 class QueueUnavailable(OwnstreamError):
     status_code = 503
     error = "queue_unavailable"

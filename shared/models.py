@@ -65,6 +65,8 @@ class Dataset(Base):
     last_entry_id: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # on: a reading for an unregistered variable registers it; off: it is refused naming the variable
+    accept_new_variables: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -86,6 +88,8 @@ class Variable(Base):
     name: Mapped[str] = mapped_column(String(200), server_default="", default="")
     unit: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # made by the owner, not registered on first sight: only these take ThingSpeak's field1..field8
+    declared: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), default=True)
     created_at: Mapped[datetime] = _now()
 
     dataset: Mapped[Dataset] = relationship(back_populates="variables")
@@ -193,5 +197,14 @@ readings = Table(
     Column("v_str", Text),
     Column("v_bool", Boolean),
     Column("entry_id", BigInteger),  # ThingSpeak-style entry number of the push that carried it
+    info={"created_by_migration": True},
+)
+
+# Cold readings packed by worker maintenance (services/worker/packing.py, migration 0003): arrays of one series' values.
+readings_packed = Table(
+    "readings_packed",
+    Base.metadata,
+    Column("series_id", BigInteger, nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
     info={"created_by_migration": True},
 )

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from redis import Redis
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import FileResponse
 
 from services.api.dashboard import include_dashboard
 from services.api.routes import auth, charts, data, datasets, devices, events, rejected, thingspeak, tokens
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
 from shared.http import JSON, install_error_handlers
+
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.ico"
 
 
 @asynccontextmanager
@@ -38,6 +42,11 @@ def include_api(app: FastAPI, settings: Settings) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:
         return {"ok": True}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for it on every site; the same picture is static/favicon.svg."""
+        return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,7 +7,8 @@ import sys
 import orjson
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # messages and progress
+output = Console()  # results people read or pipe (tables): stdout
 
 
 def emit_json(data: object) -> None:

@@ -1,4 +1,4 @@
-"""Per-dataset retention: worker maintenance deletes readings (and rollups) older than retention_days."""
+"""Per-dataset retention: readings (hot or packed) and rollups older than a dataset's retention_days are deleted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from services.worker import rollups
+from services.worker import packing, rollups
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
                 cutoff = moment - timedelta(days=days)
             except OverflowError:  # a period longer than the calendar: nothing is old enough
                 continue
-            total = 0
+            total = packing.expire(conn, dataset_id, cutoff)  # first: packs straddling the cutoff become hot rows
             while True:
                 (count,) = conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}).fetchone()
                 total += count

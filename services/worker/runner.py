@@ -58,15 +58,20 @@ class IngestWorker(SimpleWorker):
 
     retention_interval_s = 300.0
     _retention_due = 0.0
+    pack_interval_s = 900.0
+    _pack_due = 0.0
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's registry clean-up, plus ours: partitions ahead, and (every few minutes) dataset retention."""
+        """RQ's registry clean-up, plus ours: partitions ahead and, every few minutes, retention and packing."""
         super().run_maintenance_tasks()
         try:
             tasks.ensure_partitions()
             if time.monotonic() >= self._retention_due:
                 self._retention_due = time.monotonic() + self.retention_interval_s
                 tasks.apply_retention()
+            if time.monotonic() >= self._pack_due:
+                self._pack_due = time.monotonic() + self.pack_interval_s
+                tasks.pack_readings()
         except psycopg.OperationalError as error:  # the next batch or maintenance run tries again
             log.warning("maintenance could not reach the database: %s", error)
         except Exception:  # maintenance must never stop a worker from storing what was acknowledged
@@ -109,6 +114,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     )
     worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
     worker.retention_interval_s = settings.retention_interval_s
+    worker.pack_interval_s = settings.pack_interval_s
     worker.work(burst=burst, logging_level="WARNING")
     # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
     return burst or worker.stopped_on_request

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
-from services.worker import partitions, retention, rollups
+from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
 
@@ -29,6 +29,7 @@ create temp table if not exists staging_readings (
 """
 STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
 COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
+PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -46,6 +47,7 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_tags).
 # Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
@@ -55,8 +57,8 @@ with fresh as (
     where left(w.tag, 1) <> '@'
         and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
-insert into variables (dataset_id, tag, name, position)
-select f.dataset_id, f.tag, f.tag,
+insert into variables (dataset_id, tag, name, declared, position)
+select f.dataset_id, f.tag, f.tag, false,
     coalesce((select max(v.position) from variables v where v.dataset_id = f.dataset_id), -1)
     + row_number() over (partition by f.dataset_id order by f.tag)
 from fresh f
@@ -143,6 +145,17 @@ class Writer:
             self.close()
             raise
 
+    def pack(self) -> int:
+        """Pack cold readings (see services.worker.packing); nothing to do on TimescaleDB."""
+        try:
+            conn = self._connection()
+            if self._mode != "partitioned":
+                return 0
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s), budget_s=PACK_BUDGET_S)
+        except psycopg.OperationalError:
+            self.close()
+            raise
+
     # writes ------------------------------------------------------------------------------------------------
     def write(self, batch: Batch) -> WriteResult:
         """Store `batch` in one transaction: a resent reading changes nothing, a new value for a stored one wins."""
@@ -193,6 +206,8 @@ class Writer:
                     if series_id is not None:
                         copy.write_row((series_id, *row[4:], ord_))
                         written += 1
+            if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
+                packing.unpack_colliding(cur)
             per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(

@@ -113,6 +113,11 @@ def apply_retention() -> dict[int, int]:
     return writer().apply_retention()
 
 
+def pack_readings() -> int:
+    """Maintenance: pack readings older than pack_after_s (services.worker.packing)."""
+    return writer().pack()
+
+
 def ensure_partitions() -> None:
     """Maintenance: create the readings partitions for now and the configured periods ahead."""
     writer().ensure_partitions()

@@ -14,8 +14,8 @@ from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
 from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
 from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
-from services.api.routes.data import EARLIEST, LATEST
 from services.api.routes.devices import announce
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
 from shared.device_accounts import DeviceAccounts
@@ -91,17 +91,19 @@ def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
 @router.post("/datasets/{dataset_id}/edit")
 def edit(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
          settings: SettingsDep) -> Response:
+    accepting = forms.checkbox(form, "accept_new_variables")
+    changed_rule = accepting != dataset.accept_new_variables
     try:
         with session.begin_nested():  # all of the edit or none of it
             update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
                            description=forms.text(form, "description", 10_000),
-                           public=forms.checkbox(form, "public"))
+                           public=forms.checkbox(form, "public"), accept_new_variables=accepting)
             added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
     except OwnstreamError as error:
         return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail,
                     dataset=dataset)
     session.commit()
-    if added:
+    if added or changed_rule:  # receivers cache each dataset's variables and this rule
         announce(redis, settings)
     notify(request, "Dataset saved." + (f" Added {len(added)} variable(s)." if added else ""))
     return redirect(f"/dashboard/datasets/{dataset.id}")

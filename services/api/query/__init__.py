@@ -1,1 +1,1 @@
-"""Reading queries shared by the API routes: bucketed aggregation (buckets.py)."""
+"""The query API's machinery: parameters, series selection, raw pages, buckets, formats, export, latest."""

@@ -55,16 +55,14 @@ def _query(parts: list[Span]) -> tuple[str, dict]:
     by_source: dict[str | None, list[str]] = {}
     for n, (table, lo, hi) in enumerate(parts):
         params[f"lo{n}"], params[f"hi{n}"] = lo, hi
-        column = "time" if table is None else "bucket"
-        by_source.setdefault(table, []).append(f"({column} >= %(lo{n})s and {column} < %(hi{n})s)")
-    for table, ranges in by_source.items():
-        where = " or ".join(ranges)
-        if table is None:
+        if table is None:  # raw readings, hot or packed, through readings_in (migration 0003)
             selects.append(f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {RAW_STATE} "
-                           f"from readings where series_id = any(%(ids)s) and {NUMERIC} and ({where}) group by 1, 2")
+                           f"from readings_in(%(ids)s::bigint[], %(lo{n})s, %(hi{n})s) where {NUMERIC} group by 1, 2")
         else:
-            selects.append(f"select series_id, bucket, {STATE_COLUMNS} from {table} "
-                           f"where series_id = any(%(ids)s) and ({where})")
+            by_source.setdefault(table, []).append(f"(bucket >= %(lo{n})s and bucket < %(hi{n})s)")
+    for table, ranges in by_source.items():
+        selects.append(f"select series_id, bucket, {STATE_COLUMNS} from {table} "
+                       f"where series_id = any(%(ids)s) and ({' or '.join(ranges)})")
     sql = (f"with parts as ({' union all '.join(selects)}) "
            f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {MERGED_STATE} "
            "from parts group by 1, 2 order by 1, 2")

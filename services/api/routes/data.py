@@ -1,79 +1,58 @@
-"""Reading data back: the range query and the seed tutorial's whole-dataset read."""
+"""Reading data back: the range query, the latest values, and the seed tutorial's whole-dataset read."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
 
-from services.api.deps import ReadableDatasetDep, SessionDep
-from services.api.readings import latest_per_variable, read_range
-from shared.errors import BadRequest
+from services.api.deps import ReadableDatasetDep, SessionDep, SettingsDep
+from services.api.query.bucket_pages import bucket_page
+from services.api.query.export import MEDIA_TYPES, started, stream_export
+from services.api.query.latest import latest_values
+from services.api.query.pages import columns_page, json_rows_page
+from services.api.query.params import MAX_LIMIT, ReadQueryDep, tags_param, time_param, vars_param
+from services.api.query.series import matching_series
+from services.api.query.times import EARLIEST, EPOCH, LATEST
+from services.api.readings import driver_connection, latest_per_variable
 from shared.http import JSON
-from shared.values import ValueProblem, parse_time
 
 router = APIRouter()
 
-EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-MAX_LIMIT = 1_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 
 
-def time_param(value: str | None, name: str, default: datetime) -> datetime:
-    if value is None or value == "":
-        return default
-    try:
-        return parse_time(value)
-    except ValueProblem as problem:
-        raise BadRequest(f"{name}: {problem}") from None
-
-
-def tags_param(values: list[str] | None) -> dict[str, list[str]] | None:
-    """`tag=key:value` filters (repeatable; values given for one key are alternatives)."""
-    if not values:
-        return None
-    tags: dict[str, list[str]] = {}
-    for item in values:
-        name, sep, value = item.partition(":")
-        if not name or not sep:
-            raise BadRequest(f"tag filter {item!r} must be key:value, e.g. tag=host:server01")
-        tags.setdefault(name, []).append(value)
-    return tags
-
-
-def vars_param(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    return [v for v in (part.strip() for part in value.split(",")) if v]
-
-
 @router.get("/api/v1/datasets/{dataset_id}/data")
-def dataset_data(
+def dataset_data(dataset: ReadableDatasetDep, session: SessionDep, settings: SettingsDep,
+                 query: ReadQueryDep) -> Response:
+    """Readings in [start, end), raw or in buckets, as JSON rows, columns, CSV or NDJSON; paged by `cursor`."""
+    if query.format in MEDIA_TYPES:
+        return StreamingResponse(started(stream_export(settings, dataset.id, query)),
+                                 media_type=MEDIA_TYPES[query.format])
+    conn = driver_connection(session)
+    series = matching_series(conn, dataset.id, query.variables, query.device, query.tags)
+    if query.bucket or query.auto_points:
+        body = bucket_page(conn, dataset.id, series, query)
+    elif query.format == "columns":
+        body = columns_page(conn, dataset.id, series, query)
+    else:
+        body = json_rows_page(conn, dataset.id, series, query)
+    return Response(body, media_type="application/json")
+
+
+@router.get("/api/v1/datasets/{dataset_id}/latest")
+def dataset_latest(
     dataset: ReadableDatasetDep,
     session: SessionDep,
-    start: str | None = None,
-    end: str | None = None,
-    vars: str | None = None,
-    device: str | None = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10_000,
+    vars: Annotated[str | None, Query(description="Comma-separated variables. Default: all.")] = None,
+    device: Annotated[str | None, Query(description="Only the series of this device.")] = None,
+    tag: Annotated[list[str] | None, Query(description="`key:value`; repeatable, as in /data.")] = None,
 ) -> JSON:
-    """Readings in [start, end), oldest first; `vars`: comma-separated variables; `tag=k:v`: series tagged so."""
-    begin, finish = time_param(start, "start", EARLIEST), time_param(end, "end", LATEST)
-    if finish <= begin:
-        raise BadRequest("end must be after start")
-    rows = read_range(session, dataset.id, begin, finish, vars_param(vars), limit + 1, device, tags_param(tag))
-    truncated = len(rows) > limit
-    return JSON({
-        "dataset": dataset.id,
-        "count": min(len(rows), limit),
-        "truncated": truncated,
-        "next_start": rows[limit]["time"] if truncated else None,
-        "rows": rows[:limit],
-    })
+    """The last value and time of every series (variable, device, tags) of the dataset."""
+    series = matching_series(driver_connection(session), dataset.id, vars_param(vars), device, tags_param(tag))
+    return JSON({"dataset": dataset.id, "series": latest_values(driver_connection(session), series)})
 
 
 @router.get("/datasets/{dataset_id}")
@@ -95,3 +74,6 @@ def dataset_document(
             "values": [[value, (moment - EPOCH) // MILLISECOND] for value, moment in values.get(tag, [])],
         }
     return JSON(document)
+
+
+

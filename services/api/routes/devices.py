@@ -6,12 +6,13 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from redis import Redis
 
 from services.api.deps import AccountsDep, BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
+from services.api.query.params import MAX_LIMIT, time_param, vars_param
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import read_range
-from services.api.routes.data import EARLIEST, LATEST, MAX_LIMIT, time_param, vars_param
 from shared.config import Settings
 from shared.devices import (
     create_device,
@@ -34,11 +35,22 @@ router = APIRouter(prefix="/api/devices")
 DatasetChoice = Annotated[int | None, Query(alias="datasetId", description="the dataset, if the id is in several")]
 
 
+def dataset_choice(dataset_id: Annotated[int | None, Query(description="the dataset, if the id is in several")] = None,
+                   camel: DatasetChoice = None) -> int | None:
+    """`dataset_id`, or its camelCase alias `datasetId`."""
+    return dataset_id if dataset_id is not None else camel
+
+
+DatasetParam = Annotated[int | None, Depends(dataset_choice)]
+
+
 class DeviceIn(BaseModel):
+    """`device_id` and `dataset_id` (or their camelCase aliases `deviceId` and `datasetId`)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
-    device_id: str = Field(alias="deviceId", min_length=1, max_length=200)
-    dataset_id: int = Field(alias="datasetId", ge=1)
+    device_id: str = Field(validation_alias=AliasChoices("device_id", "deviceId"), min_length=1, max_length=200)
+    dataset_id: int = Field(validation_alias=AliasChoices("dataset_id", "datasetId"), ge=1)
 
 
 def announce(redis: Redis, settings: Settings) -> None:
@@ -58,19 +70,19 @@ def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, 
 
 
 @router.get("")
-def devices(session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> list[dict]:
+def devices(session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> list[dict]:
     """The caller's devices, without tokens."""
     return [describe_device(d) for d in list_devices(session, user, dataset_id)]
 
 
 @router.get("/{device_id}")
-def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> dict:
+def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> dict:
     return describe_device(find_device(session, user, device_id, dataset_id))
 
 
 @router.post("/{device_id}/token")
 def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-            accounts: AccountsDep, dataset_id: DatasetChoice = None) -> dict:
+            accounts: AccountsDep, dataset_id: DatasetParam = None) -> dict:
     """A new token for the device; the old one is refused by every receiver within a second."""
     found = find_device(session, user, device_id, dataset_id)
     token = refresh_token(session, found)
@@ -82,7 +94,7 @@ def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep,
 
 @router.delete("/{device_id}", status_code=204)
 def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-           accounts: AccountsDep, dataset_id: DatasetChoice = None) -> Response:
+           accounts: AccountsDep, dataset_id: DatasetParam = None) -> Response:
     """Unregister the device: its token is refused from now on; its data stays."""
     found = find_device(session, user, device_id, dataset_id)
     key = (found.dataset_id, found.device_id)
@@ -94,7 +106,7 @@ def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, 
 
 
 def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, bearer: BearerDep,
-                    dataset_id: DatasetChoice = None) -> Device:
+                    dataset_id: DatasetParam = None) -> Device:
     """The device if the caller owns it or is it (its own token)."""
     if user is not None:
         return find_device(session, user, device_id, dataset_id)
@@ -124,7 +136,9 @@ def measurements(
     rows = read_range(session, found.dataset_id, begin, finish, vars_param(vars), limit + 1, found.device_id)
     truncated = len(rows) > limit
     return JSON({
-        "deviceId": found.device_id,
+        "device_id": found.device_id,
+        "dataset_id": found.dataset_id,
+        "deviceId": found.device_id,  # camelCase aliases, as the device API first answered
         "datasetId": found.dataset_id,
         "count": min(len(rows), limit),
         "truncated": truncated,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from services.api.deps import ReadableDatasetDep, SessionDep
-from services.api.routes.data import EARLIEST, LATEST, time_param
+from services.api.query.params import time_param
+from services.api.query.times import EARLIEST, LATEST
 from shared.errors import BadRequest
 from shared.http import JSON
 from shared.models import Event

@@ -35,7 +35,10 @@ def test_create_list_get_never_show_tokens(client, settings):
     token = body.pop("token")
     assert len(token) >= 32
     assert body["deviceId"] == "car1" and body["datasetId"] == dataset.id and body["lastSeenAt"] is None
-    assert set(body) == {"deviceId", "datasetId", "createdAt", "updatedAt", "lastSeenAt"}
+    assert set(body) == {"device_id", "dataset_id", "created_at", "updated_at", "last_seen_at",  # the API's names
+                         "deviceId", "datasetId", "createdAt", "updatedAt", "lastSeenAt"}  # kept as aliases
+    assert (body["device_id"], body["dataset_id"], body["created_at"]) == (
+        body["deviceId"], body["datasetId"], body["createdAt"])
 
     listed = client.get("/api/devices", headers=auth(owner))
     assert listed.status_code == 200 and listed.json() == [body]
@@ -124,7 +127,7 @@ def test_revoke_refuses_the_token_and_frees_the_id(client, settings):
 
 
 def test_measurements_for_the_owner_and_the_device_itself(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     owner = make_token(settings)
     car = create(client, owner, "car1", dataset.id).json()["token"]
     van = create(client, owner, "van", dataset.id).json()["token"]
@@ -189,3 +192,15 @@ def test_cli_creates_and_lists_devices(client, settings):
     assert again.exit_code == 1
     missing = runner.invoke(cli, ["device", "create", "--dataset", "999", "--device-id", "car2", "--json"])
     assert missing.exit_code == 1
+
+
+def test_snake_case_names_work_as_the_camel_case_ones(client, settings):
+    dataset = make_dataset(settings)
+    owner = make_token(settings)
+    made = client.post("/api/devices/create", json={"device_id": "car7", "dataset_id": dataset.id},
+                       headers=auth(owner))
+    assert made.status_code == 201 and made.json()["device_id"] == "car7"
+    chosen = client.get("/api/devices/car7", params={"dataset_id": dataset.id}, headers=auth(owner))
+    assert chosen.status_code == 200 and chosen.json()["dataset_id"] == dataset.id
+    assert client.get("/api/devices/car7", params={"dataset_id": dataset.id + 1}, headers=auth(owner)).status_code \
+        in (403, 404)

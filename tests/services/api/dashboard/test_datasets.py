@@ -198,3 +198,16 @@ def test_delete_removes_the_dataset_its_keys_and_readings(client, settings):
              timeout=5, what="the deleted dataset's key refused")
     with connect_raw(settings) as conn:
         assert conn.execute("select count(*) from readings").fetchone()[0] == 1  # only Kept's
+
+
+def test_the_edit_form_shows_and_changes_accept_new_variables(client, settings):
+    dataset = make_dataset(settings, owner="alice", variables=("temperature",))
+    assert form_login(client, "alice").status_code == 303
+    edit_page = client.get(f"/dashboard/datasets/{dataset.id}/edit").text
+    assert 'name="accept_new_variables" >' in edit_page  # shown, and unchecked: the dataset declared its variables
+    assert client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 400
+    form = [("name", "Weather"), ("accept_new_variables", "on")]
+    assert post_form(client, f"/dashboard/datasets/{dataset.id}/edit", form).status_code == 303
+    assert 'name="accept_new_variables" checked>' in client.get(f"/dashboard/datasets/{dataset.id}/edit").text
+    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 200,
+             timeout=5, what="a new variable accepted")
