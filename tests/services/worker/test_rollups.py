@@ -159,6 +159,7 @@ def test_deleting_a_dataset_deletes_its_rollups(settings, how):
 
 
 def test_corrections_of_packed_readings_keep_rollups_exact(settings):
+    """The buckets of a corrected reading are recomputed from hot and packed readings alike."""
     dataset = make_dataset(settings, variables=("t",))
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
     start = now - timedelta(days=9, hours=1)
@@ -169,8 +170,9 @@ def test_corrections_of_packed_readings_keep_rollups_exact(settings):
         with connect(settings) as conn:
             assert packing.pack(conn, timedelta(days=2), now=now) > 0
             assert conn.execute("select count(*) from readings").fetchone()[0] < len(readings)
-        rng = random.Random(9)
-        write(writer, dataset.id, [(v, t, rng.choice([-1, 0.5, "x"])) for v, t, _ in rng.sample(readings, 40)])
+        # single corrections: only the packs they fall in come back hot, the rest of their hour stays packed
+        for (variable, moment, _), value in zip([readings[1500], readings[3100]], [-1, "x"], strict=True):
+            write(writer, dataset.id, [(variable, moment, value)])
     finally:
         writer.close()
     with connect(settings) as conn:
