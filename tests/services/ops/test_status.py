@@ -36,6 +36,7 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
                                                  "created_at": f"2026-01-01T00:00:{value:02d}Z"})
         assert response.status_code == 200, response.text
     lease = acquire(Redis.from_url(settings.redis_url), settings, "bridge-status")
+    lease.keep()  # as a running bridge does: refreshed while the CLI runs, however slow the machine is
     try:
         waiting = status()
         human = run_cli("status")
