@@ -81,6 +81,7 @@ def test_a_bridge_killed_and_restarted_gets_its_own_id_back(settings, broker, tm
 def test_a_client_id_held_by_a_live_bridge_is_refused(settings, broker, tmp_path):
     redis = Redis.from_url(settings.redis_url)
     held = acquire(redis, settings, "bridge-x")
+    held.keep()  # refreshed as a live bridge's lease is
     try:
         env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
         result = subprocess.run([sys.executable, "-m", "services.cli", "mqtt", "--client-id", "bridge-x"],

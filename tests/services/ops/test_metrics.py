@@ -86,10 +86,14 @@ def test_metrics_add_up_across_http_processes(settings):
     """With several uvicorn processes, whichever answers /metrics counts the requests of all of them."""
     import httpx
 
-    from tests.support.processes import served
+    from tests.support.http import wait_http
+    from tests.support.processes import ownstream_process
 
     dataset = make_dataset(settings, variables=("temperature",))
-    with served("ingest", "/healthz", env={"OWNSTREAM_HTTP_PROCESSES": "2"}) as url:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with ownstream_process("serve", "ingest", "--port", str(port), "--processes", "2") as process:
+        wait_http(f"{url}/healthz", timeout=180, process=process)
         for value in range(20):
             with httpx.Client() as http:  # a new connection each time, so both processes take some
                 assert http.get(f"{url}/update", params={"key": dataset.write_key, "temperature": value}

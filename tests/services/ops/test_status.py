@@ -16,7 +16,7 @@ from tests.support.services import free_port
 
 
 def status(*args: str) -> dict:
-    result = run_cli("status", "--json", *args)
+    result = run_cli("status", "--json", *args, timeout=180)
     assert result.returncode == 0, result.stderr
     return orjson.loads(result.stdout)
 
@@ -39,7 +39,7 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
     lease.keep()  # as a running bridge does: refreshed while the CLI runs, however slow the machine is
     try:
         waiting = status()
-        human = run_cli("status")
+        human = run_cli("status", timeout=180)
     finally:
         lease.release()
     assert waiting["queued_jobs"] >= 1 and waiting["oldest_job_age_s"] > 0
