@@ -14,12 +14,9 @@ import psycopg
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.api.query.export import export_rows
-from services.api.query.times import EARLIEST, LATEST, parse_moment
 from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
 from services.transfer import readers
-from services.transfer.importer import import_readings
 from shared.config import get_settings
 from shared.datasets import get_dataset
 from shared.db import connect_raw, transaction
@@ -32,6 +29,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def _moment(text: str | None, default, name: str):
+    from services.api.query.times import parse_moment
+
     if text is None:
         return default
     try:
@@ -58,6 +57,9 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
 ) -> None:
     """Write a dataset's readings as NDJSON or CSV, streamed from the database (GET /data's formats)."""
+    from services.api.query.export import export_rows  # the API's query code: loaded only for this command
+    from services.api.query.times import EARLIEST, LATEST
+
     if format not in ("csv", "ndjson"):
         console.print(f"[red]error:[/red] --format must be csv or ndjson, not {format!r}")
         raise typer.Exit(2)
@@ -99,6 +101,8 @@ def import_(
 ) -> None:
     """Import readings from an export, InfluxDB line protocol or a ThingSpeak channel CSV; importing twice
     stores once."""
+    from services.transfer.importer import import_readings  # the worker's Writer: loaded only for this command
+
     if format not in ("auto", *readers.FORMATS):
         console.print(f"[red]error:[/red] --format must be auto or one of {', '.join(readers.FORMATS)}")
         raise typer.Exit(2)
