@@ -23,8 +23,9 @@ from shared.db import connect_raw, transaction
 from shared.errors import OwnstreamError
 from shared.values import ValueProblem
 
-COUNT_SQL = ("select count(*) from readings r join series s on s.id = r.series_id "
-             "where s.dataset_id = %s and r.time >= %s and r.time < %s")
+# hot and packed readings alike (readings_in, migration 0003)
+COUNT_SQL = ("select count(*) from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r "
+             "where s.dataset_id = %(ds)s")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -69,7 +70,7 @@ def export(
     with ExitStack() as stack:
         conn = stack.enter_context(connect_raw(settings))
         conn.execute("set transaction read only")
-        total = conn.execute(COUNT_SQL, (dataset, begin, finish)).fetchone()[0]
+        total = conn.execute(COUNT_SQL, {"ds": dataset, "start": begin, "end": finish}).fetchone()[0]
         sink: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
         progress = stack.enter_context(Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
                                                 TimeElapsedColumn(), console=console, transient=output is None))
