@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(default=300, ge=1, description="how often a worker applies retention")
     # Plain PostgreSQL: readings of UTC days that ended pack_after_s ago are packed (services/worker/packing.py).
     pack_after_s: int = Field(default=172_800, ge=0, description="pack readings older than this")
-    pack_interval_s: float = Field(default=900, ge=1, description="how often a worker packs cold readings")
+    # hourly is plenty: a day crosses the cutoff once a day, and each run scans the partly packed partition for old rows
+    pack_interval_s: float = Field(default=3600, ge=1, description="how often a worker packs cold readings")
     job_retry_max: int = 10_000
     # A worker takes up to worker_batch_jobs queued jobs (carrying up to worker_batch_messages messages) per
     # database transaction: one write, one commit, the RQ bookkeeping of all of them in one round trip.

@@ -15,24 +15,24 @@ import psycopg
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from services.api.query.export import export_rows
-from services.api.query.times import EARLIEST, LATEST, parse_moment
 from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
 from services.transfer import readers
-from services.transfer.importer import import_readings
 from shared.config import get_settings
 from shared.datasets import get_dataset
 from shared.db import connect_raw, one_row, transaction
 from shared.errors import OwnstreamError
 from shared.values import ValueProblem
 
-COUNT_SQL = ("select count(*) from readings r join series s on s.id = r.series_id "
-             "where s.dataset_id = %s and r.time >= %s and r.time < %s")
+# hot and packed readings alike (readings_in, migration 0003)
+COUNT_SQL = ("select count(*) from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r "
+             "where s.dataset_id = %(ds)s")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def _moment(text: str | None, default: datetime, name: str) -> datetime:
+    from services.api.query.times import parse_moment
+
     if text is None:
         return default
     try:
@@ -59,6 +59,9 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
 ) -> None:
     """Write a dataset's readings as NDJSON or CSV, streamed from the database (GET /data's formats)."""
+    from services.api.query.export import export_rows  # the API's query code: loaded only for this command
+    from services.api.query.times import EARLIEST, LATEST
+
     if format not in ("csv", "ndjson"):
         console.print(f"[red]error:[/red] --format must be csv or ndjson, not {format!r}")
         raise typer.Exit(2)
@@ -68,7 +71,7 @@ def export(
     with ExitStack() as stack:
         conn = stack.enter_context(connect_raw(settings))
         conn.execute("set transaction read only")
-        total = one_row(conn.execute(COUNT_SQL, (dataset, begin, finish)))[0]
+        total = one_row(conn.execute(COUNT_SQL, {"ds": dataset, "start": begin, "end": finish}))[0]
         sink: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
         progress = stack.enter_context(Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
                                                 TimeElapsedColumn(), console=console, transient=output is None))
@@ -100,6 +103,8 @@ def import_(
 ) -> None:
     """Import readings from an export, InfluxDB line protocol or a ThingSpeak channel CSV; importing twice
     stores once."""
+    from services.transfer.importer import import_readings  # the worker's Writer: loaded only for this command
+
     if format not in ("auto", *readers.FORMATS):
         console.print(f"[red]error:[/red] --format must be auto or one of {', '.join(readers.FORMATS)}")
         raise typer.Exit(2)

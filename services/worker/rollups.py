@@ -108,8 +108,8 @@ def _recompute_sql(table: str, width: timedelta) -> str:
     select distinct series_id, {bucket_of("time", width)} as bucket from keys
 ), {table}_fresh as (
     select t.series_id, t.bucket, {RAW_STATE}
-    from {table}_touched t join readings r on r.series_id = t.series_id
-        and r.time >= t.bucket and r.time < t.bucket + {interval(width)}
+    from {table}_touched t  -- hot and packed readings alike (readings_in, migration 0003)
+    cross join lateral readings_in(array[t.series_id], t.bucket, t.bucket + {interval(width)}) r
     where {NUMERIC}
     group by t.series_id, t.bucket
 ), {table}_kept as (

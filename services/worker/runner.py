@@ -26,7 +26,7 @@ class IngestWorker(MultiJobWorker):
 
     retention_interval_s = 300.0
     _retention_due = 0.0
-    pack_interval_s = 900.0
+    pack_interval_s = 3600.0
     _pack_due = 0.0
 
     def run_maintenance_tasks(self) -> None:

@@ -198,7 +198,7 @@ def start_bridge(broker: PrivateBroker, directory: Path, client_id: str) -> Brid
                                    env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     bridge = BridgeProcess(client_id, metrics_port, process, log_path)
     try:
-        wait_for(bridge.subscribed, timeout=30, interval=0.05, what=f"bridge {client_id} subscribed")
+        wait_for(bridge.subscribed, timeout=90, interval=0.05, what=f"bridge {client_id} subscribed")
     except BaseException:
         bridge.stop()
         raise

@@ -57,9 +57,8 @@ RAW_REFERENCE = """
 with r as (
     select series_id, date_bin(%(bucket)s, time, timestamptz '1970-01-01Z') as b, time, v_int,
         coalesce(v_num, v_int::double precision) as f
-    from readings
-    where series_id = any(%(ids)s) and time >= %(start)s and time < %(end)s
-        and (v_num is not null or v_int is not null)
+    from readings_in(%(ids)s::bigint[], %(start)s, %(end)s)  -- hot and packed readings (migration 0003)
+    where v_num is not null or v_int is not null
 ), ordered as (
     select *, row_number() over (partition by series_id, b order by time) as up,
         row_number() over (partition by series_id, b order by time desc) as down
@@ -113,8 +112,9 @@ def states_from_raw(conn: psycopg.Connection, width: timedelta) -> dict[tuple, t
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     groups: dict[tuple, list] = {}
     for series_id, moment, v_num, v_int in conn.execute(
-            "select series_id, time, v_num, v_int from readings where v_num is not null or v_int is not null "
-            "order by series_id, time"):
+            "select series_id, time, v_num, v_int "
+            "from readings_in((select array_agg(id) from series), '-infinity', 'infinity') "
+            "where v_num is not null or v_int is not null order by series_id, time"):
         groups.setdefault((series_id, epoch + (moment - epoch) // width * width), []).append((moment, v_num, v_int))
     out = {}
     for key, rows in groups.items():

@@ -28,7 +28,7 @@ def default_bridge(broker, directory, name: str) -> BridgeProcess:
                                    stdout=log, stderr=subprocess.STDOUT)
     bridge = BridgeProcess(name, port, process, log_path)
     try:
-        wait_for(bridge.subscribed, timeout=30, interval=0.05, what=f"{name} subscribed")
+        wait_for(bridge.subscribed, timeout=90, interval=0.05, what=f"{name} subscribed")
     except BaseException:
         bridge.stop()
         raise
@@ -81,10 +81,11 @@ def test_a_bridge_killed_and_restarted_gets_its_own_id_back(settings, broker, tm
 def test_a_client_id_held_by_a_live_bridge_is_refused(settings, broker, tmp_path):
     redis = Redis.from_url(settings.redis_url)
     held = acquire(redis, settings, "bridge-x")
+    held.keep()  # refreshed as a live bridge's lease is
     try:
         env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
         result = subprocess.run([sys.executable, "-m", "services.cli", "mqtt", "--client-id", "bridge-x"],
-                                env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+                                env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
         assert result.returncode == 2
         assert "held by a live bridge" in result.stderr
     finally:

@@ -80,3 +80,27 @@ def test_not_ready_without_redis(settings):
         assert ready.status_code == 503
         assert ready.json()["redis"].startswith("unreachable") and ready.json()["database"] == "ok"
         assert "ownstream_redis_up 0.0" in test_client.get("/metrics").text
+
+
+def test_metrics_add_up_across_http_processes(settings):
+    """With several uvicorn processes, whichever answers /metrics counts the requests of all of them."""
+    import httpx
+
+    from tests.support.http import wait_http
+    from tests.support.processes import ownstream_process
+
+    dataset = make_dataset(settings, variables=("temperature",))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with ownstream_process("serve", "ingest", "--port", str(port), "--processes", "2") as process:
+        wait_http(f"{url}/healthz", timeout=180, process=process)
+        for value in range(20):
+            with httpx.Client() as http:  # a new connection each time, so both processes take some
+                assert http.get(f"{url}/update", params={"key": dataset.write_key, "temperature": value}
+                                ).status_code == 200
+        seen = set()
+        for _ in range(10):
+            with httpx.Client() as http:
+                text = http.get(f"{url}/metrics").text
+            seen.add(next(float(line.rpartition(" ")[2]) for line in text.splitlines() if line.startswith(PUSH_OK)))
+    assert seen == {20.0}

@@ -16,7 +16,7 @@ from tests.support.services import free_port
 
 
 def status(*args: str) -> dict:
-    result = run_cli("status", "--json", *args)
+    result = run_cli("status", "--json", *args, timeout=180)
     assert result.returncode == 0, result.stderr
     return orjson.loads(result.stdout)
 
@@ -36,9 +36,10 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
                                                  "created_at": f"2026-01-01T00:00:{value:02d}Z"})
         assert response.status_code == 200, response.text
     lease = acquire(Redis.from_url(settings.redis_url), settings, "bridge-status")
+    lease.keep()  # as a running bridge does: refreshed while the CLI runs, however slow the machine is
     try:
         waiting = status()
-        human = run_cli("status")
+        human = run_cli("status", timeout=180)
     finally:
         lease.release()
     assert waiting["queued_jobs"] >= 1 and waiting["oldest_job_age_s"] > 0

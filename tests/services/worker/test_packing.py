@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -175,7 +176,12 @@ def test_a_write_waits_for_packing_of_its_day_and_then_sees_the_packs(settings, 
         stored: list[int] = []
         resend = threading.Thread(target=lambda: stored.append(write(settings, rows[50:150])))
         resend.start()
-        resend.join(timeout=1.0)
+        deadline = time.monotonic() + 30
+        while not conn.execute("select exists (select from pg_locks l join pg_database d on d.oid = l.database "
+                               "where l.locktype = 'advisory' and not l.granted and d.datname = current_database())"
+                               ).fetchone()[0]:
+            assert resend.is_alive() and time.monotonic() < deadline, "the write did not wait for the day's lock"
+            time.sleep(0.02)
         assert resend.is_alive()  # blocked on the day's lock, not writing past the pack being made
         packer.commit()
         resend.join(timeout=30)
@@ -290,3 +296,26 @@ def test_thingspeak_reads_are_the_same_once_packed(client, settings, conn):
     before = [get(client, dataset, path, **params).json() for path, params in paths]
     assert packing.pack(conn, AFTER, now=NOW) > 0 and hot_count(conn) == 0
     assert [get(client, dataset, path, **params).json() for path, params in paths] == before
+
+
+def test_an_upsert_after_unpacking_replaces_a_packed_value(settings, conn):
+    """The write path's hook leaves a packed value as a hot row, so a last-write-wins insert replaces it."""
+    from services.worker.storage import STAGING_DDL
+
+    dataset = make_dataset(settings)
+    moment = datetime(2026, 11, 4, 8, tzinfo=UTC)
+    write(settings, [(dataset.id, "", "temperature", "{}", moment + timedelta(minutes=i), i, None) for i in range(30)])
+    packing.pack(conn, AFTER, now=NOW)
+    series_id = conn.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchone()[0]
+    conn.execute(STAGING_DDL)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("insert into staging_readings (series_id, time, v_str) values (%s, %s, 'replaced')",
+                    (series_id, moment + timedelta(minutes=7)))
+        assert packing.unpack_colliding(cur) == 30  # the whole pack is hot again
+        cur.execute("insert into readings (series_id, time, v_str) select series_id, time, v_str from staging_readings "
+                    "on conflict (series_id, time) do update set v_num = null, v_int = null, v_str = excluded.v_str")
+    values = [(r[3], r[5], r[6]) for r in read_all(conn, dataset.id)]
+    assert len(values) == 30 and values[7] == (moment + timedelta(minutes=7), None, "replaced")
+    assert packed_count(conn) == 0
+    packing.pack(conn, AFTER, now=NOW)
+    assert [(r[3], r[5], r[6]) for r in read_all(conn, dataset.id)] == values and hot_count(conn) == 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from services.worker import retention
+from services.worker import packing, retention
 from shared.datasets import delete_dataset, get_dataset
 from shared.db import make_engine, make_session_factory, transaction
 from tests.support.db import entry_count, reading_count
@@ -156,3 +156,24 @@ def test_deleting_a_dataset_deletes_its_rollups(settings, how):
         assert left == [(other.id,)]
         assert conn.execute("select count(*) from rollup_1m where series_id not in (select id from series)"
                             ).fetchone() == (0,)
+
+
+def test_corrections_of_packed_readings_keep_rollups_exact(settings):
+    """The buckets of a corrected reading are recomputed from hot and packed readings alike."""
+    dataset = make_dataset(settings, variables=("t",))
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    start = now - timedelta(days=9, hours=1)
+    readings = [("t", start + timedelta(seconds=3 * i), i if i % 3 else i / 8) for i in range(4000)]
+    writer = day_writer(settings)
+    try:
+        write(writer, dataset.id, readings)
+        with connect(settings) as conn:
+            assert packing.pack(conn, timedelta(days=2), now=now) > 0
+            assert conn.execute("select count(*) from readings").fetchone()[0] < len(readings)
+        # single corrections: only the packs they fall in come back hot, the rest of their hour stays packed
+        for (variable, moment, _), value in zip([readings[1500], readings[3100]], [-1, "x"], strict=True):
+            write(writer, dataset.id, [(variable, moment, value)])
+    finally:
+        writer.close()
+    with connect(settings) as conn:
+        assert_rollups_exact(conn)
