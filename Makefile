@@ -32,8 +32,9 @@ services:
 lint:
 	$(UV) run ruff check services shared tests bench
 
-bench:
-	$(UV) run python -m bench.run
+# Every benchmark, then BENCHMARKS.md (QUICK=1: small sizes, one run). Needs PostgreSQL, Redis and Mosquitto.
+bench: setup services
+	$(UV) run --group bench python -m bench.run $(if $(QUICK),--quick)
 
 clean:
 	rm -rf .venv node_modules $(VENDOR)

@@ -1,8 +1,9 @@
-"""Batched writes end to end (HTTP native JSON -> Redis -> workers -> PostgreSQL) vs a plain COPY baseline.
+"""Batched writes end to end (HTTP -> Redis -> workers -> PostgreSQL) for native JSON, line protocol and AutoPi,
+each beside the COPY ceiling and beside InfluxDB writing the same points in batches of the same size.
 
-Baseline (architecture): COPY of the same rows into a staging table + INSERT ... ON CONFLICT DO NOTHING into
-`readings`, one connection. Target: Ownstream end to end >= 0.6x the baseline's rows/s.
-Run: `uv run python -m bench.batch_write`.
+Ceiling (architecture): COPY of the same number of rows into a staging table + INSERT ... ON CONFLICT DO NOTHING
+into `readings`, one connection. Target: Ownstream end to end >= 0.8x the ceiling's rows/s, every format.
+Run: `uv run python -m bench.batch_write [--format native|lineproto|autopi]`.
 """
 
 from __future__ import annotations
@@ -16,39 +17,54 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import psycopg
-from redis import Redis
-from rq import Worker
 
-from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes, wait_http
+from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, processes, wait_http
+from bench.wait import stored_readings, wait_workers
 from services.worker import partitions
 from shared.config import Settings
-from shared.queue import ingest_queue
+from tests.support.factories import make_device
 from tests.support.services import free_port
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
+START_NS = int(START.timestamp()) * 10**9
+# Per format: points (lines, readings, records) per request and values per point, as the issue names them.
+SHAPES = {"native": (500, 10), "lineproto": (5000, 10), "autopi": (1000, 1)}
 
 
-def bodies(requests: int, readings: int, devices: int, variables: list[str]) -> list[bytes]:
-    """`requests` native bodies of `readings` readings, each with every variable: narrow rows = product."""
-    out = []
-    for r in range(requests):
-        batch = []
-        for i in range(readings):
-            n = r * readings + i
-            moment = START + timedelta(seconds=n // devices)
-            batch.append({"time": moment.isoformat(), "device": f"dev{n % devices}",
-                          "values": {v: (n * 7 + k) % 1000 / 10 for k, v in enumerate(variables)}})
-        out.append(orjson.dumps({"readings": batch}))
-    return out
+def points(fmt: str, request: int, per_request: int, devices: int, fields: int):
+    """(device, seconds offset, [values]) of one request's points; every point at its own (device, time)."""
+    for i in range(per_request):
+        n = request * per_request + i
+        yield f"dev{n % devices}", n // devices, [(n * 7 + k) % 1000 / 10 for k in range(fields)]
 
 
-def stored(dsn: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        return conn.execute("select count(*) from readings").fetchone()[0]
+def body(fmt: str, request: int, per_request: int, devices: int, fields: int) -> bytes:
+    rows = points(fmt, request, per_request, devices, fields)
+    if fmt == "native":
+        return orjson.dumps({"readings": [
+            {"time": (START + timedelta(seconds=s)).isoformat(), "device": d,
+             "values": {f"v{k}": v for k, v in enumerate(vals)}} for d, s, vals in rows]})
+    if fmt == "autopi":  # one device per upload (the dongle's token): points differ by time only
+        return orjson.dumps([{"@t": "obd.bat", "@ts": (START + timedelta(milliseconds=request * per_request + i))
+                              .isoformat(), "voltage": vals[0]} for i, (_, _, vals) in enumerate(rows)])
+    return line_protocol(rows)
 
 
-def baseline(dsn: str, dataset_id: int, rows: int, series: int) -> float:
-    """Rows/s of COPY into a staging table + INSERT ... ON CONFLICT DO NOTHING, same row shape."""
+def line_protocol(rows) -> bytes:
+    return "".join(f"m,device={d} " + ",".join(f"v{k}={v}" for k, v in enumerate(vals))
+                   + f" {START_NS + s * 10**9}\n" for d, s, vals in rows).encode()
+
+
+def influx_body(fmt: str, request: int, per_request: int, devices: int, fields: int) -> bytes:
+    """The same points as `body`, as InfluxDB line protocol."""
+    if fmt == "autopi":
+        return "".join(f"obd,device=car1 voltage={vals[0]} {START_NS + (request * per_request + i) * 10**6}\n"
+                       for i, (_, _, vals) in enumerate(points(fmt, request, per_request, devices, fields))).encode()
+    return line_protocol(points(fmt, request, per_request, devices, fields))
+
+
+def ceiling(dsn: str, dataset_id: int, rows: int, series: int) -> float:
+    """Rows/s of COPY into a staging table + INSERT ... ON CONFLICT DO NOTHING, same row count."""
     with psycopg.connect(dsn, autocommit=True) as ddl:
         partitions.ensure_partitions(ddl, {partitions.period_start(START, "month")}, "month", set())
     with psycopg.connect(dsn) as conn:
@@ -70,75 +86,85 @@ def baseline(dsn: str, dataset_id: int, rows: int, series: int) -> float:
         return rows / (time.perf_counter() - began)
 
 
-def wait_workers(count: int, timeout: float = 60) -> None:
-    """Wait until `count` workers listen on the queue, so start-up is not timed."""
-    settings = Settings()
-    queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
-    deadline = time.monotonic() + timeout
-    while len(Worker.all(queue=queue)) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError("workers did not start")
-        time.sleep(0.1)
+def post_all(client: httpx.Client, url: str, payloads: list[bytes], headers: dict, concurrency: int) -> None:
+    with ThreadPoolExecutor(concurrency) as pool:
+        for response in pool.map(lambda b: client.post(url, content=b, headers=headers), payloads):
+            response.raise_for_status()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--readings", type=int, default=500)
-    parser.add_argument("--devices", type=int, default=100)
-    parser.add_argument("--variables", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
-    variables = [f"v{i}" for i in range(args.variables)]
-    total = args.requests * args.readings * args.variables
-
-    env = bench_env("ownstream_bench_batch")
-    dsn = env["OWNSTREAM_DATABASE_URL"]
-    dataset = make_dataset(Settings(), variables=tuple(variables))
-    payloads = bodies(args.requests, args.readings, args.devices, variables)
-    port = free_port()
-    commands = [ownstream("serve", "all", "--port", str(port), "--processes", str(args.processes))]
-    commands += [ownstream("worker") for _ in range(args.workers)]
-    with processes(commands, env), httpx.Client(timeout=60) as client:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz")
-        wait_workers(args.workers)
-        url = f"{base}/api/v1/datasets/{dataset.id}/readings"
-        headers = {"X-Write-Key": dataset.write_key, "Content-Type": "application/json"}
+def influx_rate(fmt: str, requests: int, per_request: int, devices: int, fields: int, concurrency: int) -> float:
+    payloads = [influx_body(fmt, r, per_request, devices, fields) for r in range(requests)]
+    with influx_peer() as url, httpx.Client(timeout=120) as client:
+        client.post(f"{url}/query", data={"q": "CREATE DATABASE bench"}).raise_for_status()
         began = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            for response in pool.map(lambda body: client.post(url, content=body, headers=headers), payloads):
-                response.raise_for_status()
-        acked = time.perf_counter() - began
-        while stored(dsn) < total:
-            if time.perf_counter() - began > 300:
-                raise TimeoutError("readings not stored within 300 s")
-            time.sleep(0.05)
+        post_all(client, f"{url}/write?db=bench&precision=ns", payloads, {}, concurrency)
         elapsed = time.perf_counter() - began
+    return requests * per_request * fields / elapsed
 
-    print(f"ownstream: {total} rows in {elapsed:.2f}s ({total / elapsed:.0f} rows/s)", flush=True)
-    base_env = bench_env("ownstream_bench_baseline")
-    base_dataset = make_dataset(Settings(), variables=("v",))
-    reference = baseline(base_env["OWNSTREAM_DATABASE_URL"], base_dataset.id, total, args.devices * args.variables)
+
+def run(fmt: str, requests: int, devices: int, workers: int, concurrency: int, peer: bool = True) -> dict:
+    per_request, fields = SHAPES[fmt]
+    total = requests * per_request * fields
+    env = bench_env(f"ownstream_bench_{fmt}")
+    settings = Settings()
+    dataset = make_dataset(settings, variables=tuple(f"v{k}" for k in range(fields)))
+    payloads = [body(fmt, r, per_request, devices, fields) for r in range(requests)]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if fmt == "native":
+        url, headers = f"{base}/api/v1/datasets/{dataset.id}/readings", {"X-Write-Key": dataset.write_key}
+    elif fmt == "lineproto":
+        url, headers = f"{base}/write?db={dataset.id}&precision=n", {"Authorization": f"Token {dataset.write_key}"}
+    else:
+        token = make_device(settings, dataset.id, "car1")
+        url, headers = f"{base}/autopi", {"Authorization": f"Bearer {token}"}
+    commands = [ownstream("serve", "all", "--port", str(port))] + [ownstream("worker") for _ in range(workers)]
+    with processes(commands, env), httpx.Client(timeout=120) as client:
+        wait_http(f"{base}/healthz")
+        wait_workers(workers)
+        began = time.perf_counter()
+        post_all(client, url, payloads, {**headers, "Content-Type": "application/json"}, concurrency)
+        acked = time.perf_counter() - began
+        elapsed = stored_readings(env["OWNSTREAM_DATABASE_URL"], total, began)
     ours = total / elapsed
+    base_env = bench_env(f"ownstream_bench_{fmt}_ceiling")
+    base_dataset = make_dataset(Settings(), variables=("v",))
+    reference = ceiling(base_env["OWNSTREAM_DATABASE_URL"], base_dataset.id, total, devices * fields)
+    influx = influx_rate(fmt, requests, per_request, devices, fields, concurrency) if peer else None
+    return {
+        "format": fmt, "requests": requests, "points_per_request": per_request, "values": total,
+        "ownstream_values_per_s": round(ours), "ownstream_acked_values_per_s": round(total / acked),
+        "ceiling_copy_insert_values_per_s": round(reference), "ratio_to_ceiling": round(ours / reference, 3),
+        "influxdb_values_per_s": round(influx) if influx else None,
+        "ratio_to_influxdb": round(ours / influx, 3) if influx else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--format", choices=sorted(SHAPES), default="native")
+    parser.add_argument("--values", type=int, default=300_000, help="values to write (rounded to whole requests)")
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--no-peer", action="store_true", help="skip InfluxDB")
+    args = parser.parse_args(argv)
+    per_request, fields = SHAPES[args.format]
+    requests = max(1, args.values // (per_request * fields))
+    result = run(args.format, requests, args.devices, args.workers, args.concurrency, not args.no_peer)
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "benchmark": "batched writes end to end (native JSON over HTTP)",
+        "benchmark": f"batched writes end to end ({args.format})",
         "settings": vars(args),
-        "rows": total,
-        "ownstream_rows_per_s": round(ours),
-        "ownstream_acked_rows_per_s": round(total / acked),
-        "baseline_copy_insert_rows_per_s": round(reference),
-        "ratio": round(ours / reference, 3),
-        "target": "ratio >= 0.6",
+        **result,
+        "target": "ratio_to_ceiling >= 0.8",
     }
     out = RESULTS / "batch_write.json"
     history = json.loads(out.read_text()) if out.exists() else []
     history.append(record)
     out.write_text(json.dumps(history, indent=2) + "\n")
     print(json.dumps(record, indent=2))
+    return record
 
 
 if __name__ == "__main__":

@@ -45,13 +45,13 @@ def drain(dsn: str, acknowledged: int, timeout: float = 300) -> dict[str, float]
     return {"stored": stored, "acknowledged": acknowledged, "drained_after_s": round(time.perf_counter() - began, 2)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="Ownstream HTTP processes")
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
 
     with influx_peer() as influx, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         httpx.post(f"{influx}/query", data={"q": "CREATE DATABASE bench"})
@@ -85,6 +85,7 @@ def main() -> None:
     history.append(record)
     Path(out).write_text(json.dumps(history, indent=2) + "\n")
     print(json.dumps(record, indent=2))
+    return record
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,10 @@ from tests.support.factories import make_dataset
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start"
+# the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
+PEER = next((p / "shared" / "tools" / "influxdb-peer" / "start" for p in (ROOT.parent, ROOT.parent.parent)
+             if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()),
+            ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -45,7 +50,7 @@ def bench_env(name: str) -> dict[str, str]:
     return env
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -58,10 +63,27 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 @contextmanager
 def processes(commands: list[list[str]], env: dict[str, str]):
+    """Start `commands`; with BENCH_PROFILE=<folder> each is also sampled by py-spy (raw stacks, one file each)."""
     procs = [subprocess.Popen(c, env={**os.environ, **env}, stdout=subprocess.DEVNULL) for c in commands]
+    spies = []
+    if folder := os.environ.get("BENCH_PROFILE"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for p, command in zip(procs, commands, strict=True):
+            name = "-".join(a for a in command[3:5] if not a.startswith("-"))
+            out = Path(folder, f"{name}-{p.pid}.txt")
+            spies.append(subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--format", "raw", "--rate",
+                                           "100", "--nonblocking", "-o", str(out)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         yield procs
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in spies:
+            try:
+                spy.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                spy.kill()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
@@ -77,15 +99,44 @@ def ownstream(*args: str) -> list[str]:
 
 @contextmanager
 def influx_peer():
-    port = free_port()
-    out = subprocess.run([str(PEER), str(port)], capture_output=True, text=True, check=True)
-    url = out.stdout.strip().splitlines()[-1]
-    state = re.search(r"state: (\S+)", out.stderr).group(1)
+    """InfluxDB 1.x on a free loopback port, as ../shared/tools/influxdb-peer/start sets it up, but with its RPC
+    port free too (the script keeps 127.0.0.1:8088, so two peers on one machine collide)."""
+    if shutil.which("influxd") is None:  # the script installs Debian's influxdb package
+        subprocess.run([str(PEER), str(free_port())], check=False)
+    port, rpc = free_port(), free_port()
+    state = Path(tempfile.mkdtemp(prefix=f"influxdb-peer-{port}-"))
+    config = subprocess.run(["influxd", "config"], capture_output=True, text=True, check=True).stdout
+    for old, new in (("/var/lib/influxdb", str(state)), ("reporting-disabled = false", "reporting-disabled = true"),
+                     ('bind-address = "127.0.0.1:8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+                     ('bind-address = ":8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+                     ('bind-address = ":8086"', f'bind-address = "127.0.0.1:{port}"'),
+                     ("log-enabled = true", "log-enabled = false"),
+                     ("query-log-enabled = true", "query-log-enabled = false")):
+        config = config.replace(old, new)
+    (state / "influxdb.conf").write_text(config)
+    with (state / "influxd.log").open("wb") as log:
+        server = subprocess.Popen(["influxd", "-config", str(state / "influxdb.conf")], stdout=log,
+                                  stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 204:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"InfluxDB did not start: {(state / 'influxd.log').read_text()[-2000:]}")
+            time.sleep(0.2)
         yield url
     finally:
-        pid = int(Path(state, "pid").read_text())
-        os.kill(pid, signal.SIGTERM)
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def parse_wrk(output: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings, readings_packed
 from shared.passwords import hash_password, verify_password
@@ -22,6 +22,7 @@ from shared.values import TAG_RE
 KeyKind = Literal["read", "write"]
 MAX_RETENTION_DAYS = 36_500  # a century: beyond that, keep forever (no retention)
 FIRST_USER_LOCK = 73_110_010  # advisory lock serializing first-user setups
+DATASET_WRITE_LOCK = 73_110_011  # advisory lock space (with the dataset id): writers share it, deletion excludes
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,12 @@ def create_dataset(
     description: str = "",
     public: bool = False,
     retention_days: int | None = None,
+    accept_new_variables: bool | None = None,
 ) -> tuple[Dataset, NewKeys]:
-    """A new dataset with its variables and a fresh read and write key (returned in clear, once)."""
+    """A new dataset with its variables and a fresh read and write key (returned in clear, once).
+
+    `accept_new_variables` defaults to on for a dataset made without variables and off for one that declared them.
+    """
     if not name.strip():
         raise BadRequest("a dataset needs a name")
     seen: set[str] = set()
@@ -119,8 +124,10 @@ def create_dataset(
         seen.add(spec.tag)
     if retention_days is not None and not 0 < retention_days <= MAX_RETENTION_DAYS:
         raise BadRequest(f"retention_days must be between 1 and {MAX_RETENTION_DAYS}")
+    if accept_new_variables is None:
+        accept_new_variables = not variables
     dataset = Dataset(owner=owner, name=name.strip(), description=description, public=public,
-                      retention_days=retention_days)
+                      retention_days=retention_days, accept_new_variables=accept_new_variables)
     dataset.variables = [
         Variable(tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit, position=i)
         for i, spec in enumerate(variables)
@@ -150,24 +157,35 @@ def regenerate_key(session: Session, dataset: Dataset, kind: KeyKind) -> str:
 
 
 def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Variable:
+    """Declare a variable; one registered on first sight becomes declared (keeping its place), not a conflict."""
     check_tag(spec.tag)
-    position = len(dataset.variables)
+    found = session.scalar(select(Variable).where(Variable.dataset_id == dataset.id, Variable.tag == spec.tag))
+    if found is not None and not found.declared:
+        found.declared, found.name, found.unit = True, spec.name or found.name, spec.unit or found.unit
+        session.flush()
+        return found
+    last = session.scalar(select(func.max(Variable.position)).where(Variable.dataset_id == dataset.id))
     variable = Variable(dataset_id=dataset.id, tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit,
-                        position=position)
+                        position=0 if last is None else last + 1)
     try:
         with session.begin_nested():
             session.add(variable)
     except IntegrityError:
         raise Conflict(f"variable {spec.tag!r} exists") from None
+    session.expire(dataset, ["variables"])
     return variable
 
 
-def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool) -> None:
+def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool,
+                   accept_new_variables: bool | None = None) -> None:
+    """Change the dataset's settings; `accept_new_variables` None leaves that one as it is."""
     if not name.strip():
         raise BadRequest("a dataset needs a name")
     if len(name.strip()) > 200:
         raise BadRequest("a dataset name is at most 200 characters")
     dataset.name, dataset.description, dataset.public = name.strip(), description, public
+    if accept_new_variables is not None:
+        dataset.accept_new_variables = accept_new_variables
     dataset.updated_at = datetime.now(UTC)
     session.flush()
 
@@ -177,6 +195,8 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
 
     Returns the ids of its devices, whose broker accounts the caller removes once this is committed.
     """
+    # Waits for workers writing this dataset, and holds new ones off until the deletion is committed.
+    session.execute(text("select pg_advisory_xact_lock(:space, :id)"), {"space": DATASET_WRITE_LOCK, "id": dataset.id})
     devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
@@ -186,12 +206,44 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     return devices
 
 
-def get_dataset(session: Session, dataset_id: int) -> Dataset:
+def delete_user(session: Session, user: User) -> list[tuple[int, str]]:
+    """Delete the user with their datasets and tokens; their session cookies die with the row.
+
+    Returns (dataset id, device id) of the devices whose broker accounts the caller removes after commit.
+    """
+    devices: list[tuple[int, str]] = []
+    for dataset in list(user.datasets):
+        devices += [(dataset.id, device_id) for device_id in delete_dataset(session, dataset)]
+    session.delete(user)
+    session.flush()
+    return devices
+
+
+def missing_dataset(dataset_id: int) -> NotFound:
+    """The one answer for a dataset that does not exist and for a private one the caller may not see."""
+    return NotFound(f"no dataset {dataset_id}")
+
+
+def find_dataset(session: Session, dataset_id: int) -> Dataset | None:
     if not 0 < dataset_id < 2**31:  # datasets.id is an integer column: nothing else can exist
-        raise NotFound(f"no dataset {dataset_id}")
-    dataset = session.get(Dataset, dataset_id)
+        return None
+    return session.get(Dataset, dataset_id)
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = find_dataset(session, dataset_id)
     if dataset is None:
-        raise NotFound(f"no dataset {dataset_id}")
+        raise missing_dataset(dataset_id)
+    return dataset
+
+
+def owned_by(session: Session, user: User, dataset_id: int) -> Dataset:
+    """The user's own dataset; another user's is 403 if public, and answers as missing (404) if private."""
+    dataset = find_dataset(session, dataset_id)
+    if dataset is None or (dataset.owner_id != user.id and not dataset.public):
+        raise missing_dataset(dataset_id)
+    if dataset.owner_id != user.id:
+        raise Forbidden("this dataset belongs to another user")
     return dataset
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.datasets import get_dataset
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.datasets import owned_by
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, Device, User
 
@@ -30,11 +30,8 @@ def check_device_id(device_id: str) -> str:
 
 
 def owned_dataset(session: Session, user: User, dataset_id: int) -> Dataset:
-    """The dataset if `user` owns it: 404 if there is none, 403 if it is someone else's."""
-    dataset = get_dataset(session, dataset_id)
-    if dataset.owner_id != user.id:
-        raise Forbidden("this dataset belongs to another user")
-    return dataset
+    """The dataset if `user` owns it: 404 if there is none or it is someone else's private one, else 403."""
+    return owned_by(session, user, dataset_id)
 
 
 def create_device(session: Session, user: User, dataset_id: int, device_id: str) -> tuple[Device, str]:
@@ -109,11 +106,20 @@ def revoke_device(session: Session, device: Device) -> None:
 
 
 def describe_device(device: Device) -> dict:
-    """A device as the API and CLI show it: never its token."""
-    return {
-        "deviceId": device.device_id,
-        "datasetId": device.dataset_id,
-        "createdAt": device.created_at,
-        "updatedAt": device.updated_at,
-        "lastSeenAt": device.last_seen_at,
+    """A device as the API and CLI show it: never its token.
+
+    Names are snake_case, as everywhere in the API; the camelCase names of the influxdb-iot-starter API that
+    device clients already read (`deviceId`, `createdAt`, ...) are kept alongside as aliases.
+    """
+    described = {
+        "device_id": device.device_id,
+        "dataset_id": device.dataset_id,
+        "created_at": device.created_at,
+        "updated_at": device.updated_at,
+        "last_seen_at": device.last_seen_at,
     }
+    return described | {CAMEL_ALIASES[name]: value for name, value in described.items()}
+
+
+CAMEL_ALIASES = {"device_id": "deviceId", "dataset_id": "datasetId", "created_at": "createdAt",
+                 "updated_at": "updatedAt", "last_seen_at": "lastSeenAt"}

@@ -53,6 +53,11 @@ class RateLimited(OwnstreamError):
     error = "rate_limited"
 
 
+class NotSupported(OwnstreamError):
+    status_code = 501
+    error = "not_supported"
+
+
 class QueueUnavailable(OwnstreamError):
     status_code = 503
     error = "queue_unavailable"
@@ -66,3 +71,10 @@ class DatabaseUnavailable(OwnstreamError):
 class BrokerUnavailable(OwnstreamError):
     status_code = 503
     error = "broker_unavailable"
+
+
+class QueueFull(OwnstreamError):
+    """The queue holds more waiting jobs than the configured backlog limit: send again after Retry-After."""
+
+    status_code = 503
+    error = "queue_full"

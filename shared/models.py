@@ -48,6 +48,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
+    # Every session cookie carries the epoch it was issued under; raising it ends all of them at once.
+    session_epoch: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_at: Mapped[datetime] = _now()
 
     datasets: Mapped[list[Dataset]] = relationship(back_populates="owner")
@@ -65,6 +67,8 @@ class Dataset(Base):
     last_entry_id: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # on: a reading for an unregistered variable registers it; off: it is refused naming the variable
+    accept_new_variables: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -86,6 +90,8 @@ class Variable(Base):
     name: Mapped[str] = mapped_column(String(200), server_default="", default="")
     unit: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # made by the owner, not registered on first sight: only these take ThingSpeak's field1..field8
+    declared: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), default=True)
     created_at: Mapped[datetime] = _now()
 
     dataset: Mapped[Dataset] = relationship(back_populates="variables")

@@ -1,9 +1,11 @@
 """Rollups: per-series partial aggregates of numeric readings in 1-minute and 1-hour buckets.
 
 A rollup row is a mergeable aggregate state: counts, sums, min and max kept apart for float (`v_num`) and
-integer (`v_int`) readings, so integers stay exact (sums are `numeric`), plus the time and value of the first
-and last reading. On plain PostgreSQL `rollup_1m` and `rollup_1h` are tables the workers maintain in the
-transaction that writes the readings; on TimescaleDB they are continuous aggregates of the same shape.
+integer (`v_int`) readings, so integers stay exact, plus the time and value of the first and last reading.
+Sums are `numeric`: exact for integers, and for floats (each taken to 15 significant digits) they cannot
+overflow, where a double precision sum of two 1e308 would fail the write.
+On plain PostgreSQL `rollup_1m` and `rollup_1h` are tables the workers maintain in the transaction that writes the
+readings; on TimescaleDB they are continuous aggregates of the same shape.
 Buckets are aligned to the Unix epoch, like `date_bin(width, time, '1970-01-01Z')`.
 """
 
@@ -22,14 +24,14 @@ STATE = ("n_num", "sum_num", "min_num", "max_num", "n_int", "sum_int", "min_int"
 STATE_COLUMNS = ", ".join(STATE)
 
 STATE_DDL = """
-    n_num integer not null, sum_num double precision, min_num double precision, max_num double precision,
+    n_num integer not null, sum_num numeric, min_num double precision, max_num double precision,
     n_int integer not null, sum_int numeric, min_int bigint, max_int bigint,
     first_time timestamptz, first_num double precision, first_int bigint,
     last_time timestamptz, last_num double precision, last_int bigint
 """
 
 # The state of a group of raw readings (columns time, v_num, v_int), all numeric (filter with NUMERIC).
-_RAW = ("count(v_num)::int", "sum(v_num)", "min(v_num)", "max(v_num)",
+_RAW = ("count(v_num)::int", "sum(v_num::numeric)", "min(v_num)", "max(v_num)",
         "count(v_int)::int", "sum(v_int)", "min(v_int)", "max(v_int)",
         "min(time)", "(array_agg(v_num order by time))[1]", "(array_agg(v_int order by time))[1]",
         "max(time)", "(array_agg(v_num order by time desc))[1]", "(array_agg(v_int order by time desc))[1]")
@@ -78,7 +80,7 @@ def continuous_aggregate(name: str, width: timedelta) -> str:
     return f"""
 create materialized view {name} with (timescaledb.continuous, timescaledb.materialized_only = false) as
 select series_id, time_bucket(interval '{seconds} seconds', time) as bucket,
-    count(v_num)::int as n_num, sum(v_num) as sum_num, min(v_num) as min_num, max(v_num) as max_num,
+    count(v_num)::int as n_num, sum(v_num::numeric) as sum_num, min(v_num) as min_num, max(v_num) as max_num,
     count(v_int)::int as n_int, sum(v_int) as sum_int, min(v_int) as min_int, max(v_int) as max_int,
     min(time) as first_time, first(v_num, time) as first_num, first(v_int, time) as first_int,
     max(time) as last_time, last(v_num, time) as last_num, last(v_int, time) as last_int

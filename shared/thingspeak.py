@@ -1,8 +1,10 @@
-"""How ThingSpeak entries live in Ownstream: fieldN is a dataset's N-th variable; location and status are
-stored as readings of reserved variables (starting with "@", which no registered tag can)."""
+"""How ThingSpeak entries live in Ownstream: fieldN is a dataset's N-th declared variable (else its variable
+named fieldN); location and status are stored as readings of reserved variables (starting with "@", which no
+registered tag can). Variables registered on first sight from other protocols never take a field slot."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,3 +26,14 @@ def zone(name: object) -> tzinfo:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("Europe") or an odd path
         raise BadRequest(f"timezone {name!r} is not a known time zone name (e.g. Europe/Berlin)") from None
+
+
+def field_tags(declared: Sequence[str], tags: Collection[str]) -> dict[int, str]:
+    """{N: tag} of ThingSpeak's fieldN: the N-th declared variable, else the variable named `fieldN` if any."""
+    slots: dict[int, str] = {}
+    for number in range(1, FIELD_COUNT + 1):
+        if number <= len(declared):
+            slots[number] = declared[number - 1]
+        elif f"field{number}" in tags:
+            slots[number] = f"field{number}"
+    return slots

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.query.buckets import bucketed
+from services.api.readings import driver_connection
 from shared.models import Series
 
 MAX_POINTS = 1000  # per line: what a chart a screen wide can show
 RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7),
           "month": timedelta(days=30)}
 # bucket widths in seconds, the smallest that keeps a range under MAX_POINTS is used
-BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400)
-ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
+BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+           2 * 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400)
+DAY = 86_400
 
 NUMERIC = "(r.v_num is not null or r.v_int is not null)"
 
@@ -31,15 +34,6 @@ select r.series_id, extract(epoch from r.time)::float8, coalesce(r.v_num, r.v_in
 from readings_in(%(ids)s, %(start)s, %(end)s) r
 where {NUMERIC}
 order by r.series_id, r.time
-"""
-
-BINNED = f"""
-select r.series_id, extract(epoch from date_bin(%(bucket)s, r.time, %(origin)s))::float8 as t,
-       avg(coalesce(r.v_num, r.v_int::float8))
-from readings_in(%(ids)s, %(start)s, %(end)s) r
-where {NUMERIC}
-group by r.series_id, t
-order by r.series_id, t
 """
 
 
@@ -58,7 +52,7 @@ class Line:
 def bucket_for(span: timedelta) -> int:
     """The smallest bucket width that keeps `span` within MAX_POINTS buckets."""
     seconds = span.total_seconds()
-    return next((b for b in BUCKETS if seconds / b <= MAX_POINTS), BUCKETS[-1])
+    return next((b for b in BUCKETS if seconds / b <= MAX_POINTS), DAY * -(-int(seconds) // (DAY * MAX_POINTS)))
 
 
 def _label(series: Series) -> str:
@@ -68,21 +62,20 @@ def _label(series: Series) -> str:
 
 
 def chart_lines(session: Session, dataset_id: int, start: datetime, end: datetime) -> list[Line]:
-    """Every series with numeric points in [start, end): raw when few, else bucket averages (date_bin)."""
+    """Every series with numeric points in [start, end): raw when few, else bucket averages."""
     series = {s.id: s for s in session.scalars(select(Series).where(Series.dataset_id == dataset_id))}
     if not series:
         return []
     params = {"ids": list(series), "start": start, "end": end, "cap": MAX_POINTS + 1}
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor as cur:
+    with driver_connection(session).cursor() as cur:
         counts = dict(cur.execute(CAPPED_COUNTS, params).fetchall())
         raw_ids = [i for i, n in counts.items() if 0 < n <= MAX_POINTS]
         many_ids = {i for i, n in counts.items() if n > MAX_POINTS}
         bucket = bucket_for(end - start)
         rows = cur.execute(RAW, {**params, "ids": raw_ids}).fetchall() if raw_ids else []
-        if many_ids:
-            rows += cur.execute(BINNED, {**params, "ids": list(many_ids), "bucket": timedelta(seconds=bucket),
-                                         "origin": ORIGIN}).fetchall()
+        if many_ids:  # averages from the shared bucketed aggregation (rollups where they exist)
+            rows += [(sid, moment.timestamp(), value) for sid, moment, value in
+                     bucketed(cur, sorted(many_ids), start, end, timedelta(seconds=bucket), ["avg"])]
     lines: dict[int, Line] = {}
     for series_id, moment, value in rows:
         line = lines.get(series_id)

@@ -1,4 +1,4 @@
-"""Reading queries, run on the driver connection (psycopg) to keep per-row overhead low."""
+"""Reading queries for device readings and the seed document, on the driver connection (low per-row cost)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import orjson
 import psycopg
 from sqlalchemy.orm import Session
 
+from services.api.query.latest import reading_value
+
 RANGE = """
-select r.time, s.variable, s.device, s.tags, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
+select r.time, s.variable, s.device, s.tags, r.v_num, r.v_int, r.v_str, r.v_bool
 from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r
 where s.dataset_id = %(ds)s and r.time >= %(start)s and r.time < %(end)s {filters}
 order by r.time, s.variable, s.device
@@ -17,7 +19,7 @@ limit %(limit)s
 """
 
 LATEST_PER_VARIABLE = """
-select s.variable, r.time, coalesce(r.v_num, r.v_int), r.v_str, r.v_bool, r.v_int is not null
+select s.variable, r.time, r.v_num, r.v_int, r.v_str, r.v_bool
 from series s
 cross join lateral readings_last(s.id, %(start)s, %(end)s, %(limit)s) r
 where s.dataset_id = %(ds)s
@@ -25,10 +27,6 @@ order by s.variable, r.time
 """
 
 
-def _value(num, text, flag, is_int):
-    if num is not None:
-        return int(num) if is_int else num
-    return text if text is not None else flag
 
 
 def driver_connection(session: Session) -> psycopg.Connection:
@@ -67,8 +65,8 @@ def read_range(
         cur.execute(RANGE.format(filters=filters), params)
         rows = cur.fetchall()
     out = []
-    for moment, variable, dev, tags, num, text, flag, is_int in rows:
-        row = {"time": moment, "variable": variable, "value": _value(num, text, flag, is_int)}
+    for moment, variable, dev, tags, *columns in rows:
+        row = {"time": moment, "variable": variable, "value": reading_value(*columns)}
         if dev:
             row["device"] = dev
         if tags:
@@ -85,6 +83,6 @@ def latest_per_variable(
         cur.execute(LATEST_PER_VARIABLE, {"ds": dataset_id, "start": start, "end": end, "limit": limit})
         rows = cur.fetchall()
     values: dict[str, list[tuple[object, datetime]]] = {}
-    for variable, moment, num, text, flag, is_int in rows:
-        values.setdefault(variable, []).append((_value(num, text, flag, is_int), moment))
+    for variable, moment, *columns in rows:
+        values.setdefault(variable, []).append((reading_value(*columns), moment))
     return values

@@ -1,7 +1,8 @@
 """ThingSpeak feeds from narrow readings: entries pivoted, bucketed and aggregated in SQL.
 
-An entry is the set of a dataset's readings at one time (the fields, plus location and status); its values
-come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
+An entry is the set of a dataset's readings at one time (the fields, plus location and status) written through
+ThingSpeak's API, so with an entry id: readings that came by other protocols have none and are not entries.
+Its values come back as text, as ThingSpeak gives them. The newest `limit` entries of the window are used, oldest first;
 aggregations bucket those entries with date_bin and fill empty buckets between the first and the last.
 """
 
@@ -12,15 +13,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from services.api.readings import _cursor
+from services.api.readings import _cursor, driver_connection
+from services.api.thingspeak_buckets import MAX_FILLED_BUCKETS, bucketed_feed
 
-MAX_FILLED_BUCKETS = 8000  # beyond this many buckets, empty ones are left out instead of filled in
 TEXT = "coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)"
 NUMBER = "coalesce(r.v_num, r.v_int::double precision)"
 AGGREGATES = {
     # in numeric, so sums and averages of large numbers cannot overflow double precision midway
     "average": "avg(n{i}::numeric)::float8",
-    "sum": "least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), 1.7976931348623157e308)::float8",
+    # greatest/least skip nulls: without the count, a bucket with no value would sum to -1.797e308
+    "sum": "(case when count(n{i}) > 0 then least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), "
+           "1.7976931348623157e308) end)::float8",
     "median": "percentile_cont(0.5) within group (order by n{i})",
 }
 
@@ -52,13 +55,18 @@ def _entries_sql(count: int) -> str:
         join series s on s.dataset_id = %(ds)s and s.variable = t.tag
     ),
     newest as (  -- the newest `limit` entry times: each series' newest `limit` (backward index scans), merged
-        select distinct t.time from picked p cross join lateral readings_last(p.id, %(start)s, %(end)s, %(limit)s) t
+        select distinct t.time from picked p cross join lateral (
+            select r.time from readings_in(array[p.id], %(start)s, %(end)s) r
+            where r.entry_id is not null
+            order by r.time desc limit %(limit)s
+        ) t
         order by t.time desc limit %(limit)s
     ),
     entries as (
         select r.time, max(r.entry_id) as entry_id,
         {columns}
         from picked p cross join lateral readings_in(array[p.id], (select min(time) from newest), %(end)s) r
+        where r.entry_id is not null
         group by r.time
     )"""
 
@@ -103,6 +111,10 @@ LATEST = datetime.fromisoformat("9999-12-30T00:00:00+00:00")
 
 def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
     """Rows (created_at, entry_id or None, value text per tag...) oldest first."""
+    if query.aggregate in ("average", "sum"):
+        rows = bucketed_feed(driver_connection(session), query)
+        if rows is not None:
+            return rows
     count = len(query.tags)
     if query.aggregate:
         sql = _bucketed_sql(count, query.aggregate, query.round_to)
@@ -120,7 +132,9 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
 
 LAST_VALUE = """
 select r.time, r.entry_id, coalesce(r.v_str, r.v_int::text, r.v_num::text, r.v_bool::text)
-from series s cross join lateral readings_last(s.id, '-infinity', 'infinity', 1) r
+from series s cross join lateral (  -- the newest entry among the series' newest values (readings_last is cheap)
+    select * from readings_last(s.id, '-infinity', 'infinity', 50) x where x.entry_id is not null
+) r
 where s.dataset_id = %(ds)s and s.variable = %(tag)s
 order by r.time desc limit 1
 """

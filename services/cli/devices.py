@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from services.cli.console import console, emit_json
+from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
 from shared.config import get_settings
 from shared.datasets import get_dataset, user_by_name
@@ -25,7 +26,7 @@ def show_token(result: dict, json: bool, label: str) -> None:
     if json:
         emit_json(result)
     else:
-        console.print(f"device [bold]{result['deviceId']}[/bold] in dataset {result['datasetId']}\n"
+        console.print(f"device [bold]{result['device_id']}[/bold] in dataset {result['dataset_id']}\n"
                       f"  {label}: {result['token']}")
 
 
@@ -96,8 +97,11 @@ def device_list(
     if json:
         emit_json(devices)
         return
+    table = Table("dataset", "device", "created", "last seen", box=None)
     for d in devices:
-        console.print(f"{d['datasetId']:>6}  {d['deviceId']}  last seen {d['lastSeenAt'] or 'never'}")
+        table.add_row(str(d["dataset_id"]), d["device_id"], f"{d['created_at']:%Y-%m-%d %H:%M:%S}",
+                      f"{d['last_seen_at']:%Y-%m-%d %H:%M:%S}" if d["last_seen_at"] else "never")
+    out.print(table)
 
 
 @token_app.command("create")

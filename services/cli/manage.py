@@ -9,8 +9,20 @@ import typer
 
 from services.cli.console import console, emit_json
 from services.cli.context import announce, fail, sessions
-from shared.datasets import VariableSpec, create_dataset, create_user, get_dataset, regenerate_key, user_by_name
+from shared.config import get_settings
+from shared.datasets import (
+    VariableSpec,
+    add_variable,
+    create_dataset,
+    create_user,
+    delete_user,
+    get_dataset,
+    regenerate_key,
+    update_dataset,
+    user_by_name,
+)
 from shared.db import transaction
+from shared.device_accounts import DeviceAccounts
 from shared.errors import OwnstreamError
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -37,6 +49,21 @@ def user_create(
     console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
 
 
+@user_app.command("delete")
+def user_delete(name: str) -> None:
+    """Delete a user with all their datasets, devices and tokens; their sessions end at once."""
+    try:
+        with transaction(sessions()) as session:
+            devices = delete_user(session, user_by_name(session, name))
+    except OwnstreamError as error:
+        fail(error)
+    announce()
+    accounts = DeviceAccounts(get_settings())
+    for dataset_id, device_id in devices:  # a broker that misses this is repaired by `ownstream mqtt sync-accounts`
+        accounts.revoke(dataset_id, device_id)
+    console.print(f"deleted user [bold]{name}[/bold]")
+
+
 @dataset_app.command("create")
 def dataset_create(
     owner: Annotated[str, typer.Option(help="the owning user's name")],
@@ -45,6 +72,9 @@ def dataset_create(
     description: Annotated[str, typer.Option()] = "",
     public: Annotated[bool, typer.Option("--public", help="readable without a key")] = False,
     retention_days: Annotated[int | None, typer.Option(help="drop readings older than this")] = None,
+    accept_new_variables: Annotated[bool | None, typer.Option(
+        "--accept-new-variables/--no-accept-new-variables",
+        help="register unknown variables on first sight (default: only when no --var is given)")] = None,
     json: Annotated[bool, typer.Option("--json", help="print id and keys as JSON")] = False,
 ) -> None:
     """Create a dataset; prints its id and its read and write keys (shown only now)."""
@@ -53,15 +83,54 @@ def dataset_create(
             dataset, keys = create_dataset(
                 session, user_by_name(session, owner), name, [VariableSpec.parse(v) for v in var],
                 description=description, public=public, retention_days=retention_days,
+                accept_new_variables=accept_new_variables,
             )
     except OwnstreamError as error:
         fail(error)
-    result = {"id": dataset.id, "name": dataset.name, "read_key": keys.read_key, "write_key": keys.write_key}
+    result = {"id": dataset.id, "name": dataset.name, "read_key": keys.read_key, "write_key": keys.write_key,
+              "accept_new_variables": dataset.accept_new_variables}
     if json:
         emit_json(result)
     else:
         console.print(f"dataset [bold]{dataset.id}[/bold] {dataset.name}")
         console.print(f"  read key:  {keys.read_key}\n  write key: {keys.write_key}")
+
+
+@dataset_app.command("edit")
+def dataset_edit(
+    dataset_id: int,
+    name: Annotated[str | None, typer.Option(help="a new name")] = None,
+    description: Annotated[str | None, typer.Option(help="a new description")] = None,
+    public: Annotated[bool | None, typer.Option("--public/--private", help="readable without a key, or not")] = None,
+    accept_new_variables: Annotated[bool | None, typer.Option(
+        "--accept-new-variables/--no-accept-new-variables",
+        help="register unknown variables on first sight, or refuse them naming the variable")] = None,
+    add_var: Annotated[list[str], typer.Option(help="declare a variable, TAG[:Display name]; repeat for more")
+                       ] = [],  # noqa: B006
+    json: Annotated[bool, typer.Option("--json", help="print the dataset's settings as JSON")] = False,
+) -> None:
+    """Change a dataset's settings or declare more variables; what is not given stays as it is."""
+    try:
+        with transaction(sessions()) as session:
+            dataset = get_dataset(session, dataset_id)
+            update_dataset(session, dataset, name=dataset.name if name is None else name,
+                           description=dataset.description if description is None else description,
+                           public=dataset.public if public is None else public,
+                           accept_new_variables=accept_new_variables)
+            for spec in add_var:
+                add_variable(session, dataset, VariableSpec.parse(spec))
+            result = {"id": dataset.id, "name": dataset.name, "public": dataset.public,
+                      "accept_new_variables": dataset.accept_new_variables,
+                      "variables": [v.tag for v in dataset.variables]}
+    except OwnstreamError as error:
+        fail(error)
+    announce()  # receivers cache each dataset's variables and its rule for new ones
+    if json:
+        emit_json(result)
+    else:
+        rule = "on" if result["accept_new_variables"] else "off"
+        console.print(f"dataset [bold]{dataset_id}[/bold] {result['name']}: accept new variables {rule}; "
+                      f"variables {', '.join(result['variables'])}")
 
 
 @keys_app.command("regenerate")

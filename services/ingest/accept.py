@@ -1,7 +1,12 @@
 """The one accept path: HTTP routes and the MQTT bridge both turn a payload into a queue message here.
 
-Validation is light and per request (shape, registered variables, times); the per-record work of
-normalization happens in the workers.
+Validation is light and per request (shape, variables, times); the per-record work of normalization happens
+in the workers.
+
+One rule for new variables, whatever the protocol or credential: a dataset that accepts new variables registers
+a variable on its first reading; one that does not refuses the request with a 400 naming the variable. AutoPi
+uploads are the exception in form only: the dongle resends anything answered 4xx forever, so their records
+with unknown variables are set aside as rejected records (naming the variable) and the rest is stored.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from shared.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shared.queue import QueueMessage, Source, make_message
 from shared.thingspeak import zone
 from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
+
+
+def admit(credential: Credential, tag: str, where: str) -> None:
+    """Refuse `tag` unless it is registered or the dataset accepts new variables."""
+    if tag not in credential.known and not credential.accepts_new:
+        raise BadRequest(f"unknown variable {tag!r} in {where}: this dataset does not accept new variables; "
+                         "register it on the dataset first, or turn on accept new variables")
 
 
 def require_writer(credential: Credential | None, dataset_id: int | None = None) -> Credential:
@@ -43,7 +55,7 @@ class Acceptor:
     def push(self, credential: Credential, params: Mapping[str, object], *, source: Source) -> QueueMessage:
         """One entry of a ThingSpeak-style push (`field1`.., a variable's tag, lat/long/elevation/status,
         `created_at` with an optional `timezone`); it asks for one entry id."""
-        values = ts.entry_values(params, credential.variables, ts.UPDATE_META, ts.UPDATE_IGNORED)
+        values = ts.entry_values(params, credential, ts.UPDATE_META, ts.UPDATE_IGNORED)
         if not values:
             raise BadRequest("no values: send at least one field<N>=<value> (or <variable>=<value>)")
         extra: dict[str, object] = {"entries": 1}
@@ -57,7 +69,7 @@ class Acceptor:
     def bulk(self, credential: Credential, updates: object, *, source: Source, timezone: object = None
              ) -> QueueMessage:
         """ThingSpeak bulk updates (each with created_at or delta_t) as one message asking for their entry ids."""
-        entries = ts.bulk_entries(updates, credential.variables, zone(timezone), self._window(),
+        entries = ts.bulk_entries(updates, credential, zone(timezone), self._window(),
                                   self.settings.max_records)
         return make_message("bulk", credential.dataset_id, {"entries": entries}, source=source,
                             device=credential.device, params={"entries": len(entries)})
@@ -75,7 +87,6 @@ class Acceptor:
             raise BadRequest("readings is empty")
         if len(readings) > self.settings.max_records:
             raise BadRequest(f"{len(readings)} readings in one request; at most {self.settings.max_records}")
-        registered = set(credential.variables)
         for index, reading in enumerate(readings):
             where = f"readings[{index}]"
             if not isinstance(reading, dict):
@@ -94,8 +105,7 @@ class Acceptor:
             except ValueProblem as problem:
                 raise BadRequest(f"{where}.values: {problem}") from None
             for tag, value in leaves:
-                if tag not in registered:
-                    raise BadRequest(f"unknown variable {tag!r} in {where}: register it on the dataset first")
+                admit(credential, tag, where)
                 try:
                     columns(value)
                 except ValueProblem as problem:
@@ -117,8 +127,10 @@ class Acceptor:
             raise BadRequest(f"body must be a JSON array of records, not a JSON {type(records).__name__}")
         if len(records) > self.settings.max_records:
             raise PayloadTooLarge(f"{len(records)} records in one request; at most {self.settings.max_records}")
+        # a dataset closed to new variables: the worker sets aside records that would register one
+        params = None if credential.accepts_new else {"variables": list(credential.variables)}
         return make_message("autopi", credential.dataset_id, body.decode(), source=source,
-                            device=credential.device)
+                            device=credential.device, params=params)
 
     def lineproto(self, credential: Credential, body: bytes, precision: str, *, source: Source) -> QueueMessage:
         """InfluxDB line protocol; the whole body is parsed so that a bad line refuses it all (naming the line)."""
@@ -132,9 +144,13 @@ class Acceptor:
         factor, count = lineproto.PRECISIONS[precision], 0
         for number, line in lineproto.lines(text):
             try:
-                lineproto.check_point(lineproto.parse_line(line, factor), earliest, latest)
+                point = lineproto.parse_line(line, factor)
+                lineproto.check_point(point, earliest, latest)
             except lineproto.LineProblem as problem:
                 raise BadRequest(str(lineproto.LineError(number, str(problem), line))) from None
+            if not credential.accepts_new:
+                for tag in (lineproto.variable(point.measurement, f) for f in point.fields):
+                    admit(credential, tag, f"line {number}")
             count += 1
         if not count:
             raise BadRequest("writing requires points: the body has no lines")
@@ -154,7 +170,6 @@ class Acceptor:
         except orjson.JSONDecodeError as error:
             raise BadRequest(f"body is not JSON: {error}") from None
         window = self._window()
-        registered = set(credential.variables)
         try:
             items = telemetry.entries(document)
             if len(items) > self.settings.max_records:
@@ -164,8 +179,7 @@ class Acceptor:
                 if moment is not None:
                     window.check(moment)
                 for tag, value in flatten(values):
-                    if tag not in registered:
-                        raise BadRequest(f"unknown variable {tag!r} in entry {index}: register it on the dataset first")
+                    admit(credential, tag, f"entry {index}")
                     columns(value)
         except ValueProblem as problem:
             raise BadRequest(str(problem)) from None

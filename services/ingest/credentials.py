@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from psycopg_pool import ConnectionPool
@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.keys import hash_key, keys_version_key
+from shared.thingspeak import field_tags
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ DEVICE_LOOKUP = """
 select d.dataset_id, 'device', d.device_id from devices d
 where d.dataset_id = %(dataset)s and d.device_id = %(device)s and d.revoked_at is null
 """
-VARIABLES = "select tag from variables where dataset_id = %s order by position, id"
+VARIABLES = "select tag, declared from variables where dataset_id = %s order by position, id"
+ACCEPTS_NEW = "select accept_new_variables from datasets where id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,15 @@ class Credential:
     kind: Literal["write", "read", "device"]
     device: str | None
     variables: tuple[str, ...]  # the dataset's registered variable tags, in order
+    accepts_new: bool = False  # the dataset registers unknown variables on first sight
+    declared: tuple[str, ...] | None = None  # the owner's variables, in order (None: all of `variables`)
+    known: frozenset[str] = field(init=False, compare=False)
+    fields: dict[int, str] = field(init=False, compare=False)  # ThingSpeak's field number -> tag
+
+    def __post_init__(self) -> None:
+        declared = self.variables if self.declared is None else self.declared
+        object.__setattr__(self, "known", frozenset(self.variables))
+        object.__setattr__(self, "fields", field_tags(declared, self.known))
 
     @property
     def can_write(self) -> bool:
@@ -104,8 +115,11 @@ class CredentialResolver:
             if row is None:
                 return None
             dataset_id, kind, device = row
-            tags = tuple(tag for (tag,) in conn.execute(VARIABLES, (dataset_id,)).fetchall())
-        return Credential(dataset_id, kind, device, tags)
+            variables = conn.execute(VARIABLES, (dataset_id,)).fetchall()
+            accepts = conn.execute(ACCEPTS_NEW, (dataset_id,)).fetchone()
+        return Credential(dataset_id, kind, device, tuple(tag for tag, _ in variables),
+                          accepts_new=bool(accepts and accepts[0]),
+                          declared=tuple(tag for tag, declared in variables if declared))
 
     def invalidate(self) -> None:
         self._generation += 1

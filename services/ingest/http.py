@@ -41,7 +41,7 @@ async def push_params(request: Request, limit: int) -> dict[str, object]:
     if request.method == "POST":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await read_body(request, limit)
-        if content_type == JSON_TYPE:
+        if content_type == JSON_TYPE and body.strip():  # the `influxdb` client sends this type with no body
             pairs += list(json_object(body).items())
         elif body.strip() and content_type in (FORM_TYPE, ""):
             try:
@@ -86,11 +86,11 @@ async def update(request: Request):
     message = rt.acceptor.push(credential, params, source="http")
     receipt = await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=credential.dataset_id)
     if request.url.path.endswith(".json"):
-        return JSON(entry_document(message, receipt, credential.variables))
+        return JSON(entry_document(message, receipt, credential.fields))
     return PlainTextResponse(str(receipt.entry_id))
 
 
-def entry_document(message: QueueMessage, receipt: Receipt, variables: tuple[str, ...]) -> dict:
+def entry_document(message: QueueMessage, receipt: Receipt, fields: dict[int, str]) -> dict:
     """The written entry in ThingSpeak's JSON shape."""
     values: dict[str, str] = message["payload"]
     created = (message.get("params") or {}).get("created_at")
@@ -101,7 +101,7 @@ def entry_document(message: QueueMessage, receipt: Receipt, variables: tuple[str
         "entry_id": receipt.entry_id,
     }
     for number in range(1, 9):
-        document[f"field{number}"] = values.get(variables[number - 1]) if number <= len(variables) else None
+        document[f"field{number}"] = values.get(fields[number]) if number in fields else None
     for tag, name in META_NAMES.items():
         document[name] = values.get(tag)
     return document

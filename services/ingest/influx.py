@@ -2,7 +2,8 @@
 
 - `POST /api/v2/write?bucket=<dataset id>&precision=ns|us|ms|s` with `Authorization: Token <key>`;
 - `POST /write?db=<dataset id>&precision=n|u|ms|s|m|h` with the key as `p`, a Basic password, or a Token;
-- `GET|HEAD /ping`; `POST /query` answering `CREATE DATABASE` (a no-op: datasets are made in Ownstream).
+- `GET|HEAD /ping`, `GET /health` (InfluxDB 2's health check); `POST /query` answering `CREATE DATABASE` (a no-op:
+  datasets are made in Ownstream); `POST /api/v2/query` (Flux) answers 501 "not supported" in InfluxDB's shape.
 
 The key is a dataset's write key or a device token. A bucket other than the key's own dataset answers 404
 "bucket not found", as InfluxDB answers for a bucket the token cannot see: a key never learns whether
@@ -30,6 +31,7 @@ from shared.errors import (
     BadRequest,
     DatabaseUnavailable,
     NotFound,
+    NotSupported,
     OwnstreamError,
     QueueUnavailable,
     Unauthorized,
@@ -43,7 +45,8 @@ VERSION = "1.8.10"  # the InfluxDB release whose write API (v1 and v2) this mirr
 HEADERS = {"X-Influxdb-Version": VERSION, "X-Influxdb-Build": "Ownstream"}
 V2_PRECISIONS = frozenset({"ns", "us", "ms", "s"})
 V1_PRECISIONS = frozenset({"n", "ns", "u", "us", "µ", "ms", "s", "m", "h"})
-CODES = {400: "invalid", 401: "unauthorized", 404: "not found", 413: "request too large", 503: "unavailable"}
+CODES = {400: "invalid", 401: "unauthorized", 404: "not found", 413: "request too large", 501: "not implemented",
+         503: "unavailable"}
 UNAVAILABLE_DB = DatabaseUnavailable("the database is unreachable; send again later", headers={"Retry-After": "5"})
 CREATE_DATABASE = re.compile(r'\s*CREATE\s+DATABASE\s+(?:"(?:[^"\\]|\\.)+"|[A-Za-z_][\w.-]*)(?:\s+WITH\s+.*)?\s*',
                              re.I | re.S)
@@ -136,6 +139,21 @@ async def ping(request: Request) -> Response:
     if request.query_params.get("verbose", "").lower() in ("true", "1"):
         return JSON({"version": VERSION}, headers=HEADERS)
     return Response(status_code=204, headers=HEADERS)
+
+
+@router.get("/health")
+async def health() -> JSON:
+    """InfluxDB 2's health check, which `influxdb-client`'s health() reads: the receiver is up."""
+    return JSON({"name": "influxdb", "message": "ready for writes", "status": "pass", "checks": [],
+                 "version": VERSION, "commit": "ownstream"}, headers=HEADERS)
+
+
+@router.post("/api/v2/query")
+async def flux_query() -> JSON:
+    """Flux queries are not supported: a clear 501 in InfluxDB's error shape, which clients raise as an error."""
+    error = NotSupported("Flux queries are not supported by Ownstream; read data through "
+                         "GET /api/v1/datasets/{id}/data (see the README)")
+    return influx_error(error, v1=False)
 
 
 @router.api_route("/query", methods=["GET", "POST"])

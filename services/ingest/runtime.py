@@ -13,10 +13,12 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from services.ingest.accept import Acceptor
+from services.ingest.backlog import Backlog
 from services.ingest.batcher import Batcher, Submission
 from services.ingest.credentials import UNKNOWN, Credential, CredentialResolver
 from services.ingest.entries import EntryIds
 from services.ingest.idempotency import Claim, Idempotency, Receipt
+from services.ingest.rate_limit import KeyRateLimit
 from shared.config import Settings
 from shared.queue import QueueMessage, add_messages, execute_recorded, ingest_queue
 
@@ -32,6 +34,8 @@ class IngestRuntime:
     batcher: Batcher = field(init=False)
     entry_ids: EntryIds = field(init=False)
     idempotency: Idempotency = field(init=False)
+    rate_limit: KeyRateLimit = field(init=False)
+    backlog: Backlog = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -46,7 +50,9 @@ class IngestRuntime:
         self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)
         self.idempotency = Idempotency(self.redis, s)
         self._queue = ingest_queue(self.redis, s)
-        self.batcher = Batcher(self._flush, s.ingest_pace_ms / 1000, s.ingest_max_wait_ms / 1000)
+        self.batcher = Batcher(self._flush)
+        self.backlog = Backlog(s.queue_max_backlog, s.backlog_retry_after_s)
+        self.rate_limit = KeyRateLimit(s.ingest_rate_per_key, s.ingest_burst_per_key)
 
     def start(self) -> None:
         self.pool.open(wait=False)
@@ -61,13 +67,15 @@ class IngestRuntime:
         await self.aredis.aclose()
 
     async def credential(self, key: str | None) -> Credential | None:
-        """The credential for `key`; the database is read (off the event loop) only on a cache miss."""
+        """The credential for `key` (the database read off the event loop only on a cache miss); a valid key
+        over its rate limit (OWNSTREAM_INGEST_RATE_PER_KEY) is refused with 429."""
         if not key:
             return None
         hit = self.credentials.cached(key)
-        if hit is not UNKNOWN:
-            return hit  # type: ignore[return-value]
-        return await run_in_threadpool(self.credentials.resolve, key)
+        found = hit if hit is not UNKNOWN else await run_in_threadpool(self.credentials.resolve, key)
+        if found is not None and self.rate_limit.enabled:
+            self.rate_limit.take(key)
+        return found  # type: ignore[return-value]
 
     async def submit(
         self, messages: list[QueueMessage], *, idempotency_key: str | None = None, dataset_id: int | None = None
@@ -76,7 +84,9 @@ class IngestRuntime:
 
         With an `idempotency_key` (scoped to `dataset_id`), a request already answered gets that answer back
         (`replayed`) and nothing is queued again; a key whose first request failed is free to be used again.
+        Raises QueueFull (503, Retry-After) while the queue's backlog is at its limit.
         """
+        await self.backlog.admit(self._queue_length)
         if not idempotency_key:
             return await self.batcher.submit(Submission(messages))
         scope = messages[0]["dataset_id"] if dataset_id is None else dataset_id
@@ -85,10 +95,13 @@ class IngestRuntime:
             return claimed
         return await self.batcher.submit(Submission(messages, claimed))
 
-    async def _flush(self, submissions: list[Submission]) -> int:
+    async def _queue_length(self) -> int:
+        return await self.aredis.llen(self._queue.key)
+
+    async def _flush(self, submissions: list[Submission]) -> None:
         """Allocate entry ids (one round trip), then queue jobs and record receipts in one MULTI/EXEC.
 
-        Returns the number of jobs waiting in the queue after this flush (the batcher paces itself by it).
+        The same transaction reads the queue's length, for the backlog limit.
         """
         messages = [m for submission in submissions for m in submission.messages]
         try:
@@ -99,7 +112,7 @@ class IngestRuntime:
                 if submission.claim is not None:
                     self.idempotency.record(recorder, submission.claim, Receipt.of(submission.messages))
             recorder.llen(self._queue.key)
-            return (await execute_recorded(self.aredis, recorder))[-1]
+            self.backlog.note((await execute_recorded(self.aredis, recorder))[-1])
         except Exception:
             # Nothing was queued (or the answer was recorded with it): free the keys so resends are accepted.
             # Here rather than in the request, so a client that hung up still lets go of its key.

@@ -1,7 +1,8 @@
 """ThingSpeak's write parameters checked and mapped to a dataset's variables (pure; no I/O).
 
-`fieldN` is the dataset's N-th variable (a dataset made for ThingSpeak has variables field1..field8); a
-dataset's own tags are accepted by name too, and take precedence. `lat`/`long`/`elevation`/`status` (in bulk
+`fieldN` is the dataset's N-th declared variable, else its variable named `fieldN` (shared.thingspeak); a
+dataset's own tags are accepted by name too, and take precedence. Any other name is a new variable when the
+dataset accepts new variables, else a 400 naming it. `lat`/`long`/`elevation`/`status` (in bulk
 updates `latitude`/`longitude`) are stored as the entry's location and status (see shared.thingspeak), unless the
 dataset has a variable of that name.
 """
@@ -13,14 +14,16 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 
+from services.ingest.credentials import Credential
 from shared.errors import BadRequest
 from shared.thingspeak import ELEVATION, LATITUDE, LONGITUDE, STATUS
-from shared.values import TimeWindow, ValueProblem, parse_time
+from shared.values import TAG_RE, TimeWindow, ValueProblem, parse_time
 
 FIELD_RE = re.compile(r"^field([1-8])$")
 UPDATE_META = {"lat": LATITUDE, "long": LONGITUDE, "elevation": ELEVATION, "status": STATUS}
 BULK_META = {"latitude": LATITUDE, "longitude": LONGITUDE, "elevation": ELEVATION, "status": STATUS}
-UPDATE_IGNORED = frozenset({"api_key", "key", "created_at", "timezone"})
+# twitter/tweet: ThingTweet, which ThingSpeak libraries may send along; not a reading
+UPDATE_IGNORED = frozenset({"api_key", "key", "created_at", "timezone", "twitter", "tweet"})
 BULK_TIME = frozenset({"created_at", "delta_t"})
 RANGES = {LATITUDE: (-90.0, 90.0), LONGITUDE: (-180.0, 180.0), ELEVATION: (-1e6, 1e6)}
 CSV_COLUMNS = ("field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8",
@@ -77,22 +80,31 @@ def text_of(value: object, where: str) -> str | None:
     raise BadRequest(f"{where}: must be a number or a string")
 
 
-def resolve(name: str, variables: tuple[str, ...], meta: Mapping[str, str]) -> str:
-    """The variable tag a parameter name writes; 400 for a name that is none of the dataset's."""
-    if name in variables:
+def resolve(name: str, credential: Credential, meta: Mapping[str, str]) -> str:
+    """The variable tag a parameter name writes; 400 for a name the dataset does not take."""
+    if name in credential.known:
         return name
     if match := FIELD_RE.match(name):
         number = int(match.group(1))
-        if number > len(variables):
-            raise BadRequest(f"{name}: this dataset has {len(variables)} variable(s); add more to use {name}")
-        return variables[number - 1]
+        if number in credential.fields:
+            return credential.fields[number]
+        if credential.accepts_new:
+            return name
+        raise BadRequest(f"{name}: this dataset has no {name} and does not accept new variables; "
+                         f"declare it or turn on accept new variables")
     if name in meta:
         return meta[name]
-    raise BadRequest(f"unknown field {name!r}: use field1..field{min(len(variables), 8)}, a variable's tag, "
-                     f"or {', '.join(meta)}")
+    if credential.accepts_new and TAG_RE.match(name):
+        return name
+    slots = f"field1..field{max(credential.fields)}, " if credential.fields else ""
+    if credential.accepts_new:
+        raise BadRequest(f"unknown field {name!r} is not a valid variable name: 1-200 of letters, digits and "
+                         "_ . - : / @")
+    raise BadRequest(f"unknown field {name!r}: use {slots}a variable's tag, or {', '.join(meta)} "
+                     "(this dataset does not accept new variables)")
 
 
-def entry_values(params: Mapping[str, object], variables: tuple[str, ...], meta: Mapping[str, str],
+def entry_values(params: Mapping[str, object], credential: Credential, meta: Mapping[str, str],
                  ignored: frozenset[str], where: str = "") -> dict[str, str]:
     """{tag: text} of one entry's parameters; location values are checked to be numbers in range."""
     values: dict[str, str] = {}
@@ -103,7 +115,7 @@ def entry_values(params: Mapping[str, object], variables: tuple[str, ...], meta:
         text = text_of(value, label)
         if text is None:  # blank: ThingSpeak stores no value (CSV rows leave unused columns empty)
             continue
-        tag = resolve(name, variables, meta)
+        tag = resolve(name, credential, meta)
         if tag in RANGES:
             _check_range(text, tag, label)
         values[tag] = text
@@ -137,7 +149,7 @@ def csv_updates(text: str, time_format: str) -> list[dict[str, str]]:
     return updates
 
 
-def bulk_entries(updates: object, variables: tuple[str, ...], tz: tzinfo, window: TimeWindow,
+def bulk_entries(updates: object, credential: Credential, tz: tzinfo, window: TimeWindow,
                  limit: int) -> list[dict]:
     """Checked bulk updates as [{"at": ISO} or {"dt": seconds}, "values": {tag: text}}]; one time kind."""
     if not isinstance(updates, list) or not updates:
@@ -158,7 +170,7 @@ def bulk_entries(updates: object, variables: tuple[str, ...], tz: tzinfo, window
             entry: dict = {"at": parse_moment(update["created_at"], f"{where}.created_at", tz, window).isoformat()}
         else:
             entry = {"dt": _delta(update["delta_t"], f"{where}.delta_t", first=index == 0)}
-        entry["values"] = entry_values(update, variables, BULK_META, BULK_TIME, f"{where}.")
+        entry["values"] = entry_values(update, credential, BULK_META, BULK_TIME, f"{where}.")
         if not entry["values"]:
             raise BadRequest(f"{where}: no values")
         entries.append(entry)

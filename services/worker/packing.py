@@ -10,6 +10,7 @@ Packing a day takes that day's exclusive lock, so it never runs concurrently wit
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -20,7 +21,12 @@ from services.worker import partitions
 log = logging.getLogger(__name__)
 
 DAY_LOCK = 73_110  # pg_advisory_xact_lock(DAY_LOCK, day number): exclusive to pack a day, shared to write into it
+ALL_DAYS = -1  # (DAY_LOCK, ALL_DAYS): shared by packing, exclusive for a write spanning more days than it locks
 RUN_LOCK = 73_111  # (RUN_LOCK, 0): one worker at a time packs
+# A partly packed partition more than RECLAIM_RATIO times the size of its live rows (plus RECLAIM_MIN) is rewritten.
+RECLAIM_RATIO = 3
+RECLAIM_MIN = 1 << 20
+ROW_BYTES = 64  # heap bytes of a hot row, line pointer and alignment included
 PACK_MAX = 1024  # values per pack: a short read unpacks at most this many values of a series
 DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -120,9 +126,9 @@ def day_floor(moment: datetime) -> datetime:
     return EPOCH + DAY * day_number(moment)
 
 
-def unpack_colliding(cur: psycopg.Cursor, first: datetime, last: datetime) -> int:
-    """In a write transaction, before its insert: lock the batch's days and unpack the packs its rows fall in."""
-    if not cur.execute("select readings_guard(%s, %s)", (first, last)).fetchone()[0]:
+def unpack_colliding(cur: psycopg.Cursor) -> int:
+    """In a write transaction, before its insert: lock the staged rows' days, unpack the packs those rows fall in."""
+    if not cur.execute("select readings_guard(min(time), max(time)) from staging_readings").fetchone()[0]:
         return 0
     return cur.execute(UNPACK_STAGED).rowcount
 
@@ -130,7 +136,7 @@ def unpack_colliding(cur: psycopg.Cursor, first: datetime, last: datetime) -> in
 def expire(conn: psycopg.Connection, dataset_id: int, cutoff: datetime) -> int:
     """Retention for packs of one dataset: delete those wholly before `cutoff`; returns the values deleted."""
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s, %s)", (DAY_LOCK, day_number(cutoff)))
+        _lock_days(conn, day_floor(cutoff), day_floor(cutoff) + DAY)
         conn.execute(UNPACK_STRADDLING, {"ds": dataset_id, "cutoff": cutoff})
     return conn.execute(EXPIRE_PACKS, {"ds": dataset_id, "cutoff": cutoff}).fetchone()[0]
 
@@ -150,6 +156,8 @@ def _pack_sql(source: str) -> str:
 
 
 def _lock_days(conn: psycopg.Connection, lo: datetime, hi: datetime) -> None:
+    """Exclusive locks of the days in [lo, hi) (see readings_guard in migration 0003 for the writers' side)."""
+    conn.execute("select pg_advisory_xact_lock_shared(%s, %s)", (DAY_LOCK, ALL_DAYS))
     conn.execute("select pg_advisory_xact_lock(%s, d) from generate_series(%s::int, %s::int - 1) d",
                  (DAY_LOCK, day_number(lo), day_number(hi)))
 
@@ -175,6 +183,27 @@ def _pack_partition(conn: psycopg.Connection, name: str, lo: datetime, hi: datet
         return None
 
 
+def _reclaim(conn: psycopg.Connection, name: str, deleted: int) -> None:
+    """Make the space of deleted rows reusable; give it back when the partition is mostly empty space (a backfill).
+
+    A rewrite left undone (readers kept the partition busy, or an old snapshot kept the rows) is retried next run.
+    """
+    table = sql.Identifier(name).as_string(conn)
+    if deleted:
+        conn.execute(f"vacuum {table}")  # also counts the live rows (reltuples) for the check below
+    pages, rows = conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass",
+                               (table,)).fetchone()
+    if pages * 8192 <= RECLAIM_RATIO * max(rows, 0) * ROW_BYTES + RECLAIM_MIN:
+        return  # the partition's next rows reuse the space
+    conn.execute("set lock_timeout = '5s'")  # rewriting the few live rows is short; never queue readers for long
+    try:
+        conn.execute(f"vacuum full {table}")
+    except psycopg.errors.LockNotAvailable:
+        log.info("packing: %s busy, its space is given back at a later run", name)
+    finally:
+        conn.execute("reset lock_timeout")
+
+
 def _days_with_rows(conn: psycopg.Connection, name: str, before: datetime) -> list[datetime]:
     table = sql.Identifier(name).as_string(conn)
     rows = conn.execute(f"select distinct date_bin('1 day', time, %s) from {table} where time < %s order by 1",
@@ -182,12 +211,14 @@ def _days_with_rows(conn: psycopg.Connection, name: str, before: datetime) -> li
     return [day for (day,) in rows]
 
 
-def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None) -> int:
+def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None, budget_s: float | None = None) -> int:
     """Pack the hot readings of every UTC day that ended `after` ago or earlier; returns the readings packed.
 
     `conn` is in autocommit mode; each day (or whole partition) is one transaction. Returns 0 when another worker
     is packing. Partitions wholly past the cutoff are packed and truncated; others lose their old days by DELETE.
+    With `budget_s`, no new partition is started after that long (a backlog is packed over several runs).
     """
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     if not conn.execute("select pg_try_advisory_lock(%s, 0)", (RUN_LOCK,)).fetchone()[0]:
         return 0
     try:
@@ -197,15 +228,15 @@ def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None
             span = _partition_span(name)
             if span is None or span[0] >= cutoff:
                 continue
+            if deadline is not None and time.monotonic() > deadline:
+                break
             lo, hi = span
             if not conn.execute(f"select exists (select from {sql.Identifier(name).as_string(conn)})").fetchone()[0]:
                 continue
             packed = _pack_partition(conn, name, lo, hi) if hi <= cutoff else None
             if packed is None:
-                deleted = sum(_pack_day(conn, day) for day in _days_with_rows(conn, name, cutoff))
-                if deleted:  # so that the partition's next rows reuse the space
-                    conn.execute(f"vacuum {sql.Identifier(name).as_string(conn)}")
-                packed = deleted
+                packed = sum(_pack_day(conn, day) for day in _days_with_rows(conn, name, cutoff))
+                _reclaim(conn, name, packed)
             if packed:
                 log.info("packing: packed %d readings of %s", packed, name)
             total += packed

@@ -3,58 +3,25 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import psycopg
 from redis import Redis
-from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, Worker
-from rq.executions import Execution
-from rq.job import Job
-from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from rq.worker import WorkerStatus
 
 from services.worker import tasks
+from services.worker.multijob import MultiJobWorker
 from shared.config import Settings
+from shared.metrics import QueueCollector, serve_metrics
 from shared.queue import ingest_queue
 
 log = logging.getLogger(__name__)
 
 
-class IngestWorker(SimpleWorker):
-    """Runs jobs in this process (no fork per job), so the database connection and caches stay warm.
+class IngestWorker(MultiJobWorker):
+    """The ingest queue's worker: several jobs per transaction (multijob), plus Ownstream's maintenance."""
 
-    RQ's SimpleWorker does not heart-beat while a job runs and so registers each job for its whole timeout plus a
-    minute: a batch whose worker was killed would wait that long to be retried. This worker registers jobs for a
-    short TTL and keeps them alive from a heartbeat thread, so an abandoned batch is retried within seconds.
-    """
-
-    heartbeat_ttl_s = 20
     stopped_on_request = False
-
-    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return self.heartbeat_ttl_s
-
-    def execute_job(self, job: Job, queue: Queue) -> None:
-        execution = self.prepare_execution(job)
-        done = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job, execution, done), name="job-heartbeat", daemon=True)
-        beat.start()
-        try:
-            self.perform_job(job, queue, execution)
-        finally:
-            done.set()
-            beat.join()
-        self.set_state(WorkerStatus.IDLE)
-
-    def _beat(self, job: Job, execution: Execution, done: threading.Event) -> None:
-        while not done.wait(max(1.0, self.heartbeat_ttl_s / 4)):
-            try:
-                self.maintain_heartbeats(job, execution)
-            except RedisError as error:
-                log.warning("heartbeat failed: %s", error)
 
     retention_interval_s = 300.0
     _retention_due = 0.0
@@ -98,9 +65,13 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
             delay = min(delay * 2, 10)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
+               metrics_port: int | None = None) -> bool:
     """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
     redis = Redis.from_url(settings.redis_url)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        serve_metrics(settings.host, port, QueueCollector(redis, settings))
     wait_for_database(settings)
     worker = IngestWorker(
         [ingest_queue(redis, settings)],
@@ -113,18 +84,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         worker_ttl=settings.worker_maintenance_interval_s + 15,
     )
     worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
+    worker.batch_jobs = settings.worker_batch_jobs
+    worker.batch_messages = settings.worker_batch_messages
     worker.retention_interval_s = settings.retention_interval_s
     worker.pack_interval_s = settings.pack_interval_s
     worker.work(burst=burst, logging_level="WARNING")
     # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
     return burst or worker.stopped_on_request
-
-
-def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:
-    queue = ingest_queue(redis, settings)
-    return {
-        "queued_jobs": queue.count,
-        "workers": len(Worker.all(queue=queue)),
-        "started_jobs": len(StartedJobRegistry(queue=queue)),
-        "failed_jobs": len(FailedJobRegistry(queue=queue)),
-    }

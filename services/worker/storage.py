@@ -16,6 +16,7 @@ import psycopg
 from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
+from shared.datasets import DATASET_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ create temp table if not exists staging_readings (
 """
 STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
 COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
+PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -46,6 +48,7 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
+# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_tags).
 # Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
@@ -55,8 +58,8 @@ with fresh as (
     where left(w.tag, 1) <> '@'
         and not exists (select 1 from variables v where v.dataset_id = w.dataset_id and v.tag = w.tag)
 )
-insert into variables (dataset_id, tag, name, position)
-select f.dataset_id, f.tag, f.tag,
+insert into variables (dataset_id, tag, name, declared, position)
+select f.dataset_id, f.tag, f.tag, false,
     coalesce((select max(v.position) from variables v where v.dataset_id = f.dataset_id), -1)
     + row_number() over (partition by f.dataset_id order by f.tag)
 from fresh f
@@ -81,6 +84,13 @@ from unnest(%s::int[], %s::text[], %s::timestamptz[]) as w(dataset_id, device_id
 where d.dataset_id = w.dataset_id and d.device_id = w.device_id and d.revoked_at is null
     and (d.last_seen_at is null or d.last_seen_at < w.seen)
 """
+
+# In dataset id order, so that writers never wait on each other in a cycle (deletions take one lock only).
+LOCK_DATASETS = """
+select pg_advisory_xact_lock_shared(%s, w.id) from (select id from unnest(%s::int[]) as id order by id) as w
+"""
+LIVE_DATASETS = "select id from datasets where id = any(%s)"
+
 
 @dataclass
 class WriteResult:
@@ -149,7 +159,7 @@ class Writer:
             conn = self._connection()
             if self._mode != "partitioned":
                 return 0
-            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s))
+            return packing.pack(conn, timedelta(seconds=self.settings.pack_after_s), budget_s=PACK_BUDGET_S)
         except psycopg.OperationalError:
             self.close()
             raise
@@ -163,6 +173,8 @@ class Writer:
                 self.ensure_partitions(batch.rows)
             ids, unknown, registered = self._resolve_series(conn, batch.rows)
             with conn.transaction():
+                ids, vanished = self._drop_deleted_datasets(conn, batch.rows, ids)
+                unknown += vanished
                 stored = self._insert(conn, batch.rows, ids)
                 events = self._insert_events(conn, batch.events)
                 self._insert_rejects(conn, batch.rejects)
@@ -193,6 +205,27 @@ class Writer:
         ids = [cache.get(row[:4]) for row in rows]
         return ids, sum(1 for i in ids if i is None), registered
 
+    def _drop_deleted_datasets(
+        self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]
+    ) -> tuple[list[int | None], int]:
+        """Series ids of datasets deleted since they were cached become None (and leave the cache).
+
+        The shared lock per dataset, held until this transaction ends, makes a deletion wait for this write
+        and this write wait for a deletion under way: no reading is stored for a series that is going away.
+        """
+        datasets = sorted({row[0] for row, series_id in zip(rows, ids, strict=True) if series_id is not None})
+        if not datasets:
+            return ids, 0
+        conn.execute(LOCK_DATASETS, (DATASET_WRITE_LOCK, datasets))
+        live = {dataset_id for (dataset_id,) in conn.execute(LIVE_DATASETS, (datasets,))}
+        gone = set(datasets) - live
+        if not gone:
+            return ids, 0
+        for key in [key for key in self._series if key[0] in gone]:
+            del self._series[key]
+        kept = [None if row[0] in gone else series_id for row, series_id in zip(rows, ids, strict=True)]
+        return kept, sum(1 for a, b in zip(ids, kept, strict=True) if a is not None and b is None)
+
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
         if not rows:
             return 0
@@ -205,7 +238,7 @@ class Writer:
                         copy.write_row((series_id, *row[4:], ord_))
                         written += 1
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
-                packing.unpack_colliding(cur, min(row[4] for row in rows), max(row[4] for row in rows))
+                packing.unpack_colliding(cur)
             per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(

@@ -35,7 +35,7 @@ def read(url, dataset, **params) -> list[dict]:
 
 
 def test_influxdb_client_writes_with_tags_and_types(server, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     points = [
         Point("env").tag("room", "kitchen").tag("floor", "1").field("temp", 21.5).field("count", 3)
         .field("ok", True).field("note", 'said "hi", then left').time(T0, WritePrecision.NS),
@@ -75,8 +75,8 @@ def test_influxdb_client_writes_with_tags_and_types(server, settings):
 
 
 def test_influxdb_client_sees_refusals(server, settings):
-    dataset = make_dataset(settings)
-    other = make_dataset(settings, owner="bob", name="Other")
+    dataset = make_dataset(settings, accept_new_variables=True)
+    other = make_dataset(settings, owner="bob", name="Other", accept_new_variables=True)
     with InfluxDBClient(url=server, token=dataset.write_key, org="ignored") as client:
         writer = client.write_api(write_options=SYNCHRONOUS)
         with pytest.raises(ApiException) as bad:
@@ -99,7 +99,7 @@ def test_influxdb_client_sees_refusals(server, settings):
 
 
 def test_v1_http_like_telegraf(server, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     created = httpx.post(f"{server}/query", params={"q": 'CREATE DATABASE "telegraf"'})
     assert created.status_code == 200 and created.json() == {"results": [{"statement_id": 0}]}
     ping = httpx.head(f"{server}/ping")

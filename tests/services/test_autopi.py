@@ -10,7 +10,6 @@ from redis import Redis
 
 from shared.queue import ingest_queue
 from tests.support.factories import make_dataset, make_device, make_token
-from tests.support.http import wait_for
 from tests.support.worker import drain
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "autopi"
@@ -208,14 +207,13 @@ def test_a_write_key_also_uploads_without_a_device(client, settings):
         ("obd.bat.voltage", False), ("obd.bat.state", False), ("obd.bat.level", False)}
 
 
-def test_new_variables_are_registered_after_existing_ones_and_push_sees_them(client, settings):
-    dataset = make_dataset(settings, variables=("temperature",))
-    refused = client.get("/update", params={"key": dataset.write_key, "obd.bat.level": "5"})
-    assert refused.status_code == 400 and "'obd.bat.level'" in refused.json()["detail"]  # now cached as unknown
+def test_new_variables_are_registered_after_existing_ones_and_take_no_field_slot(client, settings):
+    dataset = make_dataset(settings, variables=("temperature",), accept_new_variables=True)
     assert post(client, make_device(settings, dataset.id), (SAMPLES / "obd_bat.json").read_bytes()).status_code == 200
     drain(settings)
     described = client.get(f"/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
-    assert [v["tag"] for v in described["variables"]] == [
-        "temperature", "obd.bat.level", "obd.bat.state", "obd.bat.voltage"]
-    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "obd.bat.level": "5"}).status_code
-             == 200, timeout=1.0, what="push accepts the registered variable")
+    assert [(v["tag"], v["declared"]) for v in described["variables"]] == [
+        ("temperature", True), ("obd.bat.level", False), ("obd.bat.state", False), ("obd.bat.voltage", False)]
+    assert client.get("/update", params={"key": dataset.write_key, "obd.bat.level": "5"}).status_code == 200
+    channel = client.get(f"/channels/{dataset.id}.json", params={"api_key": dataset.read_key}).json()
+    assert channel["field1"] == "temperature" and "field2" not in channel  # ThingSpeak slots stay the owner's

@@ -46,7 +46,7 @@ def test_a_series_too_large_to_index_is_rejected_not_retried(settings):
 
 
 def test_deep_nesting_is_refused_or_kept_aside(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     deep = '{"readings": [{"values": {"temperature": ' + '{"a":' * 1000 + "1" + "}" * 1000 + "}}]}"
     response = client.post(f"/api/v1/datasets/{dataset.id}/readings", content=deep,
                            headers={"X-Write-Key": dataset.write_key, "Content-Type": "application/json"})

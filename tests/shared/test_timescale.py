@@ -18,13 +18,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from services.worker.storage import INSERT_READINGS, STAGING_DDL
+from services.worker.rollups import INSERT_READINGS, REPLACE_READINGS
+from services.worker.storage import STAGING_DDL
 from shared.config import Settings
 from shared.migrate import upgrade
 from tests.support.processes import ROOT
 from tests.support.services import free_port
 
-TOOL = ROOT.parent / "shared" / "tools" / "timescale-lite"
+# the repository's sibling ../shared; from a git worktree under <repo>/../wt/<name>, ../../shared
+TOOL = next((base / "shared" / "tools" / "timescale-lite" for base in (ROOT.parent, ROOT.parent.parent)
+             if (base / "shared" / "tools" / "timescale-lite" / "start").exists()),
+            ROOT.parent / "shared" / "tools" / "timescale-lite")
 
 
 def require_tool() -> None:
@@ -120,12 +124,15 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         [(series_id,)] = conn.execute(
             "insert into series (dataset_id, variable) values (1, 'temperature') returning id").fetchall()
         conn.execute(STAGING_DDL)
-        rows = [(series_id, start + timedelta(hours=i), float(i), None, None, None, None) for i in range(48)]
+        rows = [(series_id, start + timedelta(hours=i), float(i), None, None, None, None, i) for i in range(48)]
 
-        def write() -> list[tuple]:  # the worker's statement, with INSERT standing in for COPY
+        def write() -> list[tuple]:  # the worker's statements, with INSERT standing in for COPY
             with conn.transaction():
-                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s)", rows)
-                return conn.execute(INSERT_READINGS).fetchall()
+                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                                          rows)
+                inserted = conn.execute(INSERT_READINGS).fetchall()
+                conn.execute(REPLACE_READINGS)
+                return inserted
 
         assert [(d, n) for d, n, *_ in write()] == [(1, 48)]
         chunks = conn.execute("select compress_chunk(c) from show_chunks('readings') c").fetchall()
@@ -137,6 +144,10 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         assert write() == []  # a resend into compressed chunks stores nothing new
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
         assert (count, total) == (48, sum(range(48)))
+        rows[0] = (*rows[0][:2], 100.0, *rows[0][3:])  # a correction into a compressed chunk: the last write wins
+        assert write() == []
+        [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
+        assert (count, total) == (48, sum(range(48)) + 100)
 
 
 @pytest.mark.parametrize(("wanted", "mode"), [("auto", "timescaledb"), ("off", "partitioned")])
@@ -147,3 +158,47 @@ def test_timescaledb_setting_on_a_server_that_has_it(timescale_dsn, wanted, mode
     assert installed == (1 if mode == "timescaledb" else 0)
     kind = fetch(timescale_dsn, "select relkind from pg_class where relname = 'readings'")[0][0]
     assert kind == ("r" if mode == "timescaledb" else "p")
+
+
+def test_continuous_aggregates_equal_raw_aggregation_and_answer_bucketed_queries(migrated_on):
+    from services.api.query.buckets import AGGS, bucketed
+    from shared.values import columns
+    from tests.support.rollups import assert_rollups_exact, assert_same, history, raw_bucketed
+
+    start = datetime(2025, 3, 1, 22, 7, 13, tzinfo=UTC)
+    # no server-side prepared statements: timescale-lite is one session for every client, so names would clash
+    with psycopg.connect(migrated_on, autocommit=True, prepare_threshold=None) as conn:
+        [(user,)] = conn.execute("insert into users (username, password_hash) values ('carol', 'x') returning id")
+        [(dataset,)] = conn.execute("insert into datasets (owner_id, name) values (%s, 'Rollups') returning id",
+                                    (user,))
+        ids = {v: conn.execute("insert into series (dataset_id, variable) values (%s, %s) returning id",
+                               (dataset, v)).fetchone()[0] for v in ("float", "int", "mixed")}
+        readings = history(start, timedelta(hours=5), seed=3)
+        conn.execute(STAGING_DDL)
+
+        def write(batch: list) -> None:  # the worker's statements, with INSERT standing in for COPY
+            rows = [(ids[v], t, *columns(value), None, n) for n, (v, t, value) in enumerate(batch)]
+            with conn.transaction():
+                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                                          rows)
+                conn.execute(INSERT_READINGS)
+                conn.execute(REPLACE_READINGS)
+
+        late, recent = readings[::2], readings[1::2]
+        write(recent)
+        write(late)  # late data
+        write(late[:40])  # resent
+        write([(v, t, "text" if i % 3 else 2**60 + i) for i, (v, t, _) in enumerate(late[40:80])])  # corrected
+        for view in ("rollup_1m", "rollup_1h"):
+            conn.execute(f"call refresh_continuous_aggregate('{view}', null, null)")
+        assert_rollups_exact(conn)
+        # readings after the last refresh: real-time aggregation adds them (materialized_only = false)
+        write([("float", start + timedelta(hours=6, seconds=s), s / 4) for s in range(0, 400, 3)])
+        series = sorted(ids.values())
+        for bucket in (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=15), timedelta(hours=1),
+                       timedelta(days=1)):
+            for lo, hi in ((start - timedelta(hours=3), start + timedelta(hours=9)),
+                           (start + timedelta(minutes=3, seconds=1.5), start + timedelta(hours=6, minutes=2.25))):
+                with conn.cursor() as cur:
+                    expected = raw_bucketed(cur, series, lo, hi, bucket, AGGS)
+                    assert_same(bucketed(cur, series, lo, hi, bucket, AGGS), expected, AGGS)

@@ -35,8 +35,12 @@ def make_dataset(
     name: str = "Weather",
     variables: tuple[str, ...] = ("temperature", "humidity", "status", "door"),
     public: bool = False,
+    accept_new_variables: bool | None = None,
 ) -> MadeDataset:
-    """A dataset owned by `owner` (created if missing) with the given variable tags."""
+    """A dataset owned by `owner` (created if missing) with the given variable tags.
+
+    `accept_new_variables` None: the product's default (on only for a dataset made without variables).
+    """
     from sqlalchemy import select
 
     from shared.models import User
@@ -48,7 +52,7 @@ def make_dataset(
             if user is None:
                 user = create_user(session, owner, PASSWORD)
             dataset, keys = create_dataset(session, user, name, [VariableSpec(t) for t in variables],
-                                           public=public)
+                                           public=public, accept_new_variables=accept_new_variables)
             return MadeDataset(dataset.id, keys.read_key, keys.write_key, owner)
     finally:
         engine.dispose()

@@ -91,8 +91,8 @@ def raw_bucketed(cur: psycopg.Cursor, ids: Sequence[int], start: datetime, end: 
 def assert_same(got: list[tuple], expected: list[tuple], aggs: Sequence[str]) -> None:
     """Equal row for row: exact (and of the same type) except float sums and averages.
 
-    Float sums and averages are compared with math.isclose(rel_tol=1e-12): adding floats in another order
-    (per rollup bucket, then per query bucket) may change the last bits.
+    Float sums and averages are compared with math.isclose(rel_tol=1e-12): the rollups add floats as numeric
+    (each taken to 15 significant digits), the reference in double precision, in another order.
     """
     assert [row[:2] for row in got] == [row[:2] for row in expected]
     for mine, theirs in zip(got, expected, strict=True):
@@ -129,12 +129,17 @@ def states_from_raw(conn: psycopg.Connection, width: timedelta) -> dict[tuple, t
 
 def stored_states(conn: psycopg.Connection, table: str) -> dict[tuple, tuple]:
     rows = conn.execute(f"select * from {table}").fetchall()
-    return {(row[0], row[1]): tuple(int(v) if i == 5 and v is not None else v for i, v in enumerate(row[2:]))
-            for row in rows}
+    convert = {1: float, 5: int}  # numeric sums: of floats, of integers
+    return {(row[0], row[1]): tuple(convert[i](v) if i in convert and v is not None else v
+                                    for i, v in enumerate(row[2:])) for row in rows}
 
 
 def assert_rollups_exact(conn: psycopg.Connection) -> None:
-    """Both rollup tables hold exactly the states of the raw readings (float sums: math.isclose, 1e-12)."""
+    """Both rollup tables hold exactly the states of the raw readings.
+
+    Float sums are compared with math.isclose(rel_tol=1e-12): the rollups add them as numeric, each taken to 15
+    significant digits, the reference with math.fsum.
+    """
     for table, width in (("rollup_1m", timedelta(minutes=1)), ("rollup_1h", timedelta(hours=1))):
         expected, stored = states_from_raw(conn, width), stored_states(conn, table)
         assert stored.keys() == expected.keys(), table

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -19,7 +21,9 @@ from services.api.dashboard.snippets import dataset_snippets, device_snippets, s
 from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
+from shared.config import Settings
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
+from shared.dead_letters import failed_by_dataset
 from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
@@ -65,7 +69,8 @@ def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep)
 
 
 @router.get("/datasets/{dataset_id}")
-def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep) -> Response:
+def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep, redis: RedisDep,
+         settings: SettingsDep) -> Response:
     owner = user is not None and user.id == dataset.owner_id
     latest = {tag: values[-1] for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1)
               .items() if values}
@@ -78,7 +83,16 @@ def show(request: Request, session: SessionDep, user: PageUserDep, dataset: View
             .order_by(RejectedRecord.id.desc()).limit(RECENT_REJECTED)))
         context["snippets"] = dataset_snippets(dataset, server)
         context["device_snippets"] = device_snippets(dataset, server, "DEVICE_ID")
+        context["failed_jobs"] = failed_jobs_of(redis, settings, dataset.id)
     return page(request, "dataset.html", **context)
+
+
+def failed_jobs_of(redis: Redis, settings: Settings, dataset_id: int) -> int | None:
+    """Failed jobs carrying this dataset's messages (None when Redis cannot say: the page still shows)."""
+    try:
+        return failed_by_dataset(redis, settings)[dataset_id]
+    except RedisError:
+        return None
 
 
 @router.post("/datasets/{dataset_id}/keys/{kind}")
@@ -100,17 +114,19 @@ def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
 @router.post("/datasets/{dataset_id}/edit")
 def edit(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
          settings: SettingsDep) -> Response:
+    accepting = forms.checkbox(form, "accept_new_variables")
+    changed_rule = accepting != dataset.accept_new_variables
     try:
         with session.begin_nested():  # all of the edit or none of it
             update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
                            description=forms.text(form, "description", 10_000),
-                           public=forms.checkbox(form, "public"))
+                           public=forms.checkbox(form, "public"), accept_new_variables=accepting)
             added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
     except OwnstreamError as error:
         return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail,
                     dataset=dataset)
     session.commit()
-    if added:
+    if added or changed_rule:  # receivers cache each dataset's variables and this rule
         announce(redis, settings)
     notify(request, "Dataset saved." + (f" Added {len(added)} variable(s)." if added else ""))
     return redirect(f"/dashboard/datasets/{dataset.id}")

@@ -21,10 +21,9 @@ MICROSECOND = timedelta(microseconds=1)
 
 EXTENT = """
 select min(f.time), max(l.time) from unnest(%(ids)s::bigint[]) as s(id)
-cross join lateral (select r.time from readings r where r.series_id = s.id and r.time >= %(start)s
-                    and r.time < %(end)s order by r.time limit 1) f
-cross join lateral (select r.time from readings r where r.series_id = s.id and r.time >= %(start)s
-                    and r.time < %(end)s order by r.time desc limit 1) l
+cross join lateral (select r.time from readings_in(array[s.id], %(start)s, %(end)s) r
+                    order by r.time limit 1) f
+cross join lateral readings_last(s.id, %(start)s, %(end)s, 1) l
 """
 
 

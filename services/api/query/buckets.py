@@ -8,6 +8,7 @@ and the states of one query bucket are merged, so the answer is the one computin
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -54,20 +55,23 @@ def _query(parts: list[Span]) -> tuple[str, dict]:
     by_source: dict[str | None, list[str]] = {}
     for n, (table, lo, hi) in enumerate(parts):
         params[f"lo{n}"], params[f"hi{n}"] = lo, hi
-        column = "time" if table is None else "bucket"
-        by_source.setdefault(table, []).append(f"({column} >= %(lo{n})s and {column} < %(hi{n})s)")
-    for table, ranges in by_source.items():
-        where = " or ".join(ranges)
-        if table is None:
+        if table is None:  # raw readings, hot or packed, through readings_in (migration 0003)
             selects.append(f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {RAW_STATE} "
-                           f"from readings where series_id = any(%(ids)s) and {NUMERIC} and ({where}) group by 1, 2")
+                           f"from readings_in(%(ids)s::bigint[], %(lo{n})s, %(hi{n})s) where {NUMERIC} group by 1, 2")
         else:
-            selects.append(f"select series_id, bucket, {STATE_COLUMNS} from {table} "
-                           f"where series_id = any(%(ids)s) and ({where})")
+            by_source.setdefault(table, []).append(f"(bucket >= %(lo{n})s and bucket < %(hi{n})s)")
+    for table, ranges in by_source.items():
+        selects.append(f"select series_id, bucket, {STATE_COLUMNS} from {table} "
+                       f"where series_id = any(%(ids)s) and ({' or '.join(ranges)})")
     sql = (f"with parts as ({' union all '.join(selects)}) "
            f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {MERGED_STATE} "
            "from parts group by 1, 2 order by 1, 2")
     return sql, params
+
+
+def _float(value: Decimal) -> float:
+    """`value` as a float; a sum beyond double precision's range (of values near 1e308) is capped at its limit."""
+    return max(-sys.float_info.max, min(float(value), sys.float_info.max))
 
 
 def _aggregate(state: Sequence, agg: str) -> int | float | None:
@@ -78,11 +82,10 @@ def _aggregate(state: Sequence, agg: str) -> int | float | None:
     if agg == "count":
         return n_num + n_int
     if agg in ("sum", "avg"):
-        if exact:
-            total: int | float = int(sum_int)
-            return total if agg == "sum" else float(Decimal(sum_int) / n_int)
-        total = sum_num + (float(sum_int) if sum_int is not None else 0.0)
-        return total if agg == "sum" else total / (n_num + n_int)
+        if exact and agg == "sum":
+            return int(sum_int)
+        total = (sum_num or Decimal(0)) + (sum_int or Decimal(0))
+        return _float(total if agg == "sum" else total / (n_num + n_int))
     if agg in ("min", "max"):
         num, whole = (min_num, min_int) if agg == "min" else (max_num, max_int)
         if exact:

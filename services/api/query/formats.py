@@ -6,20 +6,19 @@ import orjson
 
 from services.api.query.series import SeriesInfo
 
-# ISO-8601 UTC with a trailing Z; microseconds only when there are some (as orjson writes datetimes)
-TIME_TEXT = (
-    "to_char(r.time at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-    "|| case when date_part('microseconds', r.time)::bigint %% 1000000 <> 0 "
-    "then to_char(r.time at time zone 'UTC', '.US') else '' end || 'Z'"
-)
-EPOCH_TEXT = "extract(epoch from r.time)::float8::text"
+# ISO-8601 UTC with a trailing Z; microseconds (all six) only when there are some, as orjson writes datetimes.
+# From the timestamp's own text output (ISO DateStyle, as psycopg needs): to_char costs five times more.
+_UTC_TEXT = "replace((r.time at time zone 'UTC')::text, ' ', 'T')"
+TIME_TEXT = (f"case when date_part('microseconds', r.time)::bigint %% 1000000 = 0 then {_UTC_TEXT} || 'Z' "
+             f"else rpad({_UTC_TEXT}, 26, '0') || 'Z' end")
+EPOCH_TEXT = "date_part('epoch', r.time)::text"
 
 # The value as a JSON literal. Integers are v_int (bigint) text: exact at any size, never through a double.
 # A whole double keeps a `.0` so that it reads back as a number with a fraction, as it was sent.
 VALUE_JSON = (
-    "case when r.v_int is not null then r.v_int::text "
-    "when r.v_num is not null then case when r.v_num = trunc(r.v_num) and abs(r.v_num) < 1e15 "
+    "case when r.v_num is not null then case when r.v_num = trunc(r.v_num) and abs(r.v_num) < 1e15 "
     "then r.v_num::text || '.0' else r.v_num::text end "
+    "when r.v_int is not null then r.v_int::text "
     "when r.v_bool is not null then r.v_bool::text else to_json(r.v_str)::text end"
 )
 VALUE_TEXT = "coalesce(r.v_int::text, r.v_num::text, r.v_bool::text, r.v_str)"

@@ -1,4 +1,4 @@
-"""The latest value and time of every selected series: one backward index lookup per series."""
+"""The latest value and time of every selected series: one readings_last() lookup per series."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from services.api.query.series import SeriesInfo, column_identity
 LATEST = """
 select k.id, r.time, r.v_num, r.v_int, r.v_str, r.v_bool
 from unnest(%(ids)s::bigint[]) with ordinality as k(id, ord)
-cross join lateral (
-    select r.time, r.v_num, r.v_int, r.v_str, r.v_bool from readings r
-    where r.series_id = k.id order by r.time desc limit 1
-) r
+cross join lateral readings_last(k.id, '-infinity', 'infinity', 1) r
 order by k.ord
 """
 

@@ -6,11 +6,13 @@ from datetime import datetime
 
 import orjson
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from services.api.query.cursor import encode_cursor
 from services.api.query.formats import EPOCH_TEXT, ROW_JSON, VALUE_JSON
 from services.api.query.params import ReadQuery
-from services.api.query.raw import page_sql, raw_select, tail_columns
+from services.api.query.raw import TAIL, page_sql, raw_select
 from services.api.query.series import SeriesInfo, column_identity
 
 
@@ -25,9 +27,17 @@ def _header(query: ReadQuery, dataset_id: int, count: int, last: tuple | None, l
     }
 
 
-def _with_member(head: dict, name: str, raw_json: bytes) -> bytes:
-    """`head` as JSON with one more member whose value is already JSON text."""
-    return orjson.dumps(head, option=orjson.OPT_UTC_Z)[:-1] + b',"' + name.encode() + b'":' + raw_json + b"}"
+class RawText(Loader):
+    """Loads text columns as bytes."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+def _with_member(head: dict, name: str, *raw_json: bytes) -> bytes:
+    """`head` as JSON with one more member whose value is already JSON text (given in parts)."""
+    head_json = orjson.dumps(head, option=orjson.OPT_UTC_Z)[:-1]
+    return b"".join([head_json, b',"', name.encode(), b'":', *raw_json, b"}"])
 
 
 def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesInfo], query: ReadQuery) -> bytes:
@@ -35,14 +45,14 @@ def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[Serie
     if not series:
         return _with_member(_header(query, dataset_id, 0, None, None), "rows", b"[]")
     source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
-    sql = page_sql(source, order_by, f"{ROW_JSON} as j") + f"""
-    select coalesce(string_agg(j, ',' order by n) filter (where n <= %(limit)s), ''),
-           count(*) filter (where n <= %(limit)s), {tail_columns()}
-    from page"""
+    sql = f"""select coalesce(string_agg(j, ',') filter (where n <= %(limit)s), ''),
+        count(*) filter (where n <= %(limit)s), {TAIL}
+        from {page_sql(source, order_by, f"{ROW_JSON} as j")}"""
     with conn.cursor() as cur:
+        cur.adapters.register_loader("text", RawText)  # the rows' JSON stays bytes: no decoding and re-encoding
         text, count, last_time, last_sid, left_out = cur.execute(sql, {**params, "limit": query.limit}).fetchone()
     head = _header(query, dataset_id, count, (last_time, last_sid), left_out)
-    return _with_member(head, "rows", b"[" + text.encode() + b"]")
+    return _with_member(head, "rows", b"[", text, b"]")
 
 
 def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesInfo], query: ReadQuery) -> bytes:
@@ -51,16 +61,19 @@ def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesI
     found, count, last, left_out = [], 0, None, None
     if series:
         source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
-        sql = page_sql(source, order_by, f"{EPOCH_TEXT} as t, {VALUE_JSON} as v") + f"""
-        select sid, count(*), '[' || string_agg(t, ',' order by n) || ']', '[' || string_agg(v, ',' order by n) || ']',
-               {tail_columns()}
-        from page where n <= %(limit)s group by sid"""
+        # one pass: each series' arrays in page order, and on the rows holding them, the page's tail
+        ordered = "" if len(series) == 1 else " order by n"  # one series: the subquery's order is the order
+        grouped = "" if len(series) == 1 else " group by sid"
+        sql = f"""select min(sid), count(*) filter (where n <= %(limit)s),
+            '[' || string_agg(t, ','{ordered}) filter (where n <= %(limit)s) || ']',
+            '[' || string_agg(v, ','{ordered}) filter (where n <= %(limit)s) || ']', {TAIL}
+            from {page_sql(source, order_by, f"{EPOCH_TEXT} as t, {VALUE_JSON} as v")}{grouped}"""
         with conn.cursor() as cur:
-            found = cur.execute(sql, {**params, "limit": query.limit}).fetchall()
-        for row in found:
-            count += row[1]
-        if found:
-            last, left_out = (found[0][4], found[0][5]), found[0][6]
+            rows = cur.execute(sql, {**params, "limit": query.limit}).fetchall()
+        last = next(((row[4], row[5]) for row in rows if row[4] is not None), None)
+        left_out = next((row[6] for row in rows if row[6] is not None), None)
+        found = [row for row in rows if row[1]]  # a series seen only in the row left out has no values here
+        count = sum(row[1] for row in found)
     found.sort(key=lambda row: by_id[row[0]].rank)
     head = {**_header(query, dataset_id, count, last, left_out), "start": query.start,
             "end": query.end, "bucket": None, "bucket_s": None}

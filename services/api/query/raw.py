@@ -12,7 +12,8 @@ from shared.errors import BadRequest
 
 def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: str = "asc",
                after: Cursor | None = None) -> tuple[str, str, dict]:
-    """(FROM+WHERE clause, ORDER BY list, parameters) over readings `r` joined to per-series columns `k`.
+    """(FROM+WHERE clause, ORDER BY list, parameters) over readings_in() `r` (hot and packed readings) joined
+    to per-series columns `k`.
 
     `k` has rank, frag (identity as JSON members), variable, device and tags_text. With one series the
     readings' primary key (series_id, time) gives the order directly, so no sort is needed.
@@ -23,16 +24,17 @@ def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: 
         only = series[0]
         params.update(sid=only.id, frag=identity_members(only), var=only.variable, dev=only.device,
                       tt=tags_text(only))
-        source = ("readings r cross join (select 0 as rank, %(frag)s::text as frag, %(var)s::text as variable, "
-                  "%(dev)s::text as device, %(tt)s::text as tags_text) k where r.series_id = %(sid)s")
+        source = ("readings_in(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
+                  "%(frag)s::text as frag, %(var)s::text as variable, %(dev)s::text as device, "
+                  "%(tt)s::text as tags_text) k where r.series_id = %(sid)s")
         order_by = f"r.time {direction}"
     else:
         params.update(ids=[s.id for s in series], ranks=[s.rank for s in series],
                       frags=[identity_members(s) for s in series], vars=[s.variable for s in series],
                       devs=[s.device for s in series], tts=[tags_text(s) for s in series])
-        source = ("readings r join unnest(%(ids)s::bigint[], %(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], "
-                  "%(devs)s::text[], %(tts)s::text[]) as k(id, rank, frag, variable, device, tags_text) "
-                  "on k.id = r.series_id where r.series_id = any(%(ids)s)")
+        source = ("readings_in(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
+                  "%(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], %(devs)s::text[], %(tts)s::text[]) "
+                  "as k(id, rank, frag, variable, device, tags_text) on k.id = r.series_id where true")
         order_by = f"r.time {direction}, k.rank {direction}"
     source += " and r.time >= %(start)s and r.time < %(end)s"
     if after is not None:
@@ -47,15 +49,15 @@ def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: 
 
 
 def page_sql(source: str, order_by: str, columns: str) -> str:
-    """A page of `limit + 1` rows numbered `n` in order: the extra row tells whether there are more."""
-    return f"""with page as materialized (
-        select row_number() over (order by {order_by}) as n, r.time, r.series_id as sid, {columns}
-        from {source} order by {order_by} limit %(limit)s + 1
-    )"""
+    """A page of `limit + 1` rows numbered `n` in order (the extra row tells whether there are more), as `page`.
+
+    A subquery, not a CTE: aggregates over it read its rows once, in its order.
+    """
+    return f"""(select row_number() over (order by {order_by}) as n, r.time, r.series_id as sid, {columns}
+        from {source} order by {order_by} limit %(limit)s + 1) page"""
 
 
-def tail_columns(limit_param: str = "%(limit)s") -> str:
-    """Last row's (time, series id) and the time of the first row left out, of a `page`."""
-    return (f"(select time from page where n = {limit_param}), (select sid from page where n = {limit_param}), "
-            f"(select time from page where n = {limit_param} + 1)")
-
+# the last row's key, and the time of the first row left out
+TAIL_PARTS = ("max(time) filter (where n = %(limit)s)", "max(sid) filter (where n = %(limit)s)",
+              "max(time) filter (where n = %(limit)s + 1)")
+TAIL = ", ".join(TAIL_PARTS)

@@ -1,11 +1,11 @@
-"""Chart data for the dashboard: a dataset's numeric series over a recent range, as columnar arrays for uPlot."""
+"""Chart data for the dashboard: a dataset's numeric series over any range, as columnar arrays for uPlot."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.api.charts import MAX_POINTS, RANGES, chart_lines
 from services.api.deps import ReadableDatasetDep, SessionDep
@@ -20,14 +20,19 @@ router = APIRouter()
 def chart(
     dataset: ReadableDatasetDep,
     session: SessionDep,
-    range: Literal["hour", "day", "week", "month"] = "day",
-    end: str | None = None,
+    range: Annotated[Literal["hour", "day", "week", "month"], Query(
+        description="How far back from `end` when `start` is not given.")] = "day",
+    start: Annotated[str | None, Query(description="Start of the range (any form /data accepts); overrides "
+                                       "`range`, so any span, years included, can be drawn.")] = None,
+    end: Annotated[str | None, Query(description="End of the range; default now.")] = None,
 ) -> JSON:
-    """Numeric series in [end - range, end): `t` epoch seconds, `v` values; averages per `bucket_s` when many."""
+    """Numeric series in [start, end): `t` epoch seconds, `v` values; averages per `bucket_s` when many."""
     finish = time_param(end, "end", datetime.now(UTC))
     if finish.year < 1970:
         raise BadRequest("end must be in 1970 or later")
-    start = finish - RANGES[range]
+    start = time_param(start, "start", finish - RANGES[range])
+    if start >= finish:
+        raise BadRequest("start: must be before end")
     names = {v.tag: (v.name or v.tag, v.unit) for v in dataset.variables}
     lines = chart_lines(session, dataset.id, start, finish)
     return JSON({

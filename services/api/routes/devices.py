@@ -6,7 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from redis import Redis
 
 from services.api.deps import AccountsDep, BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
@@ -23,7 +23,7 @@ from shared.devices import (
     refresh_token,
     revoke_device,
 )
-from shared.errors import BadRequest, Forbidden, Unauthorized
+from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.http import JSON
 from shared.keys import announce_key_change
 from shared.models import Device
@@ -35,11 +35,22 @@ router = APIRouter(prefix="/api/devices")
 DatasetChoice = Annotated[int | None, Query(alias="datasetId", description="the dataset, if the id is in several")]
 
 
+def dataset_choice(dataset_id: Annotated[int | None, Query(description="the dataset, if the id is in several")] = None,
+                   camel: DatasetChoice = None) -> int | None:
+    """`dataset_id`, or its camelCase alias `datasetId`."""
+    return dataset_id if dataset_id is not None else camel
+
+
+DatasetParam = Annotated[int | None, Depends(dataset_choice)]
+
+
 class DeviceIn(BaseModel):
+    """`device_id` and `dataset_id` (or their camelCase aliases `deviceId` and `datasetId`)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
-    device_id: str = Field(alias="deviceId", min_length=1, max_length=200)
-    dataset_id: int = Field(alias="datasetId", ge=1)
+    device_id: str = Field(validation_alias=AliasChoices("device_id", "deviceId"), min_length=1, max_length=200)
+    dataset_id: int = Field(validation_alias=AliasChoices("dataset_id", "datasetId"), ge=1)
 
 
 def announce(redis: Redis, settings: Settings) -> None:
@@ -59,19 +70,19 @@ def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, 
 
 
 @router.get("")
-def devices(session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> list[dict]:
+def devices(session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> list[dict]:
     """The caller's devices, without tokens."""
     return [describe_device(d) for d in list_devices(session, user, dataset_id)]
 
 
 @router.get("/{device_id}")
-def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetChoice = None) -> dict:
+def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> dict:
     return describe_device(find_device(session, user, device_id, dataset_id))
 
 
 @router.post("/{device_id}/token")
 def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-            accounts: AccountsDep, dataset_id: DatasetChoice = None) -> dict:
+            accounts: AccountsDep, dataset_id: DatasetParam = None) -> dict:
     """A new token for the device; the old one is refused by every receiver within a second."""
     found = find_device(session, user, device_id, dataset_id)
     token = refresh_token(session, found)
@@ -83,7 +94,7 @@ def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep,
 
 @router.delete("/{device_id}", status_code=204)
 def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-           accounts: AccountsDep, dataset_id: DatasetChoice = None) -> Response:
+           accounts: AccountsDep, dataset_id: DatasetParam = None) -> Response:
     """Unregister the device: its token is refused from now on; its data stays."""
     found = find_device(session, user, device_id, dataset_id)
     key = (found.dataset_id, found.device_id)
@@ -95,7 +106,7 @@ def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, 
 
 
 def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, bearer: BearerDep,
-                    dataset_id: DatasetChoice = None) -> Device:
+                    dataset_id: DatasetParam = None) -> Device:
     """The device if the caller owns it or is it (its own token)."""
     if user is not None:
         return find_device(session, user, device_id, dataset_id)
@@ -105,7 +116,7 @@ def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, 
     if own is None:
         raise Unauthorized("invalid token")
     if own.device_id != device_id or (dataset_id is not None and dataset_id != own.dataset_id):
-        raise Forbidden("this token belongs to another device")
+        raise NotFound(f"no device {device_id!r}")  # as for one that does not exist: other devices are private
     return own
 
 
@@ -125,7 +136,9 @@ def measurements(
     rows = read_range(session, found.dataset_id, begin, finish, vars_param(vars), limit + 1, found.device_id)
     truncated = len(rows) > limit
     return JSON({
-        "deviceId": found.device_id,
+        "device_id": found.device_id,
+        "dataset_id": found.dataset_id,
+        "deviceId": found.device_id,  # camelCase aliases, as the device API first answered
         "datasetId": found.dataset_id,
         "count": min(len(rows), limit),
         "truncated": truncated,

@@ -1,7 +1,9 @@
 """ThingSpeak's read API on datasets (channels): feeds, fields, last values and the channel, in its shapes.
 
 Authorization is the API's own: public datasets need no key, private ones their read key (`api_key`).
-A channel with no entry answers `-1`, as ThingSpeak does.
+A channel with no entry answers `-1`, as ThingSpeak does. Feeds hold the entries written through ThingSpeak's
+API only (services.api.thingspeak_feeds), so entry ids are always integers. Without an extension, feeds and
+fields answer CSV (what the `thingspeak` Python client's fmt='csv' asks for); the channel itself answers JSON.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from starlette.responses import PlainTextResponse, Response
 
 from services.api.deps import ReadableDatasetDep, SessionDep
 from services.api.thingspeak_feeds import FeedQuery, last_value, read_feed
+from services.api.thingspeak_xml import feed_xml
 from shared.errors import BadRequest, NotFound
 from shared.http import JSON
 from shared.models import Dataset
-from shared.thingspeak import FIELD_COUNT, META_NAMES, zone
+from shared.thingspeak import META_NAMES, STATUS, field_tags, zone
 from shared.values import ValueProblem, parse_time
 
 router = APIRouter(prefix="/channels")
@@ -110,8 +113,9 @@ def _flag(params: Mapping[str, str], name: str) -> bool:
 
 # shapes --------------------------------------------------------------------------------------------------------
 def fields(dataset: Dataset) -> dict[str, str]:
-    """{"field1": tag, ...}: the dataset's first eight variables."""
-    return {f"field{n}": v.tag for n, v in enumerate(dataset.variables[:FIELD_COUNT], start=1)}
+    """{"field1": tag, ...}: the dataset's field slots (shared.thingspeak.field_tags)."""
+    slots = field_tags([v.tag for v in dataset.variables if v.declared], {v.tag for v in dataset.variables})
+    return {f"field{n}": tag for n, tag in slots.items()}
 
 
 def stamp(moment: datetime, tz: tzinfo, *, for_csv: bool = False) -> str:
@@ -124,8 +128,9 @@ def stamp(moment: datetime, tz: tzinfo, *, for_csv: bool = False) -> str:
 
 def channel_document(dataset: Dataset, tz: tzinfo) -> dict:
     document: dict[str, object] = {"id": dataset.id, "name": dataset.name, "description": dataset.description}
-    for number, variable in enumerate(dataset.variables[:FIELD_COUNT], start=1):
-        document[f"field{number}"] = variable.name or variable.tag
+    names = {v.tag: v.name or v.tag for v in dataset.variables}
+    for field, tag in fields(dataset).items():
+        document[field] = names[tag]
     document.update({
         "created_at": stamp(dataset.created_at, tz),
         "updated_at": stamp(dataset.updated_at, tz),
@@ -167,7 +172,7 @@ def csv_response(rows: list[tuple], shown: list[tuple[str, int]], tz: tzinfo, ag
 
 
 def _field_number(dataset: Dataset, field: int) -> int:
-    if not 1 <= field <= min(len(dataset.variables), FIELD_COUNT):
+    if f"field{field}" not in fields(dataset):
         raise NotFound(f"channel {dataset.id} has no field{field}")
     return field
 
@@ -182,7 +187,10 @@ def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | 
     aggregated = query.aggregate is not None
     if fmt == "csv":
         return csv_response(rows, shown, tz, aggregated)
-    return JSON({"channel": channel_document(dataset, tz), "feeds": entries(rows, shown, tz, aggregated)})
+    feeds = entries(rows, shown, tz, aggregated)
+    if fmt == "xml":
+        return Response(feed_xml(channel_document(dataset, tz), feeds), media_type="application/xml")
+    return JSON({"channel": channel_document(dataset, tz), "feeds": feeds})
 
 
 @router.get("/{dataset_id}/feeds.json")
@@ -192,8 +200,14 @@ def feeds_json(request: Request, dataset: ReadableDatasetDep, session: SessionDe
 
 
 @router.get("/{dataset_id}/feeds.csv")
+@router.get("/{dataset_id}/feeds")
 def feeds_csv(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
     return _feed(request, dataset, session, None, "csv")
+
+
+@router.get("/{dataset_id}/feeds.xml")
+def feeds_xml(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+    return _feed(request, dataset, session, None, "xml")
 
 
 @router.get("/{dataset_id}/fields/{field}.json")
@@ -205,6 +219,11 @@ def field_json(request: Request, field: int, dataset: ReadableDatasetDep, sessio
 @router.get("/{dataset_id}/fields/{field}.csv")
 def field_csv(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
+
+
+@router.get("/{dataset_id}/fields/{field}.xml")
+def field_xml(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+    return _feed(request, dataset, session, _field_number(dataset, field), "xml")
 
 
 @router.get("/{dataset_id}/feeds/last.json")
@@ -242,6 +261,44 @@ def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, s
                  f"field{field}": text})
 
 
+def _data_age(field: int, dataset: Dataset, session: SessionDep) -> int | None:
+    found = _last_field(dataset, field, session)
+    return None if found is None else max(0, int((datetime.now(UTC) - found[0]).total_seconds()))
+
+
+@router.get("/{dataset_id}/fields/{field}/last_data_age.json")
+def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: SessionDep):
+    """Seconds since the field's newest value (ThingSpeak's last_data_age), or -1 if it has none."""
+    age = _data_age(field, dataset, session)
+    return JSON(-1 if age is None else {"last_data_age": str(age), "last_data_age_units": "s"})
+
+
+@router.get("/{dataset_id}/fields/{field}/last_data_age")
+@router.get("/{dataset_id}/fields/{field}/last_data_age.txt")
+def last_data_age_text(field: int, dataset: ReadableDatasetDep, session: SessionDep):
+    age = _data_age(field, dataset, session)
+    return PlainTextResponse(str(-1 if age is None else age))
+
+
+@router.get("/{dataset_id}/status.json")
+def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+    """The entries' status updates (ThingSpeak's Read Status), newest `results` (default 100), oldest first."""
+    params = request.query_params
+    tz = _zone(params)
+    query = feed_query(dataset, params, tz)
+    rows = read_feed(session, FeedQuery(dataset.id, [STATUS], start=query.start, end=query.end, limit=query.limit))
+    feeds = [{"created_at": stamp(row[0], tz), "entry_id": row[1], "status": row[2]} for row in rows]
+    channel = {"id": dataset.id, "name": dataset.name}
+    return JSON({"channel": channel, "feeds": feeds})
+
+
+@router.get("/{dataset_id}/fields/{field}")
+def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+    """A field without an extension: CSV, as the `thingspeak` client's fmt='csv' asks for it."""
+    return _feed(request, dataset, session, _field_number(dataset, field), "csv")
+
+
+@router.get("/{dataset_id}")  # decorators apply bottom-up: `.json` is registered first and wins "/7.json"
 @router.get("/{dataset_id}.json")
 def channel(request: Request, dataset: ReadableDatasetDep):
     """The channel's settings: id, name, description, field names, times and last entry id."""

@@ -2,7 +2,8 @@
 
 Every other field becomes a variable `<@t>.<path>` (nested objects flattened, arrays by index), keeping
 its JSON type; records whose type starts with `event.` are also kept as events with their `@tag`.
-A record that cannot be stored is rejected on its own, and the rest of the upload is kept.
+A record that cannot be stored is rejected on its own, and the rest of the upload is kept; so is a record that
+would register a variable in a dataset that does not accept new ones (the message then lists its variables).
 """
 
 from __future__ import annotations
@@ -26,17 +27,23 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
         batch.reject(message, "body is not a JSON array of records", message["payload"])
         return
     dataset_id, device = message["dataset_id"], message.get("device") or ""
+    listed = (message.get("params") or {}).get("variables")
+    known = None if listed is None else frozenset(listed)
     for record in records:
         rows, events = len(batch.rows), len(batch.events)
         try:
-            add_record(record, dataset_id, device, context, batch)
+            add_record(record, dataset_id, device, context, batch, known)
         except ValueProblem as problem:
             del batch.rows[rows:], batch.events[events:]
             batch.reject(message, str(problem), raw_json(record))  # raw JSON, strings quoted
 
 
-def add_record(record: object, dataset_id: int, device: str, context: Context, batch: Batch) -> None:
-    """Rows (and an event) of one record; raises ValueProblem naming why it cannot be stored."""
+def add_record(record: object, dataset_id: int, device: str, context: Context, batch: Batch,
+               known: frozenset[str] | None = None) -> None:
+    """Rows (and an event) of one record; raises ValueProblem naming why it cannot be stored.
+
+    `known`: the only variables the dataset takes (None: it accepts new ones).
+    """
     if not isinstance(record, dict):
         raise ValueProblem(f"a record must be a JSON object, not {type(record).__name__}")
     kind = record.get(TYPE)
@@ -61,4 +68,6 @@ def add_record(record: object, dataset_id: int, device: str, context: Context, b
         variable = f"{kind}.{path}"
         if not TAG_RE.match(variable):
             raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
+        if known is not None and variable not in known:
+            raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")
         batch.add(dataset_id, device, variable, NO_TAGS, moment, value)

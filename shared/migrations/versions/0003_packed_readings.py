@@ -59,8 +59,10 @@ PACKED_LAST = """
      where u.time >= lo and u.time < hi)"""
 
 # Called by a worker inside its write transaction, before it inserts: takes the shared lock of every UTC day the
-# batch touches (packing takes the exclusive one), then, with a fresh snapshot per statement (plpgsql, volatile),
-# says whether any of those days has packs, so that the worker unpacks what its rows would collide with.
+# batch spans (packing takes the exclusive one, under the shared "all days" lock -1), or for a batch spanning more
+# than 31 days the exclusive "all days" lock instead (a lock per day could fill the lock table). Then, with a fresh
+# snapshot (plpgsql, volatile: each query takes one), says whether any of those days has packs, so that the worker
+# unpacks what its rows would collide with.
 GUARD = """
 create or replace function readings_guard(lo timestamptz, hi timestamptz) returns boolean
 language plpgsql volatile as $$
@@ -68,11 +70,14 @@ declare
     first_day timestamptz := date_bin('1 day', lo, timestamptz '1970-01-01Z');
     day timestamptz;
 begin
-    for day in select generate_series(first_day, hi, interval '1 day') loop
-        perform pg_advisory_xact_lock_shared(73110, (extract(epoch from day) / 86400)::int);
-    end loop;
-    return exists (select 1 from readings_packed p
-                   where p.start >= first_day and p.start <= hi);
+    if hi - first_day > interval '31 days' then
+        perform pg_advisory_xact_lock(73110, -1);
+    else
+        for day in select generate_series(first_day, hi, interval '1 day') loop
+            perform pg_advisory_xact_lock_shared(73110, (extract(epoch from day) / 86400)::int);
+        end loop;
+    end if;
+    return coalesce(exists (select 1 from readings_packed p where p.start >= first_day and p.start <= hi), false);
 end
 $$
 """

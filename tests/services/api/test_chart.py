@@ -89,7 +89,21 @@ def test_chart_refuses_bad_input_and_wrong_keys(client, settings):
         response = client.get(path, params={"key": dataset.read_key, **params})
         assert response.status_code == 400, response.text
         assert set(response.json()) == {"error", "detail"}
-    assert client.get(path).status_code == 401
-    assert client.get(path, params={"key": dataset.write_key}).status_code == 401
-    assert client.get(path, params={"key": other.read_key}).status_code == 401
+    assert client.get(path).status_code == 404
+    assert client.get(path, params={"key": dataset.write_key}).status_code == 404
+    assert client.get(path, params={"key": other.read_key}).status_code == 404
     assert client.get(f"/api/v1/datasets/{other.id + 100}/chart", params={"key": dataset.read_key}).status_code == 404
+
+
+def test_any_start_and_end_years_long_are_averaged(client, settings):
+    dataset = make_dataset(settings, variables=("t",))
+    from tests.support.readings import store
+
+    first = datetime(2020, 1, 1, tzinfo=UTC)
+    store(settings, dataset.id, [("", "t", {}, first + timedelta(days=d), d) for d in range(5 * 365)])
+    body = chart(client, dataset, start="2020-01-01T00:00:00Z", end="2025-01-01T00:00:00Z").json()
+    [line] = body["lines"]
+    assert line["bucket_s"] == 2 * 86_400 and len(line["t"]) <= MAX_POINTS
+    assert line["v"][:3] == [0.5, 2.5, 4.5] and line["t"][0] == first.timestamp()
+    assert chart(client, dataset, start="2025-01-01", end="2020-01-01").status_code == 400
+    assert "start" in chart(client, dataset, start="soon").json()["detail"]

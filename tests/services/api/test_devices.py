@@ -35,7 +35,10 @@ def test_create_list_get_never_show_tokens(client, settings):
     token = body.pop("token")
     assert len(token) >= 32
     assert body["deviceId"] == "car1" and body["datasetId"] == dataset.id and body["lastSeenAt"] is None
-    assert set(body) == {"deviceId", "datasetId", "createdAt", "updatedAt", "lastSeenAt"}
+    assert set(body) == {"device_id", "dataset_id", "created_at", "updated_at", "last_seen_at",  # the API's names
+                         "deviceId", "datasetId", "createdAt", "updatedAt", "lastSeenAt"}  # kept as aliases
+    assert (body["device_id"], body["dataset_id"], body["created_at"]) == (
+        body["deviceId"], body["datasetId"], body["createdAt"])
 
     listed = client.get("/api/devices", headers=auth(owner))
     assert listed.status_code == 200 and listed.json() == [body]
@@ -55,7 +58,8 @@ def test_create_refuses_duplicates_bad_input_and_other_peoples_datasets(client, 
     assert create(client, owner, "car1", dataset.id).status_code == 201
     duplicate = create(client, owner, "car1", dataset.id)
     assert duplicate.status_code == 409 and "car1" in duplicate.json()["detail"]
-    assert create(client, owner, "car1", bobs.id).status_code == 403
+    assert create(client, owner, "car1", bobs.id).json() == create(client, owner, "car1", 999).json() | {
+        "detail": f"no dataset {bobs.id}"}  # bob's private dataset answers as a missing one
     assert create(client, owner, "car1", 999).status_code == 404
     for bad in ({"deviceId": "a b", "datasetId": dataset.id}, {"deviceId": "", "datasetId": dataset.id},
                 {"deviceId": "x/y", "datasetId": dataset.id}, {"deviceId": "car2"}, {"datasetId": dataset.id},
@@ -124,7 +128,7 @@ def test_revoke_refuses_the_token_and_frees_the_id(client, settings):
 
 
 def test_measurements_for_the_owner_and_the_device_itself(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     owner = make_token(settings)
     car = create(client, owner, "car1", dataset.id).json()["token"]
     van = create(client, owner, "van", dataset.id).json()["token"]
@@ -140,7 +144,7 @@ def test_measurements_for_the_owner_and_the_device_itself(client, settings):
     assert [r["value"] for r in only.json()["rows"]] == [12.5]
     late = client.get("/api/devices/car1/measurements", params={"start": "2026-01-02T00:00:00Z"}, headers=auth(car))
     assert late.json()["rows"] == []
-    assert client.get("/api/devices/car1/measurements", headers=auth(van)).status_code == 403
+    assert client.get("/api/devices/car1/measurements", headers=auth(van)).status_code == 404
     assert client.get("/api/devices/car1/measurements", headers=auth("0" * 40)).status_code == 401
     assert client.get("/api/devices/car1/measurements").status_code == 401
     bad = client.get("/api/devices/car1/measurements", params={"start": "tuesday"}, headers=auth(car))
@@ -155,9 +159,9 @@ def test_a_device_token_reads_and_writes_its_own_dataset_only(client, settings):
     token = make_device(settings, mine.id, "car1")
     assert client.get(f"/api/v1/datasets/{mine.id}/data", headers=auth(token)).status_code == 200
     assert client.get(f"/api/v1/datasets/{mine.id}/data", params={"key": token}).status_code == 200
-    assert client.get(f"/api/v1/datasets/{other.id}/data", headers=auth(token)).status_code == 401
-    assert client.get(f"/api/v1/datasets/{other.id}/data", params={"key": token}).status_code == 401
-    assert client.get(f"/api/v1/datasets/{other.id}", headers=auth(token)).status_code == 401
+    assert client.get(f"/api/v1/datasets/{other.id}/data", headers=auth(token)).status_code == 404
+    assert client.get(f"/api/v1/datasets/{other.id}/data", params={"key": token}).status_code == 404
+    assert client.get(f"/api/v1/datasets/{other.id}", headers=auth(token)).status_code == 404
     native = {"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1}}]}
     assert client.post(f"/api/v1/datasets/{other.id}/readings", json=native,
                        headers={"X-Write-Key": token}).status_code == 401
@@ -189,3 +193,15 @@ def test_cli_creates_and_lists_devices(client, settings):
     assert again.exit_code == 1
     missing = runner.invoke(cli, ["device", "create", "--dataset", "999", "--device-id", "car2", "--json"])
     assert missing.exit_code == 1
+
+
+def test_snake_case_names_work_as_the_camel_case_ones(client, settings):
+    dataset = make_dataset(settings)
+    owner = make_token(settings)
+    made = client.post("/api/devices/create", json={"device_id": "car7", "dataset_id": dataset.id},
+                       headers=auth(owner))
+    assert made.status_code == 201 and made.json()["device_id"] == "car7"
+    chosen = client.get("/api/devices/car7", params={"dataset_id": dataset.id}, headers=auth(owner))
+    assert chosen.status_code == 200 and chosen.json()["dataset_id"] == dataset.id
+    assert client.get("/api/devices/car7", params={"dataset_id": dataset.id + 1}, headers=auth(owner)).status_code \
+        in (403, 404)

@@ -35,7 +35,9 @@ def test_dataset_create_prints_usable_keys_once(client, settings):
                      "--var", "soil", "--json")
     assert result.returncode == 0, result.stderr
     created = orjson.loads(result.stdout)
-    assert set(created) == {"id", "name", "read_key", "write_key"} and created["name"] == "Garden"
+    assert set(created) == {"id", "name", "read_key", "write_key", "accept_new_variables"}
+    assert created["name"] == "Garden"
+    assert created["accept_new_variables"] is False  # it declared its variables
     assert len(created["read_key"]) >= 32 and created["read_key"] != created["write_key"]
     stored = {kind: h for kind, h in [
         (k, scalar(settings, "select key_hash from dataset_keys where dataset_id = %s and kind = %s",
@@ -83,3 +85,32 @@ def test_burst_worker_on_an_empty_queue_succeeds(settings):
 def test_key_regeneration_refuses_bad_arguments(settings):
     missing = run_cli("dataset", "keys", "regenerate", "4242", "blue")
     assert missing.returncode == 2 and "read or write" in missing.stderr
+
+
+def test_dataset_edit_declares_variables_and_sets_the_new_variables_rule(client, settings):
+    assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
+    created = orjson.loads(run_cli("dataset", "create", "--owner", "alice", "--name", "Garden", "--var", "temperature",
+                                   "--json").stdout)
+    push = {"key": created["write_key"]}
+    assert client.get("/update", params={**push, "door": "open"}).status_code == 400
+    edited = run_cli("dataset", "edit", str(created["id"]), "--add-var", "door:Door", "--json")
+    assert edited.returncode == 0, edited.stderr
+    assert orjson.loads(edited.stdout)["variables"] == ["temperature", "door"]
+    assert client.get("/update", params={**push, "door": "open"}).status_code == 200
+    opened = run_cli("dataset", "edit", str(created["id"]), "--accept-new-variables", "--json")
+    assert orjson.loads(opened.stdout)["accept_new_variables"] is True
+    assert client.get("/update", params={**push, "wind": "3"}).status_code == 200
+    missing = run_cli("dataset", "edit", "999999", "--accept-new-variables")
+    assert missing.returncode == 1 and "no dataset 999999" in missing.stderr
+    clash = run_cli("dataset", "edit", str(created["id"]), "--add-var", "temperature")
+    assert clash.returncode == 1 and "exists" in clash.stderr
+
+
+def test_device_list_prints_its_table_on_stdout(client, settings):
+    assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
+    created = orjson.loads(run_cli("dataset", "create", "--owner", "alice", "--name", "Cars", "--json").stdout)
+    assert created["accept_new_variables"] is True  # made without variables
+    assert run_cli("device", "create", "--dataset", str(created["id"]), "--device-id", "car-1").returncode == 0
+    listed = run_cli("device", "list")
+    assert listed.returncode == 0 and "car-1" in listed.stdout and "never" in listed.stdout
+    assert "car-1" not in listed.stderr

@@ -36,7 +36,7 @@ def v2(client, dataset_id, key, body, precision="s", **extra):
 
 
 def test_v2_write_round_trip_with_tags_and_types(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     response = v2(client, dataset.id, dataset.write_key, LINES)
     assert response.status_code == 204, response.text
     assert response.headers["X-Influxdb-Version"]
@@ -56,7 +56,7 @@ def test_v2_write_round_trip_with_tags_and_types(client, settings):
 
 
 def test_resend_stores_nothing_new(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     for _ in range(2):
         assert v2(client, dataset.id, dataset.write_key, LINES).status_code == 204
         drain(settings)
@@ -64,14 +64,14 @@ def test_resend_stores_nothing_new(client, settings):
 
 
 def test_same_variable_and_time_with_other_tags_is_another_series(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     v2(client, dataset.id, dataset.write_key, f"m,h=a v=1 {T0}\nm,h=b v=2 {T0}\nm v=3 {T0}")
     drain(settings)
     assert sorted(r["value"] for r in rows(client, dataset)) == [1.0, 2.0, 3.0]
 
 
 def test_line_without_timestamp_gets_the_receive_time(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     before = datetime.now(UTC)
     assert v2(client, dataset.id, dataset.write_key, "m v=1").status_code == 204
     after = datetime.now(UTC)
@@ -83,14 +83,14 @@ def test_line_without_timestamp_gets_the_receive_time(client, settings):
 
 @pytest.mark.parametrize("precision,stamp", [("ns", T0 * 10**9), ("us", T0 * 10**6), ("ms", T0 * 1000), ("s", T0)])
 def test_v2_precisions(client, settings, precision, stamp):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     assert v2(client, dataset.id, dataset.write_key, f"m v=1 {stamp}", precision=precision).status_code == 204
     drain(settings)
     assert rows(client, dataset)[0]["time"] == "2026-03-01T12:00:00Z"
 
 
 def test_v1_write_with_p_basic_and_token(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     basic = base64.b64encode(f"anyone:{dataset.write_key}".encode()).decode()
     sent = [
         client.post("/write", params={"db": dataset.id, "precision": "s", "p": dataset.write_key, "u": "x"},
@@ -113,7 +113,7 @@ def test_v1_write_with_p_basic_and_token(client, settings):
 
 
 def test_gzip_body(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     response = v2(client, dataset.id, dataset.write_key, gzip.compress(LINES.encode()), **{"Content-Encoding": "gzip"})
     assert response.status_code == 204, response.text
     drain(settings)
@@ -121,7 +121,7 @@ def test_gzip_body(client, settings):
 
 
 def test_bad_line_is_named_and_nothing_is_written(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     body = f"m v=1 {T0}\n# comment\nm v=2 {T0 + 1}\nm v=oops {T0 + 2}\nm v= {T0 + 3}"
     response = v2(client, dataset.id, dataset.write_key, body)
     assert response.status_code == 400
@@ -138,7 +138,7 @@ def test_bad_line_is_named_and_nothing_is_written(client, settings):
 
 
 def test_time_outside_the_window_is_refused_naming_the_line(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     response = v2(client, dataset.id, dataset.write_key, f"m v=1 {T0}\nm v=2 {T0}", precision="ms")
     assert response.status_code == 400
     assert response.json()["message"].startswith("line 1: time 1970-01-21T")
@@ -147,7 +147,7 @@ def test_time_outside_the_window_is_refused_naming_the_line(client, settings):
 
 
 def test_empty_body_and_non_utf8_are_refused(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     empty = v2(client, dataset.id, dataset.write_key, "\n# nothing\n")
     assert empty.status_code == 400 and "requires points" in empty.json()["message"]
     binary = v2(client, dataset.id, dataset.write_key, b"m v=1 \xff")
@@ -155,7 +155,7 @@ def test_empty_body_and_non_utf8_are_refused(client, settings):
 
 
 def test_wrong_missing_and_read_keys_are_401(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     for headers in ({"Authorization": "Token nope"}, {}, {"Authorization": f"Token {dataset.read_key}"}):
         response = client.post("/api/v2/write", params={"bucket": dataset.id}, content="m v=1", headers=headers)
         assert response.status_code == 401
@@ -170,8 +170,8 @@ def test_wrong_missing_and_read_keys_are_401(client, settings):
 
 
 def test_unknown_bucket_and_another_datasets_bucket_are_404(client, settings):
-    mine = make_dataset(settings)
-    theirs = make_dataset(settings, owner="bob", name="Other")
+    mine = make_dataset(settings, accept_new_variables=True)
+    theirs = make_dataset(settings, owner="bob", name="Other", accept_new_variables=True)
     for bucket in (str(theirs.id), "999999", "telegraf"):
         response = v2(client, bucket, mine.write_key, f"m v=1 {T0}")
         assert response.status_code == 404, bucket
@@ -184,7 +184,7 @@ def test_unknown_bucket_and_another_datasets_bucket_are_404(client, settings):
 
 
 def test_missing_bucket_and_bad_precision_are_400(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     auth = {"Authorization": f"Token {dataset.write_key}"}
     assert client.post("/api/v2/write", content="m v=1", headers=auth).json() == {
         "code": "invalid", "message": "bucket is required"}
@@ -196,7 +196,7 @@ def test_missing_bucket_and_bad_precision_are_400(client, settings):
 
 
 def test_body_over_the_limit_is_413(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     body = "m v=1\n" * (settings.max_body_bytes // 6 + 1)
     response = v2(client, dataset.id, dataset.write_key, body)
     assert response.status_code == 413 and response.json()["code"] == "request too large"
@@ -206,8 +206,8 @@ def test_body_over_the_limit_is_413(client, settings):
 
 
 def test_device_token_writes_as_its_device_and_only_its_dataset(client, settings):
-    dataset = make_dataset(settings)
-    other = make_dataset(settings, owner="bob", name="Other")
+    dataset = make_dataset(settings, accept_new_variables=True)
+    other = make_dataset(settings, owner="bob", name="Other", accept_new_variables=True)
     token = generate_key()
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("insert into devices (dataset_id, device_id, token_hash) values (%s, 'car-1', %s)",
@@ -228,7 +228,7 @@ def test_ping(client):
 
 
 def test_query_create_database_is_harmless_and_other_queries_are_refused(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     response = client.post("/query", params={"q": 'CREATE DATABASE "telegraf"'})
     assert response.status_code == 200 and response.json() == {"results": [{"statement_id": 0}]}
     form = client.post("/query", data={"q": "create database a; CREATE DATABASE b WITH DURATION 1d;",
@@ -248,7 +248,7 @@ def test_queue_unreachable_is_503_in_influx_shape(settings):
 
     from services.combined import create_app
 
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     with TestClient(create_app(away)) as client:
         response = v2(client, dataset.id, dataset.write_key, f"m v=1 {T0}")
@@ -257,6 +257,6 @@ def test_queue_unreachable_is_503_in_influx_shape(settings):
 
 
 def test_tag_filter_must_be_key_colon_value(client, settings):
-    dataset = make_dataset(settings)
+    dataset = make_dataset(settings, accept_new_variables=True)
     response = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key, "tag": "host"})
     assert response.status_code == 400 and "key:value" in response.json()["detail"]

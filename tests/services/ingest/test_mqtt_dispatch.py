@@ -13,7 +13,7 @@ from shared.config import Settings
 
 WRITE = Credential(3, "write", None, ("field1", "temperature"))
 READ = Credential(3, "read", None, ("field1", "temperature"))
-DEVICE = Credential(3, "device", "car-1", ("field1", "temperature"))
+DEVICE = Credential(3, "device", "car-1", ("field1", "temperature"), accepts_new=True)
 KEYS = {"wk": WRITE, "rk": READ, "tok": DEVICE}
 
 

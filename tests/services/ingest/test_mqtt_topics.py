@@ -82,7 +82,7 @@ def test_telemetry_shapes_of_a_device(client, settings, broker, bridge):
 
 
 def test_autopi_array_of_a_device(client, settings, broker, bridge):
-    dataset = make_dataset(settings, variables=("voltage", "level", "state"))
+    dataset = make_dataset(settings, variables=("voltage", "level", "state"), accept_new_variables=True)
     token = make_device(settings, dataset.id, "car-1")
     with open(f"{SAMPLES}/obd_bat.json", "rb") as sample:
         publish_all(broker.port, [(f"devices/{token}/autopi", sample.read())])
@@ -99,7 +99,7 @@ def test_autopi_array_of_a_device(client, settings, broker, bridge):
 
 
 def test_line_protocol_publish(client, settings, broker, bridge):
-    dataset = make_dataset(settings, variables=("temperature",))
+    dataset = make_dataset(settings, variables=("temperature",), accept_new_variables=True)
     publish_all(broker.port, [(f"datasets/{dataset.id}/influx/{dataset.write_key}",
                                "weather,room=kitchen temperature=21.5 1767225600000000000")])
     handled(bridge, 1)

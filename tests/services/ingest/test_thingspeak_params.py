@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.ingest import thingspeak as ts
+from services.ingest.credentials import Credential
 from shared.errors import BadRequest
 from shared.thingspeak import LATITUDE, STATUS, zone
 from shared.values import TimeWindow
@@ -14,26 +15,31 @@ from shared.values import TimeWindow
 WINDOW = TimeWindow(2000, 86_400)
 
 
+def vocabulary(*tags: str, accepts_new: bool = False) -> Credential:
+    """A write credential for a dataset that declared `tags`."""
+    return Credential(1, "write", None, tags, accepts_new=accepts_new)
+
+
 def test_field_numbers_are_positions_and_own_tags_win():
     variables = ("temperature", "status", "field1")
     values = ts.entry_values({"field2": "x", "field1": "1", "temperature": "2", "lat": "1.5", "key": "k"},
-                             variables, ts.UPDATE_META, ts.UPDATE_IGNORED)
+                             vocabulary(*variables), ts.UPDATE_META, ts.UPDATE_IGNORED)
     assert values == {"status": "x", "field1": "1", "temperature": "2", LATITUDE: "1.5"}
-    assert ts.entry_values({"status": "up"}, ("a",), ts.UPDATE_META, ts.UPDATE_IGNORED) == {STATUS: "up"}
+    assert ts.entry_values({"status": "up"}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {STATUS: "up"}
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"field3": "1"}, "has 2 variable"), ({"speed": "1"}, "unknown field"), ({"long": "181"}, "outside"),
+    ({"field3": "1"}, "no field3"), ({"speed": "1"}, "unknown field"), ({"long": "181"}, "outside"),
     ({"elevation": "high"}, "not a number"), ({"field1": {"a": 1}}, "number or a string"),
     ({"field1": float("nan")}, "finite"),
 ])
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(BadRequest, match=message):
-        ts.entry_values(params, ("a", "b"), ts.UPDATE_META, ts.UPDATE_IGNORED)
+        ts.entry_values(params, vocabulary("a", "b"), ts.UPDATE_META, ts.UPDATE_IGNORED)
 
 
 def test_blank_values_are_no_values():
-    assert ts.entry_values({"field1": "", "field9": ""}, ("a",), ts.UPDATE_META, ts.UPDATE_IGNORED) == {}
+    assert ts.entry_values({"field1": "", "field9": ""}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -56,6 +62,19 @@ def test_csv_updates_follow_the_documented_column_order():
 def test_bulk_entries_refuse_mixed_times_and_too_many():
     mixed = [{"delta_t": 0, "a": "1"}, {"created_at": "2026-01-01", "a": "2"}]
     with pytest.raises(BadRequest, match="mix"):
-        ts.bulk_entries(mixed, ("a",), UTC, WINDOW, 10)
+        ts.bulk_entries(mixed, vocabulary("a"), UTC, WINDOW, 10)
     with pytest.raises(BadRequest, match="at most 1"):
-        ts.bulk_entries([{"delta_t": 0, "a": "1"}] * 2, ("a",), UTC, WINDOW, 1)
+        ts.bulk_entries([{"delta_t": 0, "a": "1"}] * 2, vocabulary("a"), UTC, WINDOW, 1)
+
+
+def test_field_slots_belong_to_declared_variables_and_new_names_follow_the_dataset_setting():
+    registered_later = Credential(1, "write", None, ("temperature", "weather.door"), declared=("temperature",))
+    assert registered_later.fields == {1: "temperature"}  # a variable registered on first sight takes no slot
+    with pytest.raises(BadRequest, match="no field2"):
+        ts.entry_values({"field2": "1"}, registered_later, ts.UPDATE_META, ts.UPDATE_IGNORED)
+    open_dataset = Credential(1, "write", None, ("field1",), accepts_new=True, declared=())
+    values = ts.entry_values({"field1": "1", "field2": "2", "wind": "3", "twitter": "me"}, open_dataset,
+                             ts.UPDATE_META, ts.UPDATE_IGNORED)
+    assert values == {"field1": "1", "field2": "2", "wind": "3"}
+    with pytest.raises(BadRequest, match="unknown field 'bad name'"):
+        ts.entry_values({"bad name": "1"}, open_dataset, ts.UPDATE_META, ts.UPDATE_IGNORED)

@@ -1,4 +1,4 @@
-"""Sending again is harmless: the same readings are stored once and counted once."""
+"""Sending again is harmless: the same readings are stored once and counted once; a new value replaces the old."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import orjson
 from redis import Redis
 
 from shared.queue import enqueue_messages, ingest_queue, make_message
-from tests.support.db import entry_count, reading_count
+from tests.support.db import entry_count, reading_count, scalar
 from tests.support.factories import make_dataset
 from tests.support.worker import drain
 
@@ -68,3 +68,20 @@ def test_a_resend_with_one_new_reading_stores_only_the_new_one(client, settings)
     drain(settings)
     assert reading_count(settings, dataset.id) == ROWS + 1
     assert entry_count(settings, dataset.id) == ROWS + 1
+
+
+def test_a_new_value_for_a_stored_reading_replaces_it_and_is_not_a_new_entry(client, settings):
+    dataset = make_dataset(settings)
+    send(client, dataset)
+    drain(settings)
+    corrected = {"readings": [{"time": "2026-02-01T10:00:00Z", "values": {"temperature": 19.75, "status": "ok"}}]}
+    for _ in range(2):  # the correction, then its resend
+        response = client.post(f"/api/v1/datasets/{dataset.id}/readings", json=corrected,
+                               headers={"X-Write-Key": dataset.write_key})
+        assert response.status_code == 202
+        drain(settings)
+    assert reading_count(settings, dataset.id) == ROWS
+    assert entry_count(settings, dataset.id) == ROWS
+    assert scalar(settings, "select r.v_num from readings r join series s on s.id = r.series_id "
+                            "where s.dataset_id = %s and s.variable = 'temperature' and s.device = ''",
+                  (dataset.id,)) == 19.75

@@ -99,7 +99,7 @@ def test_regenerating_a_key_refuses_the_old_one(client, settings):
 
     read = keys_on(post_form(client, f"/dashboard/datasets/{dataset.id}/keys/read").text)["read"]
     client.cookies.clear()
-    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 401
+    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 404
     assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": read}).status_code == 200
     assert form_login(client, "alice").status_code == 303
     assert post_form(client, f"/dashboard/datasets/{dataset.id}/keys/blue").status_code == 400
@@ -200,3 +200,16 @@ def test_delete_removes_the_dataset_its_keys_and_readings(client, settings):
              timeout=5, what="the deleted dataset's key refused")
     with connect_raw(settings) as conn:
         assert conn.execute("select count(*) from readings").fetchone()[0] == 1  # only Kept's
+
+
+def test_the_edit_form_shows_and_changes_accept_new_variables(client, settings):
+    dataset = make_dataset(settings, owner="alice", variables=("temperature",))
+    assert form_login(client, "alice").status_code == 303
+    edit_page = client.get(f"/dashboard/datasets/{dataset.id}/edit").text
+    assert 'name="accept_new_variables" >' in edit_page  # shown, and unchecked: the dataset declared its variables
+    assert client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 400
+    form = [("name", "Weather"), ("accept_new_variables", "on")]
+    assert post_form(client, f"/dashboard/datasets/{dataset.id}/edit", form).status_code == 303
+    assert 'name="accept_new_variables" checked>' in client.get(f"/dashboard/datasets/{dataset.id}/edit").text
+    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 200,
+             timeout=5, what="a new variable accepted")

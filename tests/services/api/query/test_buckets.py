@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import sys
 from datetime import timedelta
 
 import psycopg
@@ -109,3 +111,21 @@ def test_bucketed_reads_the_rollup_tables(stored):
         cur.execute("update rollup_1h set n_num = n_num + 1000 where bucket >= %s and bucket < %s", (start, end))
         after = bucketed(cur, ids, start, end, timedelta(hours=1), ["count"])
     assert [row[2] + 1000 for row in before if row[0] != ids[1]] == [row[2] for row in after if row[0] != ids[1]]
+
+
+def test_sums_beyond_double_precision_neither_fail_the_write_nor_the_query(settings):
+    dataset = make_dataset(settings, variables=("huge",))
+    writer = day_writer(settings)
+    try:
+        values = [1e308, 1e308, -1.0]
+        result = write(writer, dataset.id, [("huge", utc(2026, 3, 1, 0, 0, s), v) for s, v in enumerate(values)])
+        assert result.stored == 3
+    finally:
+        writer.close()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn, conn.cursor() as cur:
+        [(series_id,)] = cur.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchall()
+        [row] = bucketed(cur, [series_id], utc(2026, 3, 1), utc(2026, 3, 2), timedelta(days=1),
+                         ["sum", "avg", "max", "min", "count"])
+    assert row[2] == sys.float_info.max  # the sum is capped at the largest double
+    assert math.isclose(row[3], 1e308 / 3 * 2, rel_tol=1e-12)  # float average: math.isclose, see assert_same
+    assert row[4:] == (1e308, -1.0, 3)

@@ -1,0 +1,150 @@
+"""BENCHMARKS.md and bench/results/benchmarks.png from one `make bench` run (bench/results/latest.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.stack import RESULTS, ROOT
+
+PAGE = ROOT / "BENCHMARKS.md"
+PLOT = RESULTS / "benchmarks.png"
+
+
+def n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def rows(result: dict) -> list[dict]:
+    """One row per figure: what, Ownstream's figure, the peer or ceiling, the ratio, the target, met."""
+    out = []
+    for b1 in result.get("B1", []):
+        ours, peer = b1["ownstream_update"], b1["influxdb_write"]
+        ok = b1["ratio"] >= 0.5 and ours["p99_ms"] <= 50
+        out.append({"id": f"B1 /update, {b1['settings']['connections']} conn.",
+                    "ours": f"{n(ours['requests_per_s'])} req/s, p50 {n(ours['p50_ms'], 1)} ms, "
+                            f"p99 {n(ours['p99_ms'], 1)} ms ({n(ours['acknowledged'])} acknowledged, "
+                            f"{n(ours['stored'])} stored {ours['drained_after_s']} s after the load)",
+                    "peer": f"InfluxDB /write {n(peer['requests_per_s'])} req/s, p50 {n(peer['p50_ms'], 1)} ms, "
+                            f"p99 {n(peer['p99_ms'], 1)} ms",
+                    "ratio": b1["ratio"], "target": 0.5, "goal": "≥ 0.5x InfluxDB, p99 ≤ 50 ms", "met": ok,
+                    "runs": b1["runs"]})
+    for b2 in result.get("B2", []):
+        out.append({"id": f"B2 {b2['format']} ({n(b2['points_per_request'])}/request)",
+                    "ours": f"{n(b2['ownstream_values_per_s'])} values/s end to end",
+                    "peer": f"COPY + ON CONFLICT {n(b2['ceiling_copy_insert_values_per_s'])} values/s; InfluxDB "
+                            f"{n(b2['influxdb_values_per_s'])} values/s ({b2['ratio_to_influxdb']}x)",
+                    "ratio": b2["ratio_to_ceiling"], "target": 0.8, "goal": "≥ 0.8x the COPY ceiling",
+                    "met": b2["ratio_to_ceiling"] >= 0.8, "runs": b2["runs"]})
+    for b3 in result.get("B3", []):
+        rate = b3["ownstream"]["messages_per_s"]
+        bridges = b3["settings"]["bridges"]
+        out.append({"id": f"B3 MQTT QoS 1, {bridges} bridge{'s' if bridges > 1 else ''}",
+                    "ours": f"{n(rate)} msg/s ({n(b3['ownstream']['messages'])} messages, "
+                            f"{b3['settings']['clients']} clients, 2 workers)",
+                    "peer": "target 10,000 msg/s", "ratio": round(rate / 10_000, 3), "target": 1.0,
+                    "goal": "≥ 10,000 msg/s", "met": rate >= 10_000, "runs": b3["runs"]})
+    if b4 := result.get("B4"):
+        out.append({"id": "B4 ack → readable",
+                    "ours": f"p50 {n(b4['p50_ms'], 1)} ms, p99 {n(b4['p99_ms'], 1)} ms at "
+                            f"{n(b4['rate_sent_values_per_s'])} values/s",
+                    "peer": "ceiling p99 1,000 ms", "ratio": round(b4["p99_ms"] / 1000, 3), "target": 1.0,
+                    "goal": "p99 ≤ 1 s (ratio ≤ 1)", "met": b4["p99_ms"] <= 1000, "runs": b4["runs"]})
+    if b7 := result.get("B7"):
+        one = b7["by_workers"][0]["values_per_s"]
+        for run in b7["by_workers"]:
+            out.append({"id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
+                        "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
+                                f"{b7['settings']['per_job']})",
+                        "peer": f"1 worker: {n(one)} values/s", "ratio": round(run["values_per_s"] / one, 3),
+                        "target": None, "goal": "where the bottleneck moves", "met": None, "runs": b7["runs"]})
+    return out
+
+
+def flat(record: object, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(record, dict):
+        return [item for key, value in record.items() for item in flat(value, f"{prefix}{key}.")]
+    if isinstance(record, list) and len(record) <= 12:
+        return [item for i, value in enumerate(record) for item in flat(value, f"{prefix}{i}.")]
+    return [(prefix.rstrip("."), record)] if isinstance(record, int | float | str) else []
+
+
+def plot(table: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [row for row in table if row["ratio"] is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(shown) + 1.5))
+    labels = [row["id"] for row in shown][::-1]
+    ratios = [row["ratio"] for row in shown][::-1]
+    colors = ["#2a9d8f" if row["met"] else "#999999" if row["met"] is None else "#e76f51" for row in shown][::-1]
+    ax.barh(labels, ratios, color=colors)
+    for y, row in enumerate(shown[::-1]):
+        if row["target"] is not None:
+            ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=2)
+        ax.text(row["ratio"], y, f" {row['ratio']:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("ratio to the peer or ceiling (black tick: target; B4: p99 / 1 s, lower is better)")
+    ax.set_title("Ownstream benchmarks, latest run")
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+    plt.close(fig)
+
+
+def write_page(result: dict) -> Path:
+    table = rows(result)
+    plot(table)
+    m = result["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {result['when']}, `{result['command']}` ({result['duration_s']} s), each figure the median of "
+        f"{result['runs']} run{'s' if result['runs'] > 1 else ''}. Written by `bench/run.py` from "
+        "`bench/results/latest.json`; how each benchmark works and the design behind the figures: "
+        "[bench/README.md](bench/README.md).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}; "
+        f"{m['postgresql']}; {m['redis']}; {m['mosquitto']}; InfluxDB {m['influxdb']}. Load average "
+        f"{m['load_at_start']:.1f} at the start, {m.get('load_at_end', 0):.1f} at the end (2 cores: above 2 the "
+        "figures are not the machine's). Everything (load generators, peers, PostgreSQL, Redis, Mosquitto) on this "
+        "machine, loopback only.",
+        "",
+    ]
+    if result.get("quick"):
+        lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
+    lines += [f"![ratios to peers and ceilings](bench/results/{PLOT.name})", "",
+              "| benchmark | Ownstream | peer or ceiling (same run) | ratio | target | met | runs |",
+              "|---|---|---|---|---|---|---|"]
+    for row in table:
+        met = "-" if row["met"] is None else "yes" if row["met"] else "**no**"
+        lines.append(f"| {row['id']} | {row['ours']} | {row['peer']} | {row['ratio']} | {row['goal']} | {met} | "
+                     f"{row['runs']} |")
+    lines += ["", "## Reproduce", "",
+              "| id | command |", "|---|---|",
+              "| all | `make bench` (`make bench QUICK=1`: small sizes) |",
+              "| B1 | `uv run python -m bench.http_update --connections 32` (and `256`) |",
+              "| B2 | `uv run python -m bench.batch_write --format native` (`lineproto`, `autopi`) |",
+              "| B3 | `uv run python -m bench.mqtt_qos1 --bridges 1` (and `2`) |",
+              "| B4 | `uv run python -m bench.ack_latency --rate <half of B2's best values/s>` |",
+              "| B5 | `uv run python -m bench.queries` |",
+              "| B6 | `uv run python -m bench.storage` |",
+              "| B7 | `uv run python -m bench.workers --workers 1 2 4` |", ""]
+    for key, title in (("B5", "B5 reads"), ("B6", "B6 bytes per value on disk")):
+        lines += [f"## {title}", ""]
+        found = result.get(key)
+        if not found:
+            lines += [f"Not run: `bench/{'queries' if key == 'B5' else 'storage'}.py` is not in this checkout.", ""]
+            continue
+        for item in found:
+            lines += [f"From `{item['file']}`:", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {name} | {value} |" for name, value in flat(item["record"])[:40]]
+            lines.append("")
+    PAGE.write_text("\n".join(lines))
+    return PAGE
+
+
+if __name__ == "__main__":
+    write_page(json.loads((RESULTS / "latest.json").read_text()))

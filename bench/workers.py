@@ -1,0 +1,82 @@
+"""Committed values/s with 1, 2 and 4 workers draining the same pre-filled queue: where the bottleneck moves.
+
+The queue is filled first (no receiver in the timing) with jobs shaped like the single-push path's: `--per-job`
+one-reading messages each, as an HTTP process flushes them under load. Then the workers start and the figure is
+values committed per second until the last one.
+Run: `uv run python -m bench.workers --workers 1 2 4`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from redis import Redis
+
+from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes
+from bench.wait import stored_readings, wait_workers
+from shared.config import Settings
+from shared.queue import enqueue_messages, ingest_queue, make_message
+
+START = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+def fill(settings: Settings, dataset_id: int, values: int, per_job: int) -> int:
+    """Queue `values` one-reading native messages, `per_job` per job; returns the number of jobs."""
+    queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
+    queue.empty()
+    shaped = settings.model_copy(update={"enqueue_max_batch": per_job})
+    jobs = 0
+    for first in range(0, values, 10_000):
+        messages = [make_message("native", dataset_id, orjson.dumps({"readings": [
+            {"time": (START + timedelta(milliseconds=n)).isoformat(), "device": f"d{n % 50}",
+             "values": {"temperature": n}}]}).decode(), source="http")
+            for n in range(first, min(values, first + 10_000))]
+        jobs += enqueue_messages(queue, shaped, messages)
+    return jobs
+
+
+def run(workers: int, values: int, per_job: int) -> dict:
+    env = bench_env(f"ownstream_bench_workers{workers}")
+    settings = Settings()
+    dataset = make_dataset(settings, variables=("temperature",))
+    jobs = fill(settings, dataset.id, values, per_job)
+    # The queued job ids wait aside while the workers start (their start-up is not timed), then come back at once.
+    redis = Redis.from_url(settings.redis_url)
+    key = ingest_queue(redis, settings).key
+    ids = redis.lrange(key, 0, -1)
+    redis.delete(key)
+    with processes([ownstream("worker") for _ in range(workers)], env):
+        wait_workers(workers)
+        began = time.perf_counter()
+        with redis.pipeline(transaction=False) as pipe:
+            for first in range(0, len(ids), 10_000):
+                pipe.rpush(key, *ids[first:first + 10_000])
+            pipe.execute()
+        elapsed = stored_readings(env["OWNSTREAM_DATABASE_URL"], values, began, timeout=600)
+    return {"workers": workers, "values": values, "jobs": jobs, "seconds": round(elapsed, 2),
+            "values_per_s": round(values / elapsed)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--values", type=int, default=200_000)
+    parser.add_argument("--per-job", type=int, default=16)
+    args = parser.parse_args(argv)
+    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "benchmark": "workers scaling",
+              "settings": vars(args), "by_workers": [run(w, args.values, args.per_job) for w in args.workers],
+              "note": "timed from the queued jobs' release to the last commit; worker start-up is not timed"}
+    out = RESULTS / "workers.json"
+    history = json.loads(out.read_text()) if out.exists() else []
+    history.append(record)
+    out.write_text(json.dumps(history, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""A worker that stores many queued ingest jobs in one database transaction, with RQ bookkeeping pipelined.
+
+RQ spends ~54 Redis commands in ~20 round trips on each job, and each job was one fsync'd commit: that, not the
+readings, bounded single pushes. After RQ hands it a job, this worker moves up to `batch_jobs - 1` more ready
+ingest jobs from the queue to RQ's intermediate queue (as RQ's own dequeue does), registers all of them as
+started in one pipeline (each its own execution in the StartedJobRegistry, so `rq info` and the registries show
+every job), writes their concatenated messages with one `Writer.write` and one commit, then finishes them all in
+one pipeline. A heartbeat thread keeps every held job alive with a short TTL: if the worker is killed, each job's
+registration expires and RQ's maintenance retries it (AbandonedJobError), so nothing is lost; the writes are
+idempotent, so nothing is stored twice. A batch that fails falls back to RQ's own path, job by job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable
+
+import psycopg
+from redis.client import Pipeline
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import Job, JobStatus
+from rq.results import Result
+from rq.timeouts import JobTimeoutException
+from rq.utils import now
+from rq.worker import WorkerStatus
+
+from services.worker import tasks
+from shared.queue import INGEST_JOB
+
+log = logging.getLogger(__name__)
+
+TAKE_PER_ROUND = 32  # jobs moved per round trip while gathering a batch
+HEARTBEAT_EVERY_S = 1.0
+
+
+class Held:
+    """The jobs a worker holds, each with its execution; the heartbeat thread keeps them alive until dropped."""
+
+    def __init__(self, worker: MultiJobWorker, pairs: list[tuple[Job, Execution]]) -> None:
+        self.worker = worker
+        self.pairs = list(pairs)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobs-heartbeat", daemon=True)
+
+    def __enter__(self) -> Held:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def drop(self, job: Job) -> None:
+        """Stop heart-beating `job` (its bookkeeping is about to end its registration)."""
+        with self._lock:
+            self.pairs = [(j, e) for j, e in self.pairs if j.id != job.id]
+
+    def drop_all(self) -> None:
+        with self._lock:
+            self.pairs = []
+
+    def _run(self) -> None:
+        interval = max(1.0, self.worker.heartbeat_ttl_s / 4)
+        while not self._done.wait(interval):
+            try:
+                with self._lock:
+                    self.beat()
+            except RedisError as error:
+                log.warning("heartbeat failed: %s", error)
+
+    def beat(self) -> None:
+        worker, ttl = self.worker, self.worker.heartbeat_ttl_s
+        with worker.connection.pipeline() as pipe:
+            worker.heartbeat(worker.job_monitoring_interval + 60, pipeline=pipe)
+            marks = []
+            for job, execution in self.pairs:
+                execution.heartbeat(job.started_job_registry, ttl, pipeline=pipe)
+                marks.append((len(pipe), job))
+                job.heartbeat(now(), ttl, pipeline=pipe)
+            results = pipe.execute()
+            # A job finished by RQ's own path between two beats: the HSET made a key of it again (rq#1450).
+            for index, job in marks:
+                if results[index] == 1:
+                    pipe.delete(job.key)
+            pipe.execute()
+
+
+class MultiJobWorker(SimpleWorker):
+    """Runs jobs in this process (no fork per job), several ingest jobs per database transaction.
+
+    RQ's SimpleWorker does not heart-beat while a job runs and so registers each job for its whole timeout plus a
+    minute: a batch whose worker was killed would wait that long to be retried. This worker registers jobs for a
+    short TTL and keeps them alive from a heartbeat thread, so an abandoned batch is retried within seconds.
+    """
+
+    heartbeat_ttl_s = 20
+    batch_jobs = 20  # queued jobs per database transaction at most
+    batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.heartbeat_ttl_s
+
+    _long_beat_at = float("-inf")  # monotonic time of the last heartbeat with RQ's default (long) TTL
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's worker heartbeat in one round trip instead of three, skipped when the last one (with RQ's default
+        TTL, worker_ttl + 60 s) is under HEARTBEAT_EVERY_S old: RQ's loop beats several times per job."""
+        if pipeline is not None:
+            self._long_beat_at = float("-inf")  # it may have set a shorter TTL: the next default beat must run
+            return super().heartbeat(timeout, pipeline)
+        if timeout is None and time.monotonic() - self._long_beat_at < HEARTBEAT_EVERY_S:
+            return None
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+        self._long_beat_at = time.monotonic() if timeout is None else float("-inf")
+        return None
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        jobs = [job]
+        if job.func_name == INGEST_JOB and self.batch_jobs > 1:
+            jobs += self._take_more(queue, len(job.args[0]) if job.args else 0)
+        together = len(jobs) > 1
+        pairs = self._start(jobs, queue, mark_started=together)
+        with Held(self, pairs) as held:
+            if together:
+                self._perform_together(pairs, queue, held)
+            else:
+                self.perform_job(job, queue, pairs[0][1])
+        # RQ's loop sets the worker idle again as it goes back to the queue
+
+    # gathering -----------------------------------------------------------------------------------------------
+    def _take_more(self, queue: Queue, messages: int) -> list[Job]:
+        """Move more ready ingest jobs to the intermediate queue (as RQ's LMOVE dequeue does) and fetch them."""
+        taken: list[Job] = []
+        while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
+            want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))
+            with self.connection.pipeline(transaction=False) as pipe:
+                for _ in range(want):
+                    pipe.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
+                ids = [i.decode() if isinstance(i, bytes) else i for i in pipe.execute() if i is not None]
+            if not ids:
+                break
+            for job_id, found in zip(ids, Job.fetch_many(ids, self.connection, self.serializer), strict=True):
+                if found is None or found.func_name != INGEST_JOB:
+                    # Deleted meanwhile (RQ's dequeue skips those too), or another kind of job: that one goes
+                    # back to the head of the queue for a plain dequeue.
+                    with self.connection.pipeline() as back:
+                        back.lrem(queue.intermediate_queue_key, 1, job_id)
+                        if found is not None:
+                            back.lpush(queue.key, job_id)
+                        back.execute()
+                    continue
+                taken.append(found)
+                messages += len(found.args[0]) if found.args else 0
+            if len(ids) < want:
+                break
+        return taken
+
+    def _start(self, jobs: list[Job], queue: Queue, mark_started: bool) -> list[tuple[Job, Execution]]:
+        """Register every job as started (its own execution, short TTL) in one pipeline, as RQ does for one.
+
+        With `mark_started`, the same pipeline also does what RQ's prepare_job_execution does for each job (RQ
+        runs that in the work horse, a separate round trip; a lone job still goes through RQ's own path).
+        """
+        ttl = self.heartbeat_ttl_s
+        pairs = []
+        with self.connection.pipeline() as pipe:
+            self.heartbeat(ttl, pipeline=pipe)
+            for job in jobs:
+                execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+                self.executions[execution.id] = execution
+                if mark_started:  # sets the job's last_heartbeat too
+                    job.prepare_for_execution(self.name, pipeline=pipe)
+                    pipe.persist(job.key)
+                    pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+                else:
+                    job.heartbeat(now(), ttl, pipeline=pipe)
+                pairs.append((job, execution))
+            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+            pipe.execute()
+        if mark_started:
+            self.procline(f"Processing {len(jobs)} jobs from {queue.name}")
+        return pairs
+
+    # running -------------------------------------------------------------------------------------------------
+    def _perform_together(self, pairs: list[tuple[Job, Execution]], queue: Queue, held: Held) -> None:
+        jobs = [job for job, _ in pairs]
+        timeout = max(job.timeout or queue.DEFAULT_TIMEOUT for job in jobs)
+        try:
+            with self.death_penalty_class(timeout, JobTimeoutException, job_id=jobs[0].id):
+                tasks.ingest_batch([m for job in jobs for m in job.args[0]])
+        except psycopg.OperationalError:
+            # The database stayed away past the write patience: every job goes back to the queue (RQ's retry).
+            exc_info = sys.exc_info()
+            held.drop_all()
+            for job, execution in pairs:
+                self._finalize_failure(job, queue, execution, exc_info)
+            return
+        except Exception:
+            # Nothing was committed: RQ's own path runs each job alone, so one bad job fails alone.
+            log.exception("a batch of %d jobs failed; running them one by one", len(jobs))
+            for job, execution in pairs:
+                self.perform_job(job, queue, execution)
+                held.drop(job)
+            return
+        held.drop_all()
+        self._finish(pairs)
+
+    def _finish(self, pairs: Iterable[tuple[Job, Execution]]) -> None:
+        """RQ's success bookkeeping for jobs with result_ttl 0 and no dependents, in one pipeline.
+
+        RQ's own path reads each job's status and executions back before deleting it (round trips per job);
+        here the worker knows both: the job is STARTED with this one execution.
+        """
+        ended = now()
+        with self.connection.pipeline() as pipe:
+            count = 0
+            for job, execution in pairs:
+                job.ended_at = ended
+                job._status = JobStatus.FINISHED
+                execution.delete(job=job, pipeline=pipe)
+                self.executions.pop(execution.id, None)
+                pipe.delete(job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id),
+                            ExecutionRegistry(job.id, connection=self.connection).key)
+                self.increment_total_working_time(ended - (job.started_at or ended), pipe)
+                count += 1
+            pipe.hincrby(self.key, "successful_job_count", count)
+            pipe.execute()
