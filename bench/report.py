@@ -113,6 +113,8 @@ def write_page(result: dict) -> Path:
         "machine, loopback only.",
         "",
     ]
+    if result.get("only"):
+        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are from the previous run.", ""]
     if result.get("quick"):
         lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
     lines += [f"![ratios to peers and ceilings](bench/results/{PLOT.name})", "",
