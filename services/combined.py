@@ -19,6 +19,7 @@ from services.api.app import create_app as create_api_app
 from services.ingest.app import create_app as create_ingest_app
 from services.ingest.app import ingest_lifespan
 from services.ingest.fastpath import is_push, push
+from services.ingest.metrics import measured
 from shared.config import Settings, get_settings
 
 
@@ -47,9 +48,16 @@ class Combined:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif is_push(scope):
-            await push(self.ingest, scope, receive, send)
+            await measured(self._push, scope, receive, send)
         else:
-            await self._app_for(scope)(scope, receive, send)
+            app = self._app_for(scope)
+            if app is self.ingest:
+                await measured(app, scope, receive, send)
+            else:
+                await app(scope, receive, send)
+
+    async def _push(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await push(self.ingest, scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/ownstream"
+    # A streaming replica the API reads readings from (writes and key checks stay on database_url); "": none.
+    read_database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     secret_key: str = DEV_SECRET_KEY
@@ -26,11 +28,13 @@ class Settings(BaseSettings):
     # The MQTT bridge's own broker account (deploy/mosquitto/acl grants this user the subscriptions).
     mqtt_username: str = "ownstream-bridge"
     mqtt_password: str = DEV_MQTT_PASSWORD
-    mqtt_client_id: str = ""  # stable per bridge process (its persistent session); default: host name
+    # stable per bridge process (its persistent session); default: a free slot of ownstream-bridge-<host>-<install>-<n>
+    mqtt_client_id: str = ""
     mqtt_session_expiry_s: int = Field(default=86_400, ge=1, description="broker keeps a bridge's queue this long")
     mqtt_receive_maximum: int = Field(default=5000, ge=1, le=65_535, description="unacknowledged messages in flight")
     mqtt_batch_max: int = Field(default=2000, ge=1, description="messages per enqueue at most")
     mqtt_batch_wait_ms: float = Field(default=5.0, ge=0, description="how long a batch waits for more messages")
+    mqtt_message_id_ttl_s: int = Field(default=86_400, ge=1, description="a device's message-id is kept this long")
     mqtt_metrics_port: int = 0  # Prometheus metrics of the bridge on this port (0: off)
     # Per-device broker accounts (Mosquitto's dynamic security plugin, deploy/mosquitto/dynsec.conf): registering,
     # refreshing and revoking a device also changes its broker account, through $CONTROL as this admin user; the
@@ -46,6 +50,9 @@ class Settings(BaseSettings):
     api_port: int = 8002
     http_processes: int = Field(default=1, ge=1, description="uvicorn worker processes for `up`")
     workers: int = Field(default=2, ge=0, description="RQ worker processes started by `up`")
+    # Prometheus metrics of a worker on this port (0: off); `up` gives its N-th worker this port + N - 1.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65_535)
+    log_format: Literal["text", "json"] = "text"
 
     queue_name: str = "ownstream-ingest"
     redis_namespace: str = "ownstream"  # prefix of Ownstream's own Redis keys (not RQ's)
@@ -73,6 +80,14 @@ class Settings(BaseSettings):
     backlog_retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a 503 at the backlog limit")
     enqueue_max_batch: int = Field(default=500, ge=1, description="queue messages per RQ job at most")
 
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive in this")
+    http_body_timeout_s: float = Field(default=60.0, gt=0, description="a request's body must arrive in this")
+    # Ingest requests per second per write key or device token, in each receiver process (0: no limit), and how
+    # many may come at once (0: as many as one second's worth).
+    ingest_rate_per_key: float = Field(default=0.0, ge=0)
+    ingest_burst_per_key: float = Field(default=0.0, ge=0)
+    # Server time (ms) one caller's reads may take per minute, across API processes (0: no limit).
+    read_cost_ms_per_minute: int = Field(default=60_000, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit (decoded)")
     max_records: int = Field(default=1000, ge=1, description="records in one AutoPi array / native batch")
     key_cache_poll_s: float = 0.25
@@ -90,7 +105,7 @@ class Settings(BaseSettings):
     timescale_chunk_interval: str = "7 days"
     timescale_compress_after: str = "30 days"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _normalize_dsn(cls, value: str) -> str:
         for prefix in ("postgresql+psycopg://", "postgres://", "postgresql+psycopg2://"):
@@ -110,6 +125,11 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's psycopg 3 dialect form."""
         return "postgresql+psycopg://" + self.database_url[len("postgresql://"):]
+
+    @property
+    def reads_url(self) -> str:
+        """Where readings are read from: the replica when one is configured, else the primary."""
+        return self.read_database_url or self.database_url
 
 
 @lru_cache

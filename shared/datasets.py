@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings, readings_packed
 from shared.passwords import hash_password, verify_password
@@ -22,6 +22,7 @@ from shared.values import TAG_RE
 KeyKind = Literal["read", "write"]
 MAX_RETENTION_DAYS = 36_500  # a century: beyond that, keep forever (no retention)
 FIRST_USER_LOCK = 73_110_010  # advisory lock serializing first-user setups
+DATASET_WRITE_LOCK = 73_110_011  # advisory lock space (with the dataset id): writers share it, deletion excludes
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,8 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
 
     Returns the ids of its devices, whose broker accounts the caller removes once this is committed.
     """
+    # Waits for workers writing this dataset, and holds new ones off until the deletion is committed.
+    session.execute(text("select pg_advisory_xact_lock(:space, :id)"), {"space": DATASET_WRITE_LOCK, "id": dataset.id})
     devices = list(session.scalars(select(Device.device_id).where(Device.dataset_id == dataset.id)))
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id).scalar_subquery()
     session.execute(delete(readings).where(readings.c.series_id.in_(series_ids)))
@@ -203,12 +206,44 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     return devices
 
 
-def get_dataset(session: Session, dataset_id: int) -> Dataset:
+def delete_user(session: Session, user: User) -> list[tuple[int, str]]:
+    """Delete the user with their datasets and tokens; their session cookies die with the row.
+
+    Returns (dataset id, device id) of the devices whose broker accounts the caller removes after commit.
+    """
+    devices: list[tuple[int, str]] = []
+    for dataset in list(user.datasets):
+        devices += [(dataset.id, device_id) for device_id in delete_dataset(session, dataset)]
+    session.delete(user)
+    session.flush()
+    return devices
+
+
+def missing_dataset(dataset_id: int) -> NotFound:
+    """The one answer for a dataset that does not exist and for a private one the caller may not see."""
+    return NotFound(f"no dataset {dataset_id}")
+
+
+def find_dataset(session: Session, dataset_id: int) -> Dataset | None:
     if not 0 < dataset_id < 2**31:  # datasets.id is an integer column: nothing else can exist
-        raise NotFound(f"no dataset {dataset_id}")
-    dataset = session.get(Dataset, dataset_id)
+        return None
+    return session.get(Dataset, dataset_id)
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = find_dataset(session, dataset_id)
     if dataset is None:
-        raise NotFound(f"no dataset {dataset_id}")
+        raise missing_dataset(dataset_id)
+    return dataset
+
+
+def owned_by(session: Session, user: User, dataset_id: int) -> Dataset:
+    """The user's own dataset; another user's is 403 if public, and answers as missing (404) if private."""
+    dataset = find_dataset(session, dataset_id)
+    if dataset is None or (dataset.owner_id != user.id and not dataset.public):
+        raise missing_dataset(dataset_id)
+    if dataset.owner_id != user.id:
+        raise Forbidden("this dataset belongs to another user")
     return dataset
 
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import Settings
 
 
-def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
-    """An engine for the configured database."""
+def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10, url: str | None = None
+                ) -> Engine:
+    """An engine for the configured database (or `url`, a postgresql:// URL)."""
     return create_engine(
-        settings.sqlalchemy_url,
+        settings.sqlalchemy_url if url is None else "postgresql+psycopg://" + url[len("postgresql://"):],
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
@@ -37,3 +38,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def connect_raw(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     """A plain psycopg connection, for COPY and other work below the ORM."""
     return psycopg.connect(settings.database_url, autocommit=autocommit, connect_timeout=5)
+
+
+def connect_reads(settings: Settings) -> psycopg.Connection:
+    """A plain connection for reading readings: to the replica when OWNSTREAM_READ_DATABASE_URL is set."""
+    return psycopg.connect(settings.reads_url, connect_timeout=5)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.datasets import get_dataset
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.datasets import owned_by
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, Device, User
 
@@ -30,11 +30,8 @@ def check_device_id(device_id: str) -> str:
 
 
 def owned_dataset(session: Session, user: User, dataset_id: int) -> Dataset:
-    """The dataset if `user` owns it: 404 if there is none, 403 if it is someone else's."""
-    dataset = get_dataset(session, dataset_id)
-    if dataset.owner_id != user.id:
-        raise Forbidden("this dataset belongs to another user")
-    return dataset
+    """The dataset if `user` owns it: 404 if there is none or it is someone else's private one, else 403."""
+    return owned_by(session, user, dataset_id)
 
 
 def create_device(session: Session, user: User, dataset_id: int, device_id: str) -> tuple[Device, str]:

@@ -48,6 +48,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
+    # Every session cookie carries the epoch it was issued under; raising it ends all of them at once.
+    session_epoch: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_at: Mapped[datetime] = _now()
 
     datasets: Mapped[list[Dataset]] = relationship(back_populates="owner")

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from redis import Redis
+from sqlalchemy import Engine, text
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import FileResponse
 
 from services.api.dashboard import include_dashboard
+from services.api.read_cost import ReadCostDep
 from services.api.routes import auth, charts, data, datasets, devices, events, rejected, thingspeak, tokens
+from services.health import Probe, include_health
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
 from shared.http import JSON, install_error_handlers
@@ -25,28 +28,37 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = make_engine(settings)
     app.state.sessions = make_session_factory(engine)
+    # readings are read from a streaming replica when one is configured; keys, users and writes never are
+    read_engine = make_engine(settings, url=settings.read_database_url) if settings.read_database_url else None
+    app.state.read_sessions = make_session_factory(read_engine) if read_engine is not None else None
     app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.probe = Probe(settings, lambda: _select_one(engine), app.state.redis)
     try:
         yield
     finally:
         app.state.redis.close()
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
 
 
 def include_api(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="ownstream_session",
                        same_site="lax", https_only=settings.environment == "production")
+    reads = (data, charts, devices, rejected, events, thingspeak)  # each read is charged to its caller's budget
     for module in (auth, datasets, data, charts, tokens, devices, rejected, events, thingspeak):
-        app.include_router(module.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return {"ok": True}
+        app.include_router(module.router, dependencies=[ReadCostDep] if module in reads else [])
+    include_health(app)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
         """Browsers ask for it on every site; the same picture is static/favicon.svg."""
         return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

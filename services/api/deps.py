@@ -9,8 +9,9 @@ from fastapi import Depends, Header, Query, Request
 from redis import Redis
 from sqlalchemy.orm import Session
 
+from services.api.sessions import session_user
 from shared.config import Settings
-from shared.datasets import dataset_for_key, get_dataset
+from shared.datasets import dataset_for_key, find_dataset, missing_dataset, owned_by
 from shared.device_accounts import DeviceAccounts
 from shared.devices import device_for_token
 from shared.errors import Forbidden, Unauthorized
@@ -26,6 +27,19 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """The session readings are read in: on the replica when OWNSTREAM_READ_DATABASE_URL is set, else the
+    request's own session (no second connection)."""
+    if request.app.state.read_sessions is None:
+        yield primary
+        return
+    with request.app.state.read_sessions() as session, session.begin():
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -58,14 +72,8 @@ BearerDep = Annotated[str | None, Depends(request_bearer)]
 
 
 def cookie_user(request: Request, session: SessionDep) -> User | None:
-    """The user logged in with the session cookie."""
-    user_id = request.session.get("user_id")
-    if user_id is None:
-        return None
-    user = session.get(User, user_id)
-    if user is None:
-        request.session.clear()
-    return user
+    """The user logged in with the session cookie, unless that session was revoked."""
+    return session_user(request, session)
 
 
 CookieUserDep = Annotated[User | None, Depends(cookie_user)]
@@ -128,29 +136,28 @@ ReadKeyDep = Annotated[str | None, Depends(read_key_from)]
 def readable_dataset(
     dataset_id: int, session: SessionDep, user: OptionalUserDep, key: ReadKeyDep, bearer: BearerDep
 ) -> Dataset:
-    """The dataset if this request may read it: public, its owner, its read key, or one of its device tokens."""
-    dataset = get_dataset(session, dataset_id)
-    if dataset.public or (user is not None and user.id == dataset.owner_id):
+    """The dataset if this request may read it: public, its owner, its read key, or one of its device tokens.
+
+    A private dataset the caller may not read answers exactly as a missing one, after the same lookups,
+    so that neither the status, the body nor the time taken tells whether it exists.
+    """
+    dataset = find_dataset(session, dataset_id)
+    if dataset is not None and (dataset.public or (user is not None and user.id == dataset.owner_id)):
         return dataset
-    if key is None and bearer is None:
-        raise Unauthorized("this dataset is private: send its read key (X-Read-Key or ?key=) or a device token")
-    if key is not None and dataset_for_key(session, key, "read") == dataset.id:
-        return dataset
+    allowed = key is not None and dataset_for_key(session, key, "read") == dataset_id
     for token in {key, bearer} - {None}:
         device = device_for_token(session, token)
-        if device is not None and device.dataset_id == dataset.id:
-            return dataset
-    raise Unauthorized("invalid read key or device token for this dataset")
+        allowed = allowed or (device is not None and device.dataset_id == dataset_id)
+    if dataset is None or not allowed:
+        raise missing_dataset(dataset_id)
+    return dataset
 
 
 ReadableDatasetDep = Annotated[Dataset, Depends(readable_dataset)]
 
 
 def owned_dataset(dataset_id: int, session: SessionDep, user: UserDep) -> Dataset:
-    dataset = get_dataset(session, dataset_id)
-    if dataset.owner_id != user.id:
-        raise Forbidden("this dataset belongs to another user")
-    return dataset
+    return owned_by(session, user, dataset_id)
 
 
 OwnedDatasetDep = Annotated[Dataset, Depends(owned_dataset)]

@@ -7,8 +7,9 @@ import sys
 import orjson
 from rich.console import Console
 
-console = Console(stderr=True)  # messages and progress
-output = Console()  # results people read or pipe (tables): stdout
+console = Console(stderr=True)  # messages for people
+# results (tables) on stdout, so they can be piped; wide when piped, so that a row stays on one line for grep
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def emit_json(data: object) -> None:

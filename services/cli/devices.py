@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.cli.console import console, emit_json, output
+from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
 from shared.config import get_settings
 from shared.datasets import get_dataset, user_by_name
@@ -101,7 +101,7 @@ def device_list(
     for d in devices:
         table.add_row(str(d["dataset_id"]), d["device_id"], f"{d['created_at']:%Y-%m-%d %H:%M:%S}",
                       f"{d['last_seen_at']:%Y-%m-%d %H:%M:%S}" if d["last_seen_at"] else "never")
-    output.print(table)
+    out.print(table)
 
 
 @token_app.command("create")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from services.cli.console import console, emit_json
 from services.cli.context import sessions
+from shared.bridge_lease import LeaseHeld
 from shared.broker_accounts import BrokerAccountError, BrokerAdmin, bootstrap
 from shared.config import get_settings
 from shared.db import transaction
 from shared.device_accounts import sync_accounts
+from shared.logs import configure_logging
 
 mqtt_app = typer.Typer(help="The MQTT bridge (no subcommand) and the broker's accounts.", invoke_without_command=True)
 
@@ -27,10 +28,11 @@ def mqtt(
         return
     from services.ingest.mqtt import run_bridge
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    configure_logging(settings)
     try:
-        run_bridge(get_settings(), client_id)
-    except ValueError as error:
+        run_bridge(settings, client_id)
+    except (ValueError, LeaseHeld) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
 

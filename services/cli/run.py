@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import signal
 import sys
 from typing import Annotated
 
 import typer
-from redis import Redis
-from redis.exceptions import RedisError
 
-from services.cli.console import console, emit_json
+from services.cli.console import console
 from shared.config import get_settings
+from shared.logs import configure_logging, uvicorn_log_config
+from shared.metrics import prepare_multiprocess
 
 APPS = {
     "ingest": "services.ingest.fastpath:create_server",
@@ -37,12 +37,15 @@ def migrate() -> None:
 def worker(
     burst: Annotated[bool, typer.Option("--burst", help="drain the queue, then exit")] = False,
     name: Annotated[str | None, typer.Option(help="worker name (default: host and pid)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus metrics port (0: off)")] = None,
 ) -> None:
     """Run one worker: takes batches from the queue and writes them to the database."""
     from services.worker.runner import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    raise typer.Exit(0 if run_worker(get_settings(), burst=burst, name=name) else 1)
+    settings = get_settings()
+    configure_logging(settings)
+    ok = run_worker(settings, burst=burst, name=name, metrics_port=metrics_port)
+    raise typer.Exit(0 if ok else 1)
 
 
 def serve(
@@ -54,16 +57,30 @@ def serve(
     """Serve one HTTP service with uvicorn."""
     import uvicorn
 
+    from shared.http_timeouts import DeadlineProtocol
+
     settings = get_settings()
+    options: dict[str, object] = {}
     if service not in APPS:
         console.print(f"[red]error:[/red] unknown service {service!r}: choose ingest, api or all")
         raise typer.Exit(2)
     default_port = {"ingest": settings.ingest_port, "api": settings.api_port, "all": settings.port}[service]
+    configure_logging(settings)
+    prepare_multiprocess(processes or settings.http_processes)
+    if (log_config := uvicorn_log_config(settings)) is not None:
+        options["log_config"] = log_config
+    # uvicorn drains (stops accepting, answers what is in flight, runs the shutdown) and then raises the signal
+    # again; exit 0 then, as a graceful stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         APPS[service], factory=True, host=host or settings.host, port=port or default_port,
         workers=processes or settings.http_processes, log_level="warning", access_log=False,
-        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10,
+        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10, http=DeadlineProtocol, **options,
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def up(
@@ -82,7 +99,9 @@ def up(
     supervisor.add("http", [*me, "serve", "all", "--port", str(port), "--processes",
                             str(processes or settings.http_processes)])
     for index in range(settings.workers if workers is None else workers):
-        supervisor.add(f"worker-{index + 1}", [*me, "worker", "--name", f"ownstream-{os.getpid()}-{index + 1}"])
+        metrics_port = settings.worker_metrics_port + index if settings.worker_metrics_port else 0
+        supervisor.add(f"worker-{index + 1}", [*me, "worker", "--name", f"ownstream-{os.getpid()}-{index + 1}",
+                                               "--metrics-port", str(metrics_port)])
     for name, command in extra_processes(me):
         supervisor.add(name, command)
     console.print(f"Ownstream on http://{settings.host}:{port}  (ingest and API; Ctrl-C stops everything)")
@@ -97,20 +116,3 @@ def extra_processes(me: list[str]) -> list[tuple[str, list[str]]]:
     except ImportError:
         return []
     return [("mqtt", [*me, "mqtt"])]
-
-
-def status(json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Queue depth, live workers and failed jobs."""
-    from services.worker.runner import queue_status
-
-    settings = get_settings()
-    try:
-        info = queue_status(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings)
-    except RedisError as error:
-        console.print(f"[red]error:[/red] Redis unreachable: {error}")
-        raise typer.Exit(1) from None
-    if json:
-        emit_json(info)
-        return
-    for key, value in info.items():
-        console.print(f"{key:>16}: {value}")

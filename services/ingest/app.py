@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.health import Probe, include_health
 from services.ingest import autopi, http, influx
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings, get_settings
@@ -18,15 +19,22 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
     rt = IngestRuntime(app.state.settings)
     rt.start()
     app.state.ingest = rt
+    app.state.probe = Probe(rt.settings, lambda: _select_one(rt), rt.redis)
     try:
         yield
     finally:
         await rt.stop()
 
 
+def _select_one(rt: IngestRuntime) -> None:
+    with rt.pool.connection(timeout=2) as conn:
+        conn.execute("select 1")
+
+
 def include_ingest(app: FastAPI) -> None:
     for module in (http, autopi, influx):
         app.include_router(module.router)
+    include_health(app)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

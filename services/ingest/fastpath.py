@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from services.ingest.http import update
+from services.ingest.metrics import measured
 from shared.config import Settings
 from shared.errors import OwnstreamError
 from shared.http import DATA_ERRORS, error_response, passing_error, refused_value
@@ -49,9 +50,12 @@ class FastPush:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_push(scope):
-            await push(self.app, scope, receive, send)
+            await measured(self._push, scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await measured(self.app, scope, receive, send)
+
+    async def _push(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await push(self.app, scope, receive, send)
 
 
 def create_server(settings: Settings | None = None) -> FastPush:

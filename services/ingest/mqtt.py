@@ -24,15 +24,18 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from psycopg_pool import ConnectionPool
 from redis import Redis
+from redis.exceptions import RedisError
 
 from services.ingest.accept import Acceptor
 from services.ingest.backlog import Backlog
 from services.ingest.credentials import CredentialResolver
 from services.ingest.entries import EntryIds
 from services.ingest.mqtt_dispatch import Dispatcher
+from services.ingest.mqtt_identity import ReceiptTimes, message_id
 from services.ingest.mqtt_metrics import BridgeMetrics
 from services.ingest.mqtt_pump import Pump, Received
 from services.ingest.topics import share_group, subscriptions
+from shared.bridge_lease import BridgeLease, acquire
 from shared.config import DEV_MQTT_PASSWORD, Settings
 from shared.queue import QueueMessage, add_messages, ingest_queue
 
@@ -52,17 +55,12 @@ def broker_address(settings: Settings) -> tuple[str, int, str, str]:
     return url.hostname or "127.0.0.1", url.port or 1883, username, password
 
 
-def default_client_id(settings: Settings) -> str:
-    """One stable id per host: the broker keeps that id's session (and queue) while the bridge is away."""
-    return settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
-
-
 class Bridge:
     """One bridge process: a paho client feeding a Pump that enqueues through the shared accept path."""
 
     def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
-        self.client_id = client_id or default_client_id(settings)
+        self.client_id = client_id or settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
         self.subscriptions = subscriptions(share_group(broker_address(settings)[3]), registered=settings.mqtt_dynsec)
         self.metrics = BridgeMetrics()
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
@@ -75,9 +73,13 @@ class Bridge:
         dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
+        self.receipts = ReceiptTimes(self.redis, settings.redis_namespace, self.client_id,
+                                     settings.mqtt_message_id_ttl_s, settings.mqtt_session_expiry_s)
         self.backlog = Backlog(settings.queue_max_backlog, settings.backlog_retry_after_s)
-        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics, self.room)
+        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics,
+                         settle=self.receipts.settle, room=self.room)
         self._lock = threading.Lock()
+        self._connected_before = False
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
         self.subscribed = threading.Event()
         self.client = self._make_client()
@@ -131,9 +133,10 @@ class Bridge:
         self.client.loop_start()  # paho's thread reconnects by itself, with backoff
 
     def stop(self) -> None:
+        """Finish (and acknowledge) the batch under way, then leave; the broker keeps the rest in the session."""
+        self.pump.stop()
         self.client.disconnect()
         self.client.loop_stop()
-        self.pump.stop()
         self.credentials.stop()
         self.pool.close()
         self.redis.close()
@@ -145,6 +148,9 @@ class Bridge:
             return
         with self._lock:
             self._generation += 1
+            if self._connected_before:
+                self.metrics.reconnects.inc()
+            self._connected_before = True
         log.info("connected to %s:%s as %s (session present: %s)", *self.address, self.client_id,
                  flags.session_present)
         # Always subscribe again: Mosquitto 2.0.11 does not restore a durable client's $share subscriptions.
@@ -156,6 +162,7 @@ class Bridge:
             self._generation += 1
         self.subscribed.clear()
         self.metrics.subscribed.set(0)
+        self.metrics.disconnects.inc()
         if reason_code.is_failure:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
@@ -173,7 +180,9 @@ class Bridge:
             topic = message.topic
         except UnicodeDecodeError:
             topic = ""  # routed nowhere, so dropped and counted
-        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time()))
+        properties = getattr(message, "properties", None)
+        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time(),
+                               bool(message.dup), message_id(getattr(properties, "UserProperty", None))))
 
     # pump thread -------------------------------------------------------------------------------------------
     def acknowledge(self, batch: list[Received]) -> None:
@@ -191,19 +200,38 @@ class Bridge:
 
 
 def run_bridge(settings: Settings, client_id: str | None = None) -> None:
-    """Run a bridge until SIGINT or SIGTERM."""
+    """Run a bridge until SIGINT or SIGTERM (or until another bridge takes its client id)."""
     if settings.environment == "production" and settings.mqtt_password == DEV_MQTT_PASSWORD:
         raise ValueError("OWNSTREAM_MQTT_PASSWORD must be set in production (and in the broker's password file)")
-    bridge = Bridge(settings, client_id)
-    if settings.mqtt_metrics_port:
-        bridge.metrics.serve(settings.host, settings.mqtt_metrics_port)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    host, port = bridge.address
-    log.info("MQTT bridge %s for %s:%s, topics %s", bridge.client_id, host, port, ", ".join(bridge.subscriptions))
-    bridge.start()
-    while not stop.wait(1.0):
-        pass
-    log.info("stopping: messages not yet acknowledged stay with the broker")
-    bridge.stop()
+    host, port = broker_address(settings)[:2]
+    lease = acquire_lease(settings, client_id, f"{host}:{port}")
+    try:
+        bridge = Bridge(settings, lease.client_id)
+        if settings.mqtt_metrics_port:
+            bridge.metrics.serve(settings.host, settings.mqtt_metrics_port)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        log.info("MQTT bridge %s for %s:%s, topics %s", bridge.client_id, host, port,
+                 ", ".join(bridge.subscriptions))
+        lease.keep()
+        bridge.start()
+        while not stop.wait(0.5) and not lease.lost.is_set():
+            pass
+        log.info("stopping: messages not yet acknowledged stay with the broker")
+        bridge.stop()
+    finally:
+        lease.release()
+
+
+def acquire_lease(settings: Settings, client_id: str | None, broker: str) -> BridgeLease:
+    """This bridge's client id lease, waiting for Redis if it is away; LeaseHeld when the id is taken."""
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    delay = 0.5
+    while True:
+        try:
+            return acquire(redis, settings, client_id, broker)
+        except RedisError as error:
+            log.warning("Redis not reachable (%s); retrying in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10)

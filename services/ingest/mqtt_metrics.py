@@ -21,6 +21,10 @@ class BridgeMetrics:
         self.retries = Counter("ownstream_mqtt_retries", "batches retried because Redis or PostgreSQL was away",
                                registry=self.registry)
 
+        self.reconnects = Counter("ownstream_mqtt_reconnects", "connections to the broker after the first",
+                                  registry=self.registry)
+        self.disconnects = Counter("ownstream_mqtt_disconnects", "connections lost (or refused) by the broker",
+                                   registry=self.registry)
         self.subscribed = Gauge("ownstream_mqtt_subscribed", "1 while the bridge's subscriptions are granted",
                                 registry=self.registry)
         self.held = Gauge("ownstream_mqtt_backlog_held", "1 while PUBACKs are held because the queue is full",

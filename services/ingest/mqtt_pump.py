@@ -44,6 +44,8 @@ class Received:
     topic: str
     payload: bytes
     received_at: float
+    dup: bool = False  # the broker says it sent this one before (a redelivery after a lost PUBACK)
+    message_id: str | None = None  # the device's own id for it (MQTT v5 user property `message-id`)
 
 
 class Pump:
@@ -56,9 +58,11 @@ class Pump:
         enqueue: Callable[[list[QueueMessage]], object],
         acknowledge: Callable[[list[Received]], None],
         metrics: BridgeMetrics,
+        settle: Callable[[list[Received]], list[Received]] | None = None,
         room: Callable[[Callable[[float], bool]], bool] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.settle = settle or (lambda batch: batch)
         # Blocks while the queue's backlog is at its limit (False if stopping meanwhile): the batch waits with
         # its PUBACKs held, and the broker stops sending once Receive Maximum messages are unacknowledged.
         self.room = room
@@ -109,7 +113,7 @@ class Pump:
             try:
                 if self.room is not None and not self.room(self._stop.wait):
                     return  # stopping: the broker redelivers what was not acknowledged
-                outcomes = [self._dispatch(item) for item in batch]
+                outcomes = [self._dispatch(item) for item in self.settle(batch)]
                 self.enqueue([o.message for o in outcomes if o.message is not None])
                 break
             except TRANSIENT as error:

@@ -18,6 +18,7 @@ from services.ingest.batcher import Batcher, Submission
 from services.ingest.credentials import UNKNOWN, Credential, CredentialResolver
 from services.ingest.entries import EntryIds
 from services.ingest.idempotency import Claim, Idempotency, Receipt
+from services.ingest.rate_limit import KeyRateLimit
 from shared.config import Settings
 from shared.queue import QueueMessage, add_messages, execute_recorded, ingest_queue
 
@@ -33,6 +34,7 @@ class IngestRuntime:
     batcher: Batcher = field(init=False)
     entry_ids: EntryIds = field(init=False)
     idempotency: Idempotency = field(init=False)
+    rate_limit: KeyRateLimit = field(init=False)
     backlog: Backlog = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +52,7 @@ class IngestRuntime:
         self._queue = ingest_queue(self.redis, s)
         self.batcher = Batcher(self._flush)
         self.backlog = Backlog(s.queue_max_backlog, s.backlog_retry_after_s)
+        self.rate_limit = KeyRateLimit(s.ingest_rate_per_key, s.ingest_burst_per_key)
 
     def start(self) -> None:
         self.pool.open(wait=False)
@@ -64,13 +67,15 @@ class IngestRuntime:
         await self.aredis.aclose()
 
     async def credential(self, key: str | None) -> Credential | None:
-        """The credential for `key`; the database is read (off the event loop) only on a cache miss."""
+        """The credential for `key` (the database read off the event loop only on a cache miss); a valid key
+        over its rate limit (OWNSTREAM_INGEST_RATE_PER_KEY) is refused with 429."""
         if not key:
             return None
         hit = self.credentials.cached(key)
-        if hit is not UNKNOWN:
-            return hit  # type: ignore[return-value]
-        return await run_in_threadpool(self.credentials.resolve, key)
+        found = hit if hit is not UNKNOWN else await run_in_threadpool(self.credentials.resolve, key)
+        if found is not None and self.rate_limit.enabled:
+            self.rate_limit.take(key)
+        return found  # type: ignore[return-value]
 
     async def submit(
         self, messages: list[QueueMessage], *, idempotency_key: str | None = None, dataset_id: int | None = None

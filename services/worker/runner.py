@@ -7,13 +7,12 @@ import time
 
 import psycopg
 from redis import Redis
-from rq import Worker
-from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from services.worker import tasks
 from services.worker.multijob import MultiJobWorker
 from shared.config import Settings
+from shared.metrics import QueueCollector, serve_metrics
 from shared.queue import ingest_queue
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,13 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
             delay = min(delay * 2, 10)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
+               metrics_port: int | None = None) -> bool:
     """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
     redis = Redis.from_url(settings.redis_url)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        serve_metrics(settings.host, port, QueueCollector(redis, settings))
     wait_for_database(settings)
     worker = IngestWorker(
         [ingest_queue(redis, settings)],
@@ -88,13 +91,3 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     worker.work(burst=burst, logging_level="WARNING")
     # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
     return burst or worker.stopped_on_request
-
-
-def queue_status(redis: Redis, settings: Settings) -> dict[str, int]:
-    queue = ingest_queue(redis, settings)
-    return {
-        "queued_jobs": queue.count,
-        "workers": len(Worker.all(queue=queue)),
-        "started_jobs": len(StartedJobRegistry(queue=queue)),
-        "failed_jobs": len(FailedJobRegistry(queue=queue)),
-    }

@@ -16,6 +16,7 @@ import psycopg
 from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
 from shared.config import Settings
+from shared.datasets import DATASET_WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,13 @@ from unnest(%s::int[], %s::text[], %s::timestamptz[]) as w(dataset_id, device_id
 where d.dataset_id = w.dataset_id and d.device_id = w.device_id and d.revoked_at is null
     and (d.last_seen_at is null or d.last_seen_at < w.seen)
 """
+
+# In dataset id order, so that writers never wait on each other in a cycle (deletions take one lock only).
+LOCK_DATASETS = """
+select pg_advisory_xact_lock_shared(%s, w.id) from (select id from unnest(%s::int[]) as id order by id) as w
+"""
+LIVE_DATASETS = "select id from datasets where id = any(%s)"
+
 
 @dataclass
 class WriteResult:
@@ -165,6 +173,8 @@ class Writer:
                 self.ensure_partitions(batch.rows)
             ids, unknown, registered = self._resolve_series(conn, batch.rows)
             with conn.transaction():
+                ids, vanished = self._drop_deleted_datasets(conn, batch.rows, ids)
+                unknown += vanished
                 stored = self._insert(conn, batch.rows, ids)
                 events = self._insert_events(conn, batch.events)
                 self._insert_rejects(conn, batch.rejects)
@@ -194,6 +204,27 @@ class Writer:
                 cache[keys[ordinal - 1]] = series_id
         ids = [cache.get(row[:4]) for row in rows]
         return ids, sum(1 for i in ids if i is None), registered
+
+    def _drop_deleted_datasets(
+        self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]
+    ) -> tuple[list[int | None], int]:
+        """Series ids of datasets deleted since they were cached become None (and leave the cache).
+
+        The shared lock per dataset, held until this transaction ends, makes a deletion wait for this write
+        and this write wait for a deletion under way: no reading is stored for a series that is going away.
+        """
+        datasets = sorted({row[0] for row, series_id in zip(rows, ids, strict=True) if series_id is not None})
+        if not datasets:
+            return ids, 0
+        conn.execute(LOCK_DATASETS, (DATASET_WRITE_LOCK, datasets))
+        live = {dataset_id for (dataset_id,) in conn.execute(LIVE_DATASETS, (datasets,))}
+        gone = set(datasets) - live
+        if not gone:
+            return ids, 0
+        for key in [key for key in self._series if key[0] in gone]:
+            del self._series[key]
+        kept = [None if row[0] in gone else series_id for row, series_id in zip(rows, ids, strict=True)]
+        return kept, sum(1 for a, b in zip(ids, kept, strict=True) if a is not None and b is None)
 
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
         if not rows:

@@ -8,10 +8,12 @@ from dataclasses import asdict
 
 import psycopg
 from redis import Redis
+from redis.exceptions import RedisError
 
 from services.worker.normalize import normalize
 from services.worker.normalize.rows import Batch, Context
 from services.worker.storage import Writer, WriteResult
+from shared import metrics, rates
 from shared.config import Settings, get_settings
 from shared.keys import announce_key_change
 from shared.queue import QueueMessage
@@ -41,20 +43,58 @@ def reset_writer() -> None:
     _writer = _redis = None
 
 
-def announce_variables(settings: Settings) -> None:
-    """Tell receivers that variables were registered, so their per-dataset variable lists are read again."""
+def _redis_for(settings: Settings) -> Redis:
     global _redis
     if _redis is None:
         _redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    announce_key_change(_redis, settings.redis_namespace)
+    return _redis
+
+
+def announce_variables(settings: Settings) -> None:
+    """Tell receivers that variables were registered, so their per-dataset variable lists are read again."""
+    announce_key_change(_redis_for(settings), settings.redis_namespace)
 
 
 def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
     """Normalize and store one batch of accepted messages; bad records are rejected, not retried."""
     settings = get_settings()
+    started = time.perf_counter()
+    try:
+        result = store(messages, settings)
+    except Exception:
+        metrics.JOBS.labels("error").inc()
+        raise
+    if result.variables_registered:
+        announce_variables(settings)
+    observe(len(messages), result, time.perf_counter() - started)
+    log.debug("batch of %d messages: %s", len(messages), result)
+    return asdict(result)
+
+
+def observe(messages: int, result: WriteResult, seconds: float) -> None:
+    """Count one finished job in the worker's metrics."""
+    metrics.JOBS.labels("done").inc()
+    metrics.JOB_MESSAGES.observe(messages)
+    metrics.JOB_ROWS.observe(result.stored + result.duplicates + result.unknown_dataset)
+    metrics.JOB_SECONDS.observe(seconds)
+    metrics.READINGS.labels("stored").inc(result.stored)
+    metrics.READINGS.labels("duplicate").inc(result.duplicates)
+    metrics.READINGS.labels("unknown_dataset").inc(result.unknown_dataset)
+    metrics.REJECTED.inc(result.rejected)
+
+    if result.stored:
+        settings = get_settings()
+        try:
+            rates.record(_redis_for(settings), settings.redis_namespace, result.stored)
+        except RedisError as error:  # a statistic: never a reason to fail a stored batch
+            log.warning("could not record the write rate: %s", error)
+
+
+def store(messages: list[QueueMessage], settings: Settings) -> WriteResult:
+    """Normalize and write `messages`; one message that cannot be stored is rejected, not the batch."""
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     try:
-        result = write_patiently(normalize(messages, context), settings.write_patience_s)
+        return write_patiently(normalize(messages, context), settings.write_patience_s)
     except LASTING_ERRORS:
         # Not a passing problem: retrying the batch would fail the same way. Store it message by message, so
         # one bad message is kept aside (raw, as rejected) and never holds back the others.
@@ -62,10 +102,7 @@ def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
         result = WriteResult(0, 0, 0, 0)
         for message in messages:
             result = result + write_alone(message, context, settings.write_patience_s)
-    if result.variables_registered:
-        announce_variables(settings)
-    log.debug("batch of %d messages: %s", len(messages), result)
-    return asdict(result)
+        return result
 
 
 def write_patiently(batch: Batch, patience_s: float) -> WriteResult:

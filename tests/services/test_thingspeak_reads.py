@@ -150,9 +150,11 @@ def test_public_channel_needs_no_key(client, settings):
 def test_private_channel_refuses_wrong_or_missing_key(client, settings, path):
     dataset = seeded(client, settings)
     url = f"/channels/{dataset.id}/{path}" if path else f"/channels/{dataset.id}.json"
-    assert client.get(url).status_code == 401
-    assert client.get(url, params={"api_key": "wrong"}).status_code == 401
-    assert client.get(url, params={"api_key": dataset.write_key}).status_code == 401
+    missing = client.get(url.replace(f"/channels/{dataset.id}", "/channels/999"))
+    for params in ({}, {"api_key": "wrong"}, {"api_key": dataset.write_key}):
+        refused = client.get(url, params=params)  # answered exactly as a channel that does not exist
+        assert refused.status_code == missing.status_code == 404
+        assert refused.text == missing.text.replace("999", str(dataset.id))
 
 
 @pytest.mark.parametrize("params", [{"results": "many"}, {"average": "7"}, {"median": "daily", "sum": "10"},

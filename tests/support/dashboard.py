@@ -38,4 +38,4 @@ def form_login(client, username: str = "alice", password: str = PASSWORD):
 
 def keys_on(html: str) -> dict[str, str]:
     """The keys a page shows once, by kind."""
-    return dict(re.findall(r'<code class="secret" data-key="(read|write)">([0-9a-f]+)</code>', html))
+    return dict(re.findall(r'<code class="secret" data-key="(read|write)"[^>]*>([0-9a-f]+)</code>', html))

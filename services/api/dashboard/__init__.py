@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from services.api.dashboard import account, datasets
+from services.api.dashboard import account, datasets, devices, embed
 from services.api.dashboard.render import install_page_errors
+from services.api.dashboard.security import SecurityHeaders
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -18,4 +20,12 @@ def include_dashboard(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(account.router)
     app.include_router(datasets.router)
+    app.include_router(devices.router)
+    app.include_router(embed.router)
     install_page_errors(app)
+    app.add_middleware(SecurityHeaders)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})

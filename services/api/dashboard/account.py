@@ -11,16 +11,11 @@ from services.api.dashboard.deps import LoggedInDep, PageUserDep
 from services.api.dashboard.render import PageRoute, notify, page, redirect
 from services.api.deps import SessionDep
 from services.api.login_limit import LoginLimiterDep, client_address
+from services.api.sessions import end_sessions, start_session
 from shared.datasets import authenticate, change_password, create_first_user, has_users
 from shared.errors import BadRequest, NotFound, OwnstreamError, RateLimited
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-
-
-def log_in(request: Request, user_id: int) -> None:
-    """A fresh session for the user (a new CSRF token too, so a token seen before login is worthless)."""
-    request.session.clear()
-    request.session["user_id"] = user_id
 
 
 def local_path(target: str | None) -> str:
@@ -57,7 +52,7 @@ def setup(request: Request, session: SessionDep, form: FormDep, user: PageUserDe
     except OwnstreamError as error:
         return page(request, "setup.html", status_code=error.status_code, error=error.detail, username=username)
     session.commit()
-    log_in(request, created.id)
+    start_session(request, created)
     notify(request, f"Welcome, {created.username}. Create your first dataset.")
     return redirect("/dashboard")
 
@@ -87,12 +82,14 @@ def login(request: Request, session: SessionDep, form: FormDep, limiter: LoginLi
         return page(request, "login.html", status_code=401, error="Wrong username or password.",
                     username=username, next=target)
     limiter.succeeded(username)
-    log_in(request, user.id)
+    start_session(request, user)
     return redirect(target)
 
 
 @router.post("/logout")
-def logout(request: Request, form: FormDep) -> Response:
+def logout(request: Request, session: SessionDep, form: FormDep, user: PageUserDep) -> Response:
+    if user is not None:
+        end_sessions(session, user)
     request.session.clear()
     notify(request, "You are logged out.")
     return redirect("/login")
@@ -112,6 +109,8 @@ def password(request: Request, session: SessionDep, user: LoggedInDep, form: For
         change_password(session, user, current, new)
     except OwnstreamError as error:
         return page(request, "settings.html", status_code=error.status_code, error=error.detail)
+    end_sessions(session, user)  # a copied cookie dies with the old password; this browser logs in afresh
     session.commit()
+    start_session(request, user)
     notify(request, "Your password is changed.")
     return redirect("/settings")

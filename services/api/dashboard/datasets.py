@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from starlette.responses import Response
 
-from services.api.charts import RANGES
 from services.api.dashboard import forms
+from services.api.dashboard.chartview import chart_context
 from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
-from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
+from services.api.dashboard.health import RECENT, failed_job_counts, rejected_counts
+from services.api.dashboard.render import NO_STORE, PageRoute, announce, notify, page, redirect
+from services.api.dashboard.snippets import dataset_snippets, device_snippets, server_of
 from services.api.deps import RedisDep, SessionDep, SettingsDep
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
-from services.api.routes.devices import announce
+from shared.config import Settings
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
+from shared.dead_letters import failed_by_dataset
 from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
@@ -29,9 +35,13 @@ RECENT_REJECTED = 20
 
 
 @router.get("")
-def index(request: Request, session: SessionDep, user: LoggedInDep) -> Response:
-    datasets = session.scalars(select(Dataset).where(Dataset.owner_id == user.id).order_by(Dataset.id))
-    return page(request, "index.html", datasets=list(datasets))
+def index(request: Request, session: SessionDep, user: LoggedInDep, redis: RedisDep,
+          settings: SettingsDep) -> Response:
+    datasets = list(session.scalars(select(Dataset).where(Dataset.owner_id == user.id).order_by(Dataset.id)))
+    since = datetime.now(UTC) - RECENT
+    ids = [d.id for d in datasets]
+    return page(request, "index.html", datasets=datasets, rejected=rejected_counts(session, ids, since),
+                failed=failed_job_counts(redis, settings, ids, since))
 
 
 @router.get("/datasets/new")
@@ -52,35 +62,48 @@ def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep)
     except OwnstreamError as error:
         return page(request, "dataset_new.html", status_code=error.status_code, error=error.detail,
                     form=values, variables=rows)
+    snippets = dataset_snippets(dataset, server_of(request), keys.write_key, keys.read_key)
     session.commit()
     return page(request, "keys.html", headers=NO_STORE, dataset=dataset,
-                keys={"read": keys.read_key, "write": keys.write_key})
+                keys={"read": keys.read_key, "write": keys.write_key}, snippets=snippets)
 
 
 @router.get("/datasets/{dataset_id}")
-def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep,
-         range: Literal["hour", "day", "week", "month"] = "day") -> Response:
+def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep, redis: RedisDep,
+         settings: SettingsDep) -> Response:
     owner = user is not None and user.id == dataset.owner_id
     latest = {tag: values[-1] for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1)
               .items() if values}
-    context = {"dataset": dataset, "owner": owner, "range": range, "ranges": list(RANGES), "latest": latest}
+    context = {"dataset": dataset, "owner": owner, "latest": latest, **chart_context(request, session, dataset)}
     if owner:
+        server = server_of(request)
         context["devices"] = list_devices(session, user, dataset.id)
         context["rejected"] = list(session.scalars(
             select(RejectedRecord).where(RejectedRecord.dataset_id == dataset.id)
             .order_by(RejectedRecord.id.desc()).limit(RECENT_REJECTED)))
-        context["base_url"] = str(request.base_url).rstrip("/")
-        context["mqtt_host"] = request.url.hostname or "localhost"
+        context["snippets"] = dataset_snippets(dataset, server)
+        context["device_snippets"] = device_snippets(dataset, server, "DEVICE_ID")
+        context["failed_jobs"] = failed_jobs_of(redis, settings, dataset.id)
     return page(request, "dataset.html", **context)
+
+
+def failed_jobs_of(redis: Redis, settings: Settings, dataset_id: int) -> int | None:
+    """Failed jobs carrying this dataset's messages (None when Redis cannot say: the page still shows)."""
+    try:
+        return failed_by_dataset(redis, settings)[dataset_id]
+    except RedisError:
+        return None
 
 
 @router.post("/datasets/{dataset_id}/keys/{kind}")
 def regenerate(request: Request, kind: Literal["read", "write"], session: SessionDep, dataset: OwnDatasetDep,
                form: FormDep, redis: RedisDep, settings: SettingsDep) -> Response:
     key = regenerate_key(session, dataset, kind)
+    snippets = dataset_snippets(dataset, server_of(request), key) if kind == "write" else []
     session.commit()
     announce(redis, settings)
-    return page(request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True)
+    return page(request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True,
+                snippets=snippets)
 
 
 @router.get("/datasets/{dataset_id}/edit")

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.api.deps import CookieUserDep, SessionDep
-from shared.datasets import get_dataset
-from shared.errors import NotFound, Unauthorized
+from shared.datasets import find_dataset, missing_dataset
+from shared.errors import Unauthorized
 from shared.models import Dataset, User
 
 
@@ -41,21 +41,21 @@ LoggedInDep = Annotated[User, Depends(logged_in)]
 
 def viewable_dataset(dataset_id: int, session: SessionDep, user: PageUserDep) -> Dataset:
     """A public dataset, or one of the user's own; another user's private dataset does not exist for them."""
-    dataset = get_dataset(session, dataset_id)
-    if dataset.public or (user is not None and dataset.owner_id == user.id):
+    dataset = find_dataset(session, dataset_id)
+    if dataset is not None and (dataset.public or (user is not None and dataset.owner_id == user.id)):
         return dataset
-    if user is None:
+    if user is None:  # a stranger goes to the login page whether or not the dataset exists
         raise Unauthorized("log in to see this dataset")
-    raise NotFound(f"no dataset {dataset_id}")
+    raise missing_dataset(dataset_id)
 
 
 ViewableDatasetDep = Annotated[Dataset, Depends(viewable_dataset)]
 
 
 def own_dataset(dataset_id: int, session: SessionDep, user: LoggedInDep) -> Dataset:
-    dataset = get_dataset(session, dataset_id)
-    if dataset.owner_id != user.id:
-        raise NotFound(f"no dataset {dataset_id}")
+    dataset = find_dataset(session, dataset_id)
+    if dataset is None or dataset.owner_id != user.id:
+        raise missing_dataset(dataset_id)
     return dataset
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -9,30 +10,62 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from redis import Redis
 from starlette.responses import RedirectResponse, Response
 
 from services.api.dashboard.csrf import csrf_token
+from shared.config import Settings
 from shared.errors import BadRequest, OwnstreamError, Unauthorized
+from shared.keys import announce_key_change
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 TEMPLATES.env.globals["csrf_token"] = csrf_token
 NO_STORE = {"Cache-Control": "no-store"}
+STEPS = ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400 * 7, "week"), (86_400, "day"), (3600, "hour"),
+         (60, "minute"), (1, "second"))
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """`moment` as a relative time: "3 minutes ago", "in 2 hours", "just now"."""
+    if moment is None:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if abs(seconds) < 5:
+        return "just now"
+    size, unit = next((s, u) for s, u in STEPS if abs(seconds) >= s)
+    count = int(abs(seconds) // size)
+    words = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{words} ago" if seconds > 0 else f"in {words}"
+
+
+def utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+TEMPLATES.env.filters["ago"] = ago
+TEMPLATES.env.filters["utc"] = utc
 
 
 class PageRoute(APIRoute):
     """A dashboard route: its errors are shown as pages, a missing login sends the browser to the login page."""
 
 
-def notify(request: Request, message: str) -> None:
-    """A notice shown once, on the next page rendered."""
-    request.session["notice"] = message
+def notify(request: Request, message: str, *, error: bool = False) -> None:
+    """A notice (or an error) shown once, on the next page rendered."""
+    request.session["notice_error" if error else "notice"] = message
 
 
 def page(request: Request, template: str, status_code: int = 200, headers: dict | None = None,
          **context) -> Response:
     context.setdefault("user", getattr(request.state, "viewer", None))
     context["notice"] = request.session.pop("notice", None)
+    context["notice_error"] = request.session.pop("notice_error", None)
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
+
+
+def announce(redis: Redis, settings: Settings) -> None:
+    """Tell every receiver that keys or tokens changed (after the commit; a Redis failure is logged, not raised)."""
+    announce_key_change(redis, settings.redis_namespace)
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -15,7 +15,7 @@ from services.api.query.params import ReadQuery
 from services.api.query.raw import raw_select
 from services.api.query.series import matching_series
 from shared.config import Settings
-from shared.db import connect_raw
+from shared.db import connect_reads
 
 CSV_COLUMNS = (f"{TIME_TEXT} as time, k.variable, nullif(k.device, '') as device, "
                f"nullif(k.tags_text, '') as tags, {VALUE_TEXT} as value")  # NULL: an unquoted empty cell
@@ -56,7 +56,7 @@ def export_rows(conn: psycopg.Connection, dataset_id: int, start: datetime, end:
 
 def stream_export(settings: Settings, dataset_id: int, query: ReadQuery) -> Iterator[bytes]:
     """export_rows on a connection of its own, held until the last block (or the client leaving) and closed."""
-    conn = connect_raw(settings)
+    conn = connect_reads(settings)
     try:
         with conn.transaction():
             conn.execute("set transaction read only")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from services.api.deps import OptionalUserDep, SessionDep
+from services.api.deps import CookieUserDep, OptionalUserDep, SessionDep
 from services.api.login_limit import LoginLimiterDep, client_address
+from services.api.sessions import end_sessions, start_session
 from shared.datasets import authenticate
 from shared.errors import Unauthorized
 
@@ -27,13 +28,14 @@ def login(body: Login, request: Request, session: SessionDep, limiter: LoginLimi
         limiter.failed(body.username, address)
         raise Unauthorized("wrong username or password")
     limiter.succeeded(body.username)
-    request.session.clear()
-    request.session["user_id"] = user.id
+    start_session(request, user)
     return {"id": user.id, "username": user.username}
 
 
 @router.post("/logout")
-def logout(request: Request) -> dict:
+def logout(request: Request, session: SessionDep, cookie: CookieUserDep) -> dict:
+    if cookie is not None:
+        end_sessions(session, cookie)
     request.session.clear()
     return {"logged_out": True}
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from services.api.deps import ReadableDatasetDep, SessionDep, SettingsDep
+from services.api.deps import ReadableDatasetDep, ReadSessionDep, SettingsDep
 from services.api.query.bucket_pages import bucket_page
 from services.api.query.export import MEDIA_TYPES, started, stream_export
 from services.api.query.latest import latest_values
@@ -25,7 +25,7 @@ MILLISECOND = timedelta(milliseconds=1)
 
 
 @router.get("/api/v1/datasets/{dataset_id}/data")
-def dataset_data(dataset: ReadableDatasetDep, session: SessionDep, settings: SettingsDep,
+def dataset_data(dataset: ReadableDatasetDep, session: ReadSessionDep, settings: SettingsDep,
                  query: ReadQueryDep) -> Response:
     """Readings in [start, end), raw or in buckets, as JSON rows, columns, CSV or NDJSON; paged by `cursor`."""
     if query.format in MEDIA_TYPES:
@@ -45,7 +45,7 @@ def dataset_data(dataset: ReadableDatasetDep, session: SessionDep, settings: Set
 @router.get("/api/v1/datasets/{dataset_id}/latest")
 def dataset_latest(
     dataset: ReadableDatasetDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     vars: Annotated[str | None, Query(description="Comma-separated variables. Default: all.")] = None,
     device: Annotated[str | None, Query(description="Only the series of this device.")] = None,
     tag: Annotated[list[str] | None, Query(description="`key:value`; repeatable, as in /data.")] = None,
@@ -58,7 +58,7 @@ def dataset_latest(
 @router.get("/datasets/{dataset_id}")
 def dataset_document(
     dataset: ReadableDatasetDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     start: str | None = None,
     end: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10_000,

@@ -23,7 +23,7 @@ from shared.devices import (
     refresh_token,
     revoke_device,
 )
-from shared.errors import BadRequest, Forbidden, Unauthorized
+from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.http import JSON
 from shared.keys import announce_key_change
 from shared.models import Device
@@ -116,7 +116,7 @@ def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, 
     if own is None:
         raise Unauthorized("invalid token")
     if own.device_id != device_id or (dataset_id is not None and dataset_id != own.dataset_id):
-        raise Forbidden("this token belongs to another device")
+        raise NotFound(f"no device {device_id!r}")  # as for one that does not exist: other devices are private
     return own
 
 

@@ -30,9 +30,13 @@ def read(client, path: str, dataset, **params):
     return client.get(path.format(id=dataset.id), params=params)
 
 
-def assert_denied(response, status: int = 401) -> None:
+def assert_denied(response, status: int = 404) -> None:
+    """Refused exactly as a missing dataset would be: a private dataset's existence is not told."""
     assert response.status_code == status, response.text
     assert "7.5" not in response.text and set(response.json()) == {"error", "detail"}
+    if status == 404:
+        dataset_id = next(part for part in response.url.path.split("/") if part.isdigit())
+        assert response.json() == {"error": "not_found", "detail": f"no dataset {dataset_id}"}
 
 
 @pytest.mark.parametrize("path", READ_PATHS)
@@ -83,7 +87,7 @@ def test_public_dataset_needs_no_key(client, settings):
 def test_missing_dataset_is_404(client, private):
     for path in READ_PATHS:
         response = client.get(path.format(id=private.id + 1000), params={"key": private.read_key})
-        assert response.status_code == 404, response.text
+        assert_denied(response)
 
 
 def test_login_refuses_wrong_password_and_bad_bodies(client, private):
@@ -104,10 +108,12 @@ MANAGE = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), MANAGE)
-def test_management_by_another_user_is_403_and_changes_nothing(client, private, method, path, body):
+def test_management_by_another_user_is_404_and_changes_nothing(client, private, method, path, body):
     assert login(client, "mallory").status_code == 200
     response = client.request(method, path.format(id=private.id), json=body)
-    assert response.status_code == 403, response.text
+    missing = client.request(method, path.format(id=private.id + 1000), json=body)
+    assert response.status_code == 404, response.text
+    assert response.json() == {**missing.json(), "detail": f"no dataset {private.id}"}
     client.cookies.clear()
     response = client.request(method, path.format(id=private.id), json=body)
     assert response.status_code == 401, response.text

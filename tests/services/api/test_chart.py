@@ -89,9 +89,9 @@ def test_chart_refuses_bad_input_and_wrong_keys(client, settings):
         response = client.get(path, params={"key": dataset.read_key, **params})
         assert response.status_code == 400, response.text
         assert set(response.json()) == {"error", "detail"}
-    assert client.get(path).status_code == 401
-    assert client.get(path, params={"key": dataset.write_key}).status_code == 401
-    assert client.get(path, params={"key": other.read_key}).status_code == 401
+    assert client.get(path).status_code == 404
+    assert client.get(path, params={"key": dataset.write_key}).status_code == 404
+    assert client.get(path, params={"key": other.read_key}).status_code == 404
     assert client.get(f"/api/v1/datasets/{other.id + 100}/chart", params={"key": dataset.read_key}).status_code == 404
 
 

@@ -34,7 +34,7 @@ def test_dashboard_lists_only_my_datasets(client, settings):
     page = client.get("/dashboard").text
     assert "Alice garden" in page and f"/dashboard/datasets/{mine.id}" in page
     assert "Mallory secrets" not in page and f"/dashboard/datasets/{theirs.id}\"" not in page
-    assert "<td class=\"num\">1</td>" in page  # the entry count
+    assert "<span class=\"num\">1</span> entries" in page  # the entry count
     assert "<code>temperature</code>" in page and "never" not in page
 
 
@@ -99,7 +99,7 @@ def test_regenerating_a_key_refuses_the_old_one(client, settings):
 
     read = keys_on(post_form(client, f"/dashboard/datasets/{dataset.id}/keys/read").text)["read"]
     client.cookies.clear()
-    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 401
+    assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).status_code == 404
     assert client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": read}).status_code == 200
     assert form_login(client, "alice").status_code == 303
     assert post_form(client, f"/dashboard/datasets/{dataset.id}/keys/blue").status_code == 400
@@ -121,7 +121,9 @@ def test_another_users_dataset_is_not_found_for_them(client, settings):
     client.cookies.clear()
     assert client.get(f"/api/v1/datasets/{private.id}", params={"key": private.read_key}).json()["name"] == (
         "Private place")
-    assert client.get("/dashboard/datasets/99999", follow_redirects=False).status_code == 404
+    # a stranger cannot tell a private dataset from none at all: both send them to log in
+    assert client.get("/dashboard/datasets/99999", follow_redirects=False).headers["location"] == (
+        "/login?next=/dashboard/datasets/99999")
     assert form_login(client, "alice").status_code == 303
     assert client.get("/dashboard/datasets/99999").status_code == 404
 
@@ -151,7 +153,7 @@ def test_owner_page_shows_examples_devices_and_rejected_records(client, settings
                      "values (%s, now(), 'http', 'native', 'a reason to show', 'raw <b>text</b>')", (dataset.id,))
     assert form_login(client, "alice").status_code == 303
     page = client.get(f"/dashboard/datasets/{dataset.id}").text
-    assert "/update?key=WRITE_KEY&amp;temperature=21.5" in page
+    assert "/update?api_key=WRITE_KEY&amp;temperature=21.5" in page
     assert f"channels/{dataset.id}/publish/WRITE_KEY" in page
     assert "<code>shed-sensor</code>" in page
     assert "a reason to show" in page and "raw &lt;b&gt;text&lt;/b&gt;" in page  # escaped

@@ -1,0 +1,27 @@
+"""Drill: the ingest service SIGKILLed during a burst of HTTP pushes (MQTT flowing meanwhile)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.drills import Load, check
+from tests.support.http import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
+
+
+def test_ingest_killed_during_a_burst_loses_and_doubles_nothing(drill):
+    stack = drill.stack
+    stack.start_ingest()
+    stack.start_bridge()
+    stack.start_worker(1)
+    with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port,
+              http_per_s=200) as load:
+        wait_for(lambda: len(load.http.acked) > 200 and len(load.mqtt.acked) > 80, timeout=60, what="burst running")
+        stack.kill("ingest")
+        stack.start_ingest()  # as the supervisor would; requests meanwhile fail and are not acknowledged
+        fault_ended = time.monotonic()
+        time.sleep(2.0)
+    check("ingest SIGKILLed during a burst", load, drill.database_url, drill.dataset.id, fault_ended, stack)

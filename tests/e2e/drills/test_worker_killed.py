@@ -1,0 +1,30 @@
+"""Drill: a worker SIGKILLed mid-batch five times under HTTP and MQTT load."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.drills import Load, check
+from tests.support.http import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.drill]
+
+
+def test_worker_killed_five_times_loses_and_doubles_nothing(drill):
+    stack = drill.stack
+    stack.start_ingest()
+    stack.start_bridge()
+    stack.start_worker(1)
+    stack.start_worker(2)
+    with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port) as load:
+        wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 80, timeout=60, what="load running")
+        for _ in range(5):
+            wait_for(lambda: stack.alive("worker-1"), what="worker running")
+            time.sleep(1.0)  # let it take a batch: the kill lands mid-batch under this load
+            stack.kill("worker-1")
+            stack.start_worker(1)  # as `ownstream up`'s supervisor or compose would
+        fault_ended = time.monotonic()
+        time.sleep(2.0)
+    check("worker SIGKILLed five times", load, drill.database_url, drill.dataset.id, fault_ended, stack)

@@ -1,0 +1,82 @@
+"""Prometheus /metrics and the health endpoints of the HTTP apps."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi.testclient import TestClient
+
+from services.combined import create_app
+from tests.support.factories import make_dataset, make_device
+from tests.support.services import free_port
+from tests.support.worker import drain
+
+
+def samples(client) -> dict[str, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def moved(before: dict[str, float], after: dict[str, float], name: str) -> float:
+    return after.get(name, 0.0) - before.get(name, 0.0)
+
+
+PUSH_OK = 'ownstream_ingest_requests_total{outcome="accepted",protocol="push"}'
+PUSH_401 = 'ownstream_ingest_requests_total{outcome="unauthorized",protocol="push"}'
+NATIVE_400 = 'ownstream_ingest_requests_total{outcome="bad_request",protocol="native"}'
+AUTOPI_OK = 'ownstream_ingest_requests_total{outcome="accepted",protocol="autopi"}'
+
+
+def test_counters_move_when_readings_are_ingested_stored_and_rejected(client, settings):
+    dataset = make_dataset(settings, variables=("temperature",))
+    token = make_device(settings, dataset.id, "car1")
+    before = samples(client)
+
+    for value in (1, 2, 3):
+        assert client.get("/update", params={"key": dataset.write_key, "temperature": value}).status_code == 200
+    assert client.get("/update", params={"key": "wrong", "temperature": 1}).status_code == 401
+    bad = client.post(f"/api/v1/datasets/{dataset.id}/readings", content=b"{not json",
+                      headers={"X-Write-Key": dataset.write_key})
+    assert bad.status_code == 400
+    autopi = [{"@t": "obd.rpm", "@ts": "2026-01-01T00:00:00Z", "value": 900}, {"no": "type"}]
+    assert client.post("/autopi", content=orjson.dumps(autopi),
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    queued = samples(client)
+    drain(settings)
+    after = samples(client)
+
+    assert moved(before, queued, PUSH_OK) == 3
+    assert moved(before, queued, PUSH_401) == 1
+    assert moved(before, queued, NATIVE_400) == 1
+    assert moved(before, queued, AUTOPI_OK) == 1
+    assert moved(before, queued, 'ownstream_ingest_bytes_total{protocol="native"}') == len(b"{not json")
+    assert moved(before, queued, 'ownstream_ingest_bytes_total{protocol="autopi"}') == len(orjson.dumps(autopi))
+    assert queued["ownstream_queue_jobs"] >= 1
+    assert after["ownstream_queue_jobs"] == 0
+    assert moved(queued, after, 'ownstream_readings_total{outcome="stored"}') == 4  # 3 pushes + 1 AutoPi value
+    assert moved(queued, after, "ownstream_rejected_records_total") == 1
+    assert moved(queued, after, 'ownstream_worker_jobs_total{outcome="done"}') >= 1
+    assert moved(queued, after, "ownstream_worker_job_rows_count") >= 1
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"ok": True}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "database": "ok", "redis": "ok"}
+
+
+def test_not_ready_without_redis(settings):
+    away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with TestClient(create_app(away)) as test_client:
+        assert test_client.get("/healthz").status_code == 200
+        ready = test_client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["redis"].startswith("unreachable") and ready.json()["database"] == "ok"
+        assert "ownstream_redis_up 0.0" in test_client.get("/metrics").text

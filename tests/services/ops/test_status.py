@@ -1,0 +1,59 @@
+"""`ownstream status`: a queue that builds while no worker runs and drains when one starts."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import orjson
+from redis import Redis
+
+from shared.bridge_lease import acquire
+from tests.support.factories import make_dataset
+from tests.support.http import wait_for
+from tests.support.processes import ownstream_process, run_cli
+from tests.support.services import free_port
+
+
+def status(*args: str) -> dict:
+    result = run_cli("status", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout)
+
+
+def worker_metric(port: int, name: str) -> float:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    return sum(float(line.rpartition(" ")[2]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_queue_builds_without_workers_and_drains_when_one_starts(client, settings):
+    dataset = make_dataset(settings, variables=("temperature",))
+    for value in range(30):
+        response = client.get("/update", params={"key": dataset.write_key, "temperature": value,
+                                                 "created_at": f"2026-01-01T00:00:{value:02d}Z"})
+        assert response.status_code == 200, response.text
+    lease = acquire(Redis.from_url(settings.redis_url), settings, "bridge-status")
+    try:
+        waiting = status()
+        human = run_cli("status")
+    finally:
+        lease.release()
+    assert waiting["queued_jobs"] >= 1 and waiting["oldest_job_age_s"] > 0
+    assert waiting["workers"] == 0 and waiting["readings_per_s"] == 0
+    assert waiting["bridges"] == [{"client_id": "bridge-status", "host": socket.gethostname(),
+                                   "pid": waiting["bridges"][0]["pid"], "broker": ""}]
+    assert waiting["storage_mode"] == "partitioned" and waiting["readings_bytes"] >= 0
+    assert human.returncode == 0 and "queued jobs" in human.stdout and "bridge-status" in human.stdout
+
+    port = free_port()
+    with ownstream_process("worker", "--metrics-port", str(port)):
+        drained = wait_for(lambda: (s := status())["queued_jobs"] == 0 and s["workers"] == 1 and s, timeout=60,
+                           interval=0.2, what="queue drained")
+        assert wait_for(lambda: worker_metric(port, 'ownstream_readings_total{outcome="stored"}') == 30,
+                        timeout=10, what="worker metrics")
+    assert drained["worker_list"][0]["host"] == socket.gethostname()
+    assert drained["readings_per_s"] == 0.5  # 30 readings stored within the last minute
+    assert drained["oldest_job_age_s"] == 0
