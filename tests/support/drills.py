@@ -304,7 +304,10 @@ def queue_state(stack: Stack) -> str:
         queue = ingest_queue(redis, stack.settings)
         failed = FailedJobRegistry(queue=queue)
         first = queue.fetch_job(failed.get_job_ids()[0]) if len(failed) else None
-        return (f"queued {queue.count}, started {len(StartedJobRegistry(queue=queue))}, failed {len(failed)}"
+        earlier = queue.count
+        time.sleep(5)  # is the queue moving at all?
+        return (f"queued {earlier}, 5 s later {queue.count}, started {len(StartedJobRegistry(queue=queue))}, "
+                f"failed {len(failed)}"
                 + (f", first failure: {first.exc_info[-2000:] if first and first.exc_info else '?'}" if first else ""))
     except RedisError as error:
         return f"Redis unreachable: {error}"
