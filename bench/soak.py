@@ -38,6 +38,10 @@ BASE_MS = 1_767_225_600_000
 BATCH = 50
 
 
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
 class Mixed:
     """Three senders sharing one rate: every reading has its own time, so the stored count is exact."""
 
@@ -71,7 +75,7 @@ class Mixed:
                 try:
                     ok = client.get(f"{self.url}/update", params={
                         "key": self.dataset.write_key, "field1": "1",
-                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+                        "created_at": iso(ms)
                     }).status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -85,7 +89,7 @@ class Mixed:
             started, sent = time.monotonic(), 0
             while not self.stop.is_set():
                 ms = self.next_ms(BATCH)
-                body = {"readings": [{"time": (ms + i) / 1000, "values": {"temperature": i}} for i in range(BATCH)]}
+                body = {"readings": [{"time": iso(ms + i), "values": {"temperature": i}} for i in range(BATCH)]}
                 try:
                     ok = client.post(f"{self.url}/api/v1/datasets/{self.dataset.id}/readings",
                                      content=orjson.dumps(body)).status_code == 202
@@ -159,7 +163,7 @@ def main() -> None:
         try:
             with processes(commands, env) as procs:
                 url = f"http://127.0.0.1:{port}"
-                wait_http(f"{url}/healthz", timeout=60)
+                wait_http(f"{url}/healthz", timeout=180)  # a busy machine starts processes slowly
                 time.sleep(3)  # the bridge subscribes
                 load = Mixed(url, dataset, token, broker.port)
                 flat = load.run(args.calibrate_s)
