@@ -96,8 +96,8 @@ def browse(base: str, dataset_id: int, runs: int) -> dict:
             page.mouse.move(box["x"] + box["width"] * 0.45, y, steps=3)
             began = time.perf_counter()
             page.mouse.up()
-            page.wait_for_function(
-                "b => document.querySelector('figure.chart').dataset.loaded !== b", arg=before)
+            # a selector wait: the page's policy forbids the eval that wait_for_function polls with
+            page.wait_for_selector(f'figure.chart:not([data-loaded="{before}"]) .uplot canvas')
             zooms.append(time.perf_counter() - began)
             if len(zooms) == 1:
                 ARTIFACTS.mkdir(exist_ok=True)

@@ -9,6 +9,12 @@ from bench.stack import RESULTS, ROOT
 
 PAGE = ROOT / "BENCHMARKS.md"
 PLOT = RESULTS / "benchmarks.png"
+# bench/queries.py's targets (architecture): (goal, met, target ratio for the plot)
+QUERY_TARGETS = {
+    "q1": ("≤ 0.5x InfluxDB's time", lambda f: f["ratio"] <= 0.5, 0.5),
+    "q2": ("≤ 50 ms and ≤ 0.2x InfluxDB's", lambda f: f["ownstream"] <= 50 and f["ratio"] <= 0.2, 0.2),
+    "q3": ("≤ 25 ms", lambda f: f["ownstream"] <= 25, None),
+}
 
 
 def n(value: float | None, digits: int = 0) -> str:
@@ -52,6 +58,25 @@ def rows(result: dict) -> list[dict]:
                             f"{n(b4['rate_sent_values_per_s'])} values/s",
                     "peer": "ceiling p99 1,000 ms", "ratio": round(b4["p99_ms"] / 1000, 3), "target": 1.0,
                     "goal": "p99 ≤ 1 s (ratio ≤ 1)", "met": b4["p99_ms"] <= 1000, "runs": b4["runs"]})
+    for item in result.get("B5") or []:  # bench/queries.py: {"q1_..._ms": {"ownstream", "influxdb", "ratio"}}
+        for name, f in item["record"].items():
+            if isinstance(f, dict) and {"ownstream", "influxdb", "ratio"} <= f.keys():
+                goal, met, target = QUERY_TARGETS.get(name[:2], ("see bench/queries.py", None, None))
+                out.append({"id": f"B5 {name.removesuffix('_ms').replace('_', ' ')}",
+                            "ours": f"{n(f['ownstream'], 1)} ms", "peer": f"InfluxDB {n(f['influxdb'], 1)} ms",
+                            "ratio": f["ratio"], "target": target, "goal": goal,
+                            "met": met(f) if met else None,
+                            "runs": item["record"].get("settings", {}).get("runs", 1)})
+    for item in result.get("B6") or []:  # bench/storage.py: {"<mode>": {"bytes_per_value", "values"}}
+        for mode, figure in item["record"].items():
+            if isinstance(figure, dict) and "bytes_per_value" in figure:
+                hot = mode == "hot"  # the layout before packing, for comparison: not what the target is about
+                out.append({"id": f"B6 {mode.replace('_', ' ')}",
+                            "ours": f"{figure['bytes_per_value']} bytes/value",
+                            "peer": "ceiling 60 bytes/value", "ratio": round(figure["bytes_per_value"] / 60, 3),
+                            "target": None if hot else 1.0,
+                            "goal": "(before packing)" if hot else "≤ 60 B/value (ratio ≤ 1)",
+                            "met": None if hot else figure["bytes_per_value"] <= 60, "runs": 1})
     if b7 := result.get("B7"):
         one = b7["by_workers"][0]["values_per_s"]
         for run in b7["by_workers"]:
@@ -87,7 +112,7 @@ def plot(table: list[dict]) -> None:
         if row["target"] is not None:
             ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=2)
         ax.text(row["ratio"], y, f" {row['ratio']:.2f}", va="center", fontsize=8)
-    ax.set_xlabel("ratio to the peer or ceiling (black tick: target; B4: p99 / 1 s, lower is better)")
+    ax.set_xlabel("ratio to the peer or ceiling (black tick: target; B4, B5, B6: lower is better)")
     ax.set_title("Ownstream benchmarks, latest run")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
@@ -113,6 +138,8 @@ def write_page(result: dict) -> Path:
         "machine, loopback only.",
         "",
     ]
+    if result.get("only"):
+        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are from the previous run.", ""]
     if result.get("quick"):
         lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
     lines += [f"![ratios to peers and ceilings](bench/results/{PLOT.name})", "",

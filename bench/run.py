@@ -78,18 +78,18 @@ def machine() -> dict:
 
 
 def external(script: str, quick_args: list[str]) -> list[dict]:
-    """Run bench/<script>.py when it exists (with `quick_args` in quick mode); return the last record of each
+    """Run bench/<script>.py when it exists (with `quick_args` in quick mode); return the last record of the newest
     bench/results/<script>*.json."""
     if importlib.util.find_spec(f"bench.{script}") is None:
         return []
     command = [sys.executable, "-m", f"bench.{script}"]
     if subprocess.run(command + quick_args, cwd=ROOT, check=False).returncode == 2 and quick_args:
         subprocess.run(command, cwd=ROOT, check=False)  # 2: argparse refused the quick options
-    found = []
-    for path in sorted(RESULTS.glob(f"{script}*.json")):
-        data = json.loads(path.read_text())
-        found.append({"file": str(path.relative_to(ROOT)), "record": data[-1] if isinstance(data, list) else data})
-    return found
+    files = sorted(RESULTS.glob(f"{script}*.json"), key=lambda path: path.stat().st_mtime)
+    if not files:
+        return []
+    data = json.loads(files[-1].read_text())  # the newest: this run's
+    return [{"file": str(files[-1].relative_to(ROOT)), "record": data[-1] if isinstance(data, list) else data}]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,14 +102,19 @@ def main(argv: list[str] | None = None) -> None:
     q = args.quick
     install_tools()
     began = time.monotonic()
-    result: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": q, "runs": runs,
-                    "command": "make bench" + (" QUICK=1" if q else ""), "machine": machine()}
+    latest = RESULTS / "latest.json"
+    # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run)
+    kept = {k: v for k, v in json.loads(latest.read_text()).items() if k.startswith("B")} \
+        if args.only and latest.exists() else {}
+    result: dict = {**kept, "when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": q, "runs": runs,
+                    "command": "make bench" + (" QUICK=1" if q else ""), "machine": machine(),
+                    "only": args.only}
     wanted = set(args.only or ["B1", "B2", "B3", "B4", "B5", "B6", "B7"])
     seconds = "3" if q else "10"
     if "B1" in wanted:
         result["B1"] = [repeat(runs, f"B1 /update {c} connections", lambda c=c: http_update.main(
             ["--seconds", seconds, "--connections", str(c)])) for c in (32, 256)]
-    if "B2" in wanted or "B4" in wanted:
+    if "B2" in wanted or ("B4" in wanted and "B2" not in result):
         values = {"native": 50_000, "lineproto": 200_000, "autopi": 20_000} if q else \
             {"native": 300_000, "lineproto": 1_000_000, "autopi": 100_000}
         result["B2"] = [repeat(runs, f"B2 {fmt}", lambda fmt=fmt: batch_write.main(
@@ -119,11 +124,12 @@ def main(argv: list[str] | None = None) -> None:
         result["B3"] = [repeat(runs, f"B3 MQTT {b} bridge(s)", lambda b=b: mqtt_qos1.main(
             ["--messages", messages, "--bridges", str(b)])) for b in (1, 2)]
     if "B4" in wanted:
-        top = max(r["ownstream_values_per_s"] for r in result["B2"])
+        top = max(r["ownstream_values_per_s"] for r in result.get("B2", [])) if result.get("B2") else 50_000
         result["B4"] = repeat(runs, "B4 ack to readable", lambda: ack_latency.main(
             ["--rate", str(top / 2), "--probes", "30" if q else "200"]))
     if "B5" in wanted:
-        result["B5"] = external("queries", ["--quick"] if q else [])
+        result["B5"] = external("queries", ["--days", "2", "--series", "99", "--export-rows", "100000", "--runs", "3"]
+                                if q else [])
     if "B6" in wanted:
         result["B6"] = external("storage", ["--values", "200000"] if q else ["--values", "10000000"])
     if "B7" in wanted:
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             ["--values", "20000" if q else "200000", "--workers", "1", "2", "4"]))
     result["machine"]["load_at_end"] = os.getloadavg()[0]
     result["duration_s"] = round(time.monotonic() - began)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    latest.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
     from bench.report import write_page
     page = write_page(result)

@@ -206,19 +206,6 @@ def delete_dataset(session: Session, dataset: Dataset) -> list[str]:
     return devices
 
 
-def delete_user(session: Session, user: User) -> list[tuple[int, str]]:
-    """Delete the user with their datasets and tokens; their session cookies die with the row.
-
-    Returns (dataset id, device id) of the devices whose broker accounts the caller removes after commit.
-    """
-    devices: list[tuple[int, str]] = []
-    for dataset in list(user.datasets):
-        devices += [(dataset.id, device_id) for device_id in delete_dataset(session, dataset)]
-    session.delete(user)
-    session.flush()
-    return devices
-
-
 def missing_dataset(dataset_id: int) -> NotFound:
     """The one answer for a dataset that does not exist and for a private one the caller may not see."""
     return NotFound(f"no dataset {dataset_id}")

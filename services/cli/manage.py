@@ -9,20 +9,17 @@ import typer
 
 from services.cli.console import console, emit_json
 from services.cli.context import announce, fail, sessions
-from shared.config import get_settings
 from shared.datasets import (
     VariableSpec,
     add_variable,
     create_dataset,
     create_user,
-    delete_user,
     get_dataset,
     regenerate_key,
     update_dataset,
     user_by_name,
 )
 from shared.db import transaction
-from shared.device_accounts import DeviceAccounts
 from shared.errors import OwnstreamError
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -47,21 +44,6 @@ def user_create(
     except OwnstreamError as error:
         fail(error)
     console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
-
-
-@user_app.command("delete")
-def user_delete(name: str) -> None:
-    """Delete a user with all their datasets, devices and tokens; their sessions end at once."""
-    try:
-        with transaction(sessions()) as session:
-            devices = delete_user(session, user_by_name(session, name))
-    except OwnstreamError as error:
-        fail(error)
-    announce()
-    accounts = DeviceAccounts(get_settings())
-    for dataset_id, device_id in devices:  # a broker that misses this is repaired by `ownstream mqtt sync-accounts`
-        accounts.revoke(dataset_id, device_id)
-    console.print(f"deleted user [bold]{name}[/bold]")
 
 
 @dataset_app.command("create")

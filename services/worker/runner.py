@@ -1,4 +1,4 @@
-"""The worker process: an RQ worker on the ingest queue, plus queue status for `ownstream status`."""
+"""The worker process: an RQ worker on the ingest queue that outlives Redis restarts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import FrameType
 
 import psycopg
 from redis import Redis
+from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
 from services.worker import tasks
@@ -66,29 +67,56 @@ def wait_for_database(settings: Settings, timeout_s: float | None = None) -> Non
             delay = min(delay * 2, 10)
 
 
+def wait_for_redis(redis: Redis) -> None:
+    """Block until Redis answers again (it restarts with its AOF: the queue is still there)."""
+    delay = 0.5
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisError as error:
+            log.warning("Redis not reachable (%s); retrying in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
                metrics_port: int | None = None) -> bool:
-    """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error."""
+    """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error.
+
+    RQ's worker gives up when Redis goes away; this one waits for Redis and goes on working, under a fresh
+    worker name (the old registration may still look alive until its TTL passes).
+    """
     redis = Redis.from_url(settings.redis_url)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port:
         serve_metrics(settings.host, port, QueueCollector(redis, settings))
     wait_for_database(settings)
-    worker = IngestWorker(
-        [ingest_queue(redis, settings)],
-        connection=redis,
-        serializer=JSONSerializer,
-        name=name,
-        maintenance_interval=settings.worker_maintenance_interval_s,
-        # An idle worker blocks on the queue for worker_ttl - 15 s and checks for maintenance only in between;
-        # this keeps abandoned batches from waiting minutes for the next check.
-        worker_ttl=settings.worker_maintenance_interval_s + 15,
-    )
-    worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
-    worker.batch_jobs = settings.worker_batch_jobs
-    worker.batch_messages = settings.worker_batch_messages
-    worker.retention_interval_s = settings.retention_interval_s
-    worker.pack_interval_s = settings.pack_interval_s
-    worker.work(burst=burst, logging_level="WARNING")
-    # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
-    return burst or worker.stopped_on_request
+    lives = 0
+    while True:
+        worker = IngestWorker(
+            [ingest_queue(redis, settings)],
+            connection=redis,
+            serializer=JSONSerializer,
+            name=f"{name}-{lives}" if name and lives else name,
+            maintenance_interval=settings.worker_maintenance_interval_s,
+            # An idle worker blocks on the queue for worker_ttl - 15 s and checks for maintenance only in
+            # between; this keeps abandoned batches from waiting minutes for the next check.
+            worker_ttl=settings.worker_maintenance_interval_s + 15,
+        )
+        worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
+        worker.batch_jobs = settings.worker_batch_jobs
+        worker.batch_messages = settings.worker_batch_messages
+        worker.retention_interval_s = settings.retention_interval_s
+        worker.pack_interval_s = settings.pack_interval_s
+        try:
+            worker.work(burst=burst, logging_level="WARNING")
+        except RedisError as error:
+            if burst or worker.stopped_on_request:
+                raise
+            log.warning("lost Redis (%s); working again once it is back", error)
+            wait_for_redis(redis)
+            lives += 1
+            continue
+        # RQ's own return value only says whether any job ran: an idle worker stopped by SIGTERM is not a failure.
+        return burst or worker.stopped_on_request

@@ -57,9 +57,11 @@ class Watch:
 
 
 def charts_loaded(page, count: int) -> None:
-    """Wait until `count` charts have drawn data from the query API."""
-    page.wait_for_function(
-        "n => document.querySelectorAll('figure.chart[data-loaded] .uplot canvas').length >= n", arg=count)
+    """Wait until `count` charts have drawn data from the query API.
+
+    Waits use selectors, not wait_for_function: the pages' policy forbids eval, which Playwright's polling uses.
+    """
+    page.locator("figure.chart[data-loaded] .uplot canvas").nth(count - 1).wait_for()
 
 
 def shoot(page, name: str) -> None:
@@ -151,8 +153,9 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         charts_loaded(page, 2)
         assert page.locator("figure.chart").count() == 2
         # each chart grows to fill the box reserved for it, and no further
-        page.wait_for_function("Array.from(document.querySelectorAll('figure.chart .uplot'))"
-                               ".every(u => u.offsetHeight >= 280 && u.offsetHeight <= 300)")
+        until(page, lambda: page.evaluate("Array.from(document.querySelectorAll('figure.chart .uplot'))"
+                                          ".every(u => u.offsetHeight >= 280 && u.offsetHeight <= 300)"),
+              5, "charts filling their boxes")
         first = parse_qs(urlsplit(watch.chart_requests[0]).query)
         assert first["format"] == ["columns"] and first["bucket"] == ["auto"] and first["agg"] == ["min,max,avg"]
         start, end = int(first["start"][0]), int(first["end"][0])
@@ -179,20 +182,20 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         assert start + 0.25 * 86_400 < z_start < start + 0.35 * 86_400, (start, z_start)
         assert start + 0.55 * 86_400 < z_end < start + 0.65 * 86_400, (start, z_end)
         assert int(zoomed["points"][0]) >= int(over["width"]) - 2
-        page.wait_for_function("!document.querySelector('[data-reset]').disabled")
+        page.wait_for_selector("[data-reset]:not([disabled])")
         csv = page.get_attribute("[data-csv]", "href")
         assert f"start={z_start}" in csv and f"end={z_end}" in csv and "format=csv" in csv
         csv_text = context.request.get(base + csv)
         assert csv_text.ok and "temperature" in csv_text.text()
         page.click("[data-reset]")
-        page.wait_for_function("document.querySelector('[data-reset]').disabled")
+        page.wait_for_selector("[data-reset][disabled]")
         with page.expect_request(lambda r: "format=columns" in r.url and "vars=temperature" in r.url) as keyed:
             page.focus("[data-zoom-in]")
             page.keyboard.press("Enter")  # zooming from the keyboard: the middle half
         halved = parse_qs(urlsplit(keyed.value.url).query)
         assert abs(int(halved["end"][0]) - int(halved["start"][0]) - 43_200) <= 2
         page.click("[data-reset]")
-        page.wait_for_function("document.querySelector('[data-reset]').disabled")
+        page.wait_for_selector("[data-reset][disabled]")
         shoot(page, "dataset")
 
         # live: a relative range polls (never more often than every 5 s), not while the tab is hidden
@@ -260,7 +263,7 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         assert page.locator("img[src=x]").count() == 0
         page.goto(base + "/dashboard")
         assert XSS_NAME in page.text_content(f"[data-dataset-card='{evil_id}'] h2")
-        page.wait_for_function("document.querySelectorAll('canvas.spark[data-drawn]').length === 2")  # last day
+        page.locator("canvas.spark[data-drawn]").nth(1).wait_for()  # both sparklines drew their last day
         shoot(page, "overview")
 
         # make the first dataset public

@@ -9,9 +9,10 @@ import json
 import orjson
 import pytest
 
+from services.ingest.mqtt import Bridge
 from tests.support.factories import make_dataset, make_device
 from tests.support.http import wait_for
-from tests.support.mqtt import publish_all, start_bridge, start_broker
+from tests.support.mqtt import publish_all, start_broker
 from tests.support.worker import drain
 
 BIG = 9007199254740993  # 2^53 + 1: the nearest double is 2^53
@@ -72,11 +73,13 @@ def broker(settings, tmp_path):
     private.stop()
 
 
-def test_mqtt_keeps_integers_exact(client, settings, broker, tmp_path):
+def test_mqtt_keeps_integers_exact(client, settings, broker):
     dataset = make_dataset(settings, variables=("temperature",))
     token = make_device(settings, dataset.id, "meter")
-    bridge = start_bridge(broker, tmp_path, "bridge-exact")
+    bridge = Bridge(broker.settings, client_id="bridge-exact")  # the bridge `ownstream mqtt` runs, in process
+    bridge.start()
     try:
+        wait_for(bridge.subscribed.is_set, timeout=60, what="bridge subscribed")
         publish_all(broker.port, [(f"devices/{token}/telemetry",
                                    f'{{"ts": 1772366400000, "values": {{"temperature": {BIG}}}}}')])
         wait_for(lambda: drain(settings) or client.get(f"/api/v1/datasets/{dataset.id}/latest",

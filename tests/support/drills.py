@@ -127,7 +127,7 @@ class Stack:
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.directory / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "services.cli", *args], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "services.cli", *args], cwd=ROOT,
                                    env={**os.environ, **self.env, **(env or {})}, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = process
@@ -137,8 +137,21 @@ class Stack:
         process = self.spawn("ingest", "serve", "ingest", "--port", str(self.ingest_port))
         wait_http(f"{self.ingest_url}/update", timeout=60, process=process)
 
-    def start_worker(self, index: int = 1) -> None:
-        self.spawn(f"worker-{index}", "worker", "--name", f"drill-{os.getpid()}-{index}-{time.monotonic_ns()}")
+    def start_worker(self, index: int = 1, wait: bool = False) -> None:
+        """A worker; with `wait`, returns once it has registered with the queue (it is taking jobs)."""
+        from rq import Worker
+
+        name = f"drill-{os.getpid()}-{index}-{time.monotonic_ns()}"
+        process = self.spawn(f"worker-{index}", "worker", "--name", name)
+        if wait:
+            redis = Redis.from_url(self.env["OWNSTREAM_REDIS_URL"])
+
+            def registered() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"worker exited: {self.logs()}")
+                return any(worker.name == name for worker in Worker.all(connection=redis))
+
+            wait_for(registered, timeout=60, interval=0.2, what="worker registered")
 
     def start_bridge(self) -> None:
         """The bridge, once subscribed (a message published before any subscription reaches no one)."""
@@ -176,8 +189,15 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
 
+    def dump_stacks(self) -> None:
+        """Every live process writes its threads' stacks to its log (faulthandler on SIGABRT): where it hangs."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGABRT)
+                process.wait(10)
+
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.directory.glob("*.log")))
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-6000:]}" for p in sorted(self.directory.glob("*.log")))
 
 
 def stack_env(settings: Settings, *, database_url: str, redis_url: str, mqtt_url: str) -> dict[str, str]:
@@ -284,7 +304,10 @@ def queue_state(stack: Stack) -> str:
         queue = ingest_queue(redis, stack.settings)
         failed = FailedJobRegistry(queue=queue)
         first = queue.fetch_job(failed.get_job_ids()[0]) if len(failed) else None
-        return (f"queued {queue.count}, started {len(StartedJobRegistry(queue=queue))}, failed {len(failed)}"
+        earlier = queue.count
+        time.sleep(5)  # is the queue moving at all?
+        return (f"queued {earlier}, 5 s later {queue.count}, started {len(StartedJobRegistry(queue=queue))}, "
+                f"failed {len(failed)}"
                 + (f", first failure: {first.exc_info[-2000:] if first and first.exc_info else '?'}" if first else ""))
     except RedisError as error:
         return f"Redis unreachable: {error}"
@@ -332,7 +355,9 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
     except TimeoutError:
         missing = {t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in
                    tallies.items()}
-        raise AssertionError(f"{drill}: acknowledged readings missing: {missing}\nqueue: {queue_state(stack)}\n"
+        state = queue_state(stack)
+        stack.dump_stacks()
+        raise AssertionError(f"{drill}: acknowledged readings missing: {missing}\nqueue: {state}\n"
                              f"{stack.logs()}") from None
     recovered = time.monotonic() - fault_ended
     counts = {t: stored(database_url, dataset_id, t) for t in tallies}

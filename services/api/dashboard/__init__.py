@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from services.api.dashboard import account, datasets, devices, embed
@@ -25,7 +24,3 @@ def include_dashboard(app: FastAPI) -> None:
     install_page_errors(app)
     app.add_middleware(SecurityHeaders)
 
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> FileResponse:
-        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
-                            headers={"Cache-Control": "public, max-age=86400"})

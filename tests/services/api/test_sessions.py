@@ -73,11 +73,11 @@ def test_deleting_the_user_ends_their_sessions(client, thief, settings):
     bob = TestClient(client.app)
     assert form_login(bob, "bob").status_code == 303
 
-    deleted = run_cli("user", "delete", "alice")
+    deleted = run_cli("user", "delete", "alice", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert not logged_in(client) and not logged_in(thief)
     assert logged_in(bob)  # other users' sessions are untouched
-    assert run_cli("user", "delete", "alice").returncode == 1  # gone: a clear error, nothing else
+    assert run_cli("user", "delete", "alice", "--yes").returncode == 1  # gone: a clear error, nothing else
 
 
 def test_a_session_of_one_user_cannot_be_moved_to_another(client, settings):
