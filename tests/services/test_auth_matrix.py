@@ -89,7 +89,19 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/channels/{dataset_id}/fields/{field}/last.txt"): "read",
     ("GET", "/channels/{dataset_id}/fields/{field}/last"): "read",
     ("GET", "/channels/{dataset_id}/fields/{field}/last.json"): "read",
-    ("GET", "/channels/{dataset_id}.json"): "read",
+    ("GET", "/channels/{dataset_id}.json"): "read", ("GET", "/channels/{dataset_id}"): "read",
+    ("GET", "/channels/{dataset_id}/feeds"): "read", ("GET", "/channels/{dataset_id}/feeds.xml"): "read",
+    ("GET", "/channels/{dataset_id}/fields/{field}"): "read",
+    ("GET", "/channels/{dataset_id}/fields/{field}.xml"): "read",
+    ("GET", "/channels/{dataset_id}/fields/{field}/last_data_age"): "read",
+    ("GET", "/channels/{dataset_id}/fields/{field}/last_data_age.json"): "read",
+    ("GET", "/channels/{dataset_id}/fields/{field}/last_data_age.txt"): "read",
+    ("GET", "/channels/{dataset_id}/status.json"): "read",
+    ("GET", "/api/v1/datasets/{dataset_id}/latest"): "read",
+    ("PATCH", "/api/v1/datasets/{dataset_id}"): "owner",
+    ("POST", "/api/v2/query"): "public",  # answers 501: Flux is not supported, whoever asks
+    ("GET", "/favicon.ico"): "public", ("GET", "/health"): "public", ("GET", "/metrics"): "public",
+    ("GET", "/readyz"): "public",
     ("GET", "/healthz"): "public", ("GET", "/"): "public",
     ("GET", "/setup"): "public", ("POST", "/setup"): "public",
     ("GET", "/login"): "public", ("POST", "/login"): "public", ("POST", "/logout"): "csrf",
@@ -171,6 +183,8 @@ def request_for(method: str, path: str, alice, alice_token_id: int) -> tuple[str
         body = {"json": {"deviceId": "intruder", "datasetId": alice.id}}
     elif url.endswith("/readings"):
         body = {"json": {"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1}}]}}
+    elif method == "PATCH":
+        body = {"json": {"name": "intruder", "public": True}}
     elif url.endswith("/variables"):
         body = {"json": {"tag": "intruder"}}
     elif url.endswith("bulk_update.json"):
