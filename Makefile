@@ -29,8 +29,11 @@ $(VENDOR)/uPlot.iife.min.js: package.json package-lock.json
 services:
 	$(UV) run ownstream local services
 
+# ruff lint + format check over the Python tree, then mypy (config: pyproject.toml [tool.mypy]).
 lint:
 	$(UV) run ruff check services shared tests bench
+	$(UV) run ruff format --check services shared tests bench
+	$(UV) run mypy
 
 # Every benchmark, then BENCHMARKS.md (QUICK=1: small sizes, one run). Needs PostgreSQL, Redis and Mosquitto.
 bench: setup services

@@ -90,7 +90,8 @@ def main() -> None:
         "machine": platform.machine(),
         "lines_per_body": LINES_PER_BODY,
         "load_average_1m": round(os.getloadavg()[0], 2),
-        "note": "one core, best of repeated runs over 2 s each, load generator and other work on the same machine",
+        "note": ("one core, best of repeated runs over 2 s each, "
+                 "load generator and other work on the same machine"),
         "results": results,
     }, indent=2) + "\n")
 

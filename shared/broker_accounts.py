@@ -138,7 +138,7 @@ def run_commands(admin: BrokerAdmin, commands: list[dict], tolerate: tuple[str, 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.username_pw_set(admin.username, admin.password)
 
-    def on_message(_client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def on_message(_client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         for response in orjson.loads(message.payload).get("responses", []):
             if response.get("correlationData") == correlation:
                 responses.append(response)
@@ -163,7 +163,7 @@ def run_commands(admin: BrokerAdmin, commands: list[dict], tolerate: tuple[str, 
         client.disconnect()
         client.loop_stop()
     for response in responses:
-        error = response.get("error")
-        if error and not any(phrase in error.lower() for phrase in tolerate):
-            raise BrokerAccountError(f"{response.get('command')}: {error}")
+        refusal = response.get("error")
+        if refusal and not any(phrase in refusal.lower() for phrase in tolerate):
+            raise BrokerAccountError(f"{response.get('command')}: {refusal}")
     return responses

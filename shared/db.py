@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+
+Row = TypeVar("Row")
 
 
 def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10, url: str | None = None
@@ -22,6 +25,14 @@ def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 1
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+def one_row(cur: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always answers one (an aggregate, a function call)."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError("the query answered no row")  # impossible for such a query: a bug, not bad input
+    return row
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import psycopg
@@ -34,7 +36,7 @@ def error_response(error: OwnstreamError) -> JSON:
     return JSON(error.body(), status_code=error.status_code, headers=error.headers)
 
 
-def _describe(errors: list[dict]) -> str:
+def _describe(errors: Sequence[Any]) -> str:
     parts = []
     for err in errors[:3]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
@@ -88,5 +90,5 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _data(_: Request, error: Exception) -> JSON:
         return error_response(refused_value(error))
 
-    for kind in DATA_ERRORS:
-        app.add_exception_handler(kind, _data)
+    for data_kind in DATA_ERRORS:
+        app.add_exception_handler(data_kind, _data)

@@ -10,6 +10,7 @@ headers; past that the client gets a 408 and the connection is closed.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,7 +28,7 @@ def _timeout_response(detail: str) -> bytes:
 class DeadlineProtocol(HttpToolsProtocol):
     """HttpToolsProtocol plus a header deadline and a body deadline (408, then the connection is closed)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = get_settings()
         self.header_timeout_s = settings.http_header_timeout_s

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 
+from redis import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def keys_version_key(namespace: str) -> str:
     return f"{namespace}:keys:version"
 
 
-def announce_key_change(redis, namespace: str) -> bool:
+def announce_key_change(redis: Redis, namespace: str) -> bool:
     """Tell every receiver that credentials changed (they re-read them within their poll interval).
 
     Called after the change is committed, so a Redis failure must not hide the change from its caller: it is

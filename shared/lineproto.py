@@ -121,7 +121,7 @@ def _scan_lines(text: str) -> Iterator[tuple[int, str]]:
 def parse(text: str, precision: str = "ns") -> list[Point]:
     """Every point of `text`; LineError at the first line that cannot be parsed."""
     factor = precision_factor(precision)
-    points = []
+    points: list[Point] = []
     append = points.append
     for number, line in lines(text):
         try:

@@ -82,8 +82,8 @@ def exposition(*extra: object) -> bytes:
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(_Chain([registry, *extra]))  # type: ignore[arg-type]
-    return generate_latest(_Chain([REGISTRY, *extra]))  # type: ignore[arg-type]
+        return generate_latest(_Chain([registry, *extra]))
+    return generate_latest(_Chain([REGISTRY, *extra]))
 
 
 def prepare_multiprocess(processes: int) -> None:
@@ -100,6 +100,6 @@ def prepare_multiprocess(processes: int) -> None:
 def serve_metrics(host: str, port: int, *extra: object) -> None:
     """Expose this process's metrics (plus `extra`) on http://host:port/metrics, from a daemon thread."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Chain([REGISTRY, *extra]))  # type: ignore[arg-type]
+    registry.register(_Chain([REGISTRY, *extra]))
     _start_http_server(port, addr=host, registry=registry)
     log.info("metrics on http://%s:%s/metrics", host, port)

@@ -6,8 +6,9 @@ Functions take a Session and never commit: the caller (a request or a CLI comman
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from shared.errors import BadRequest, NotFound
@@ -44,7 +45,7 @@ def revoke_user_token(session: Session, user: User, token_id: int) -> None:
         .where(UserToken.id == token_id, UserToken.user_id == user.id, UserToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    if revoked.rowcount == 0:
+    if cast(CursorResult[Any], revoked).rowcount == 0:
         raise NotFound(f"no token {token_id}")
 
 

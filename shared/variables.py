@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from shared.datasets import check_tag
@@ -46,7 +48,8 @@ def remove_variable(session: Session, dataset: Dataset, tag: str) -> int:
     """Unregister a variable and delete its series and readings; returns the readings deleted."""
     variable = find_variable(dataset, tag)
     series_ids = select(Series.id).where(Series.dataset_id == dataset.id, Series.variable == tag).scalar_subquery()
-    deleted = session.execute(delete(readings).where(readings.c.series_id.in_(series_ids))).rowcount
+    result = cast(CursorResult[Any], session.execute(delete(readings).where(readings.c.series_id.in_(series_ids))))
+    deleted = result.rowcount
     session.execute(delete(readings_packed).where(readings_packed.c.series_id.in_(series_ids)))
     session.execute(delete(Series).where(Series.dataset_id == dataset.id, Series.variable == tag))
     dataset.variables.remove(variable)

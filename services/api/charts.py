@@ -68,7 +68,7 @@ def chart_lines(session: Session, dataset_id: int, start: datetime, end: datetim
         return []
     params = {"ids": list(series), "start": start, "end": end, "cap": MAX_POINTS + 1}
     with driver_connection(session).cursor() as cur:
-        counts = dict(cur.execute(CAPPED_COUNTS, params).fetchall())
+        counts: dict[int, int] = dict(cur.execute(CAPPED_COUNTS, params).fetchall())
         raw_ids = [i for i, n in counts.items() if 0 < n <= MAX_POINTS]
         many_ids = {i for i, n in counts.items() if n > MAX_POINTS}
         bucket = bucket_for(end - start)

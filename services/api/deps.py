@@ -145,7 +145,7 @@ def readable_dataset(
     if dataset is not None and (dataset.public or (user is not None and user.id == dataset.owner_id)):
         return dataset
     allowed = key is not None and dataset_for_key(session, key, "read") == dataset_id
-    for token in {key, bearer} - {None}:
+    for token in {t for t in (key, bearer) if t is not None}:
         device = device_for_token(session, token)
         allowed = allowed or (device is not None and device.dataset_id == dataset_id)
     if dataset is None or not allowed:

@@ -31,10 +31,12 @@ order by s.variable, r.time
 
 def driver_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under the session (in the session's transaction)."""
-    return session.connection().connection.driver_connection
+    conn = session.connection().connection.driver_connection
+    assert isinstance(conn, psycopg.Connection)  # the engine's driver is psycopg 3
+    return conn
 
 
-def _cursor(session: Session):
+def _cursor(session: Session) -> psycopg.Cursor:
     return driver_connection(session).cursor()
 
 

@@ -15,6 +15,7 @@ import psycopg
 
 from services.api.query.buckets import bucketed
 from services.api.query.times import EARLIEST, LATEST
+from shared.db import one_row
 
 if TYPE_CHECKING:
     from services.api.thingspeak_feeds import FeedQuery
@@ -64,10 +65,10 @@ def bucketed_feed(conn: psycopg.Connection, query: FeedQuery) -> list[tuple] | N
         column = {sid: ord_ - 1 for ord_, sid in picked}
         start, end = query.start or EARLIEST, query.end or LATEST
         window = {"ids": list(column), "start": start, "end": end}
-        if cur.execute(NEWEST_ARE_ENTRIES, window).fetchone()[0] is False:  # other protocols' values: raw entries
+        if one_row(cur.execute(NEWEST_ARE_ENTRIES, window))[0] is False:  # other protocols' values: raw entries
             return None
-        first = cur.execute(WINDOW_START, {"ids": list(column), "start": start, "end": end,
-                                           "limit": query.limit}).fetchone()[0]
+        first = one_row(cur.execute(WINDOW_START, {"ids": list(column), "start": start, "end": end,
+                                           "limit": query.limit}))[0]
         if first is None:
             return []
         found = bucketed(cur, list(column), first, end, query.step, [AGGS[query.aggregate]])

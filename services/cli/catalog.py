@@ -7,11 +7,13 @@ stderr with exit code 1 (2 for bad usage).
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
@@ -37,7 +39,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print as JSON")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 
 
-def _iso(moment) -> str | None:
+def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
@@ -47,7 +49,7 @@ def dataset_summary(dataset: Dataset) -> dict:
             "last_entry_at": _iso(dataset.last_entry_at), "retention_days": dataset.retention_days}
 
 
-def dataset_detail(session, dataset: Dataset) -> dict:
+def dataset_detail(session: Session, dataset: Dataset) -> dict:
     devices = session.scalar(select(func.count()).select_from(Device)
                              .where(Device.dataset_id == dataset.id, Device.revoked_at.is_(None)))
     series = session.scalar(select(func.count()).select_from(Series).where(Series.dataset_id == dataset.id))
@@ -170,7 +172,7 @@ def dataset_delete(dataset_id: int, yes: YesOpt = False, json: JsonOpt = False) 
 
 
 # variables -----------------------------------------------------------------------------------------------------
-def _variables_of(session, dataset: Dataset) -> list[dict]:
+def _variables_of(session: Session, dataset: Dataset) -> list[dict]:
     return dataset_detail(session, dataset)["variables"]
 
 
@@ -245,8 +247,9 @@ def user_list(json: JsonOpt = False) -> None:
     """Every user, with how many datasets each owns."""
     try:
         with transaction(sessions()) as session:
-            rows = [{"id": u.id, "username": u.username, "datasets": n, "created_at": _iso(u.created_at)}
-                    for u, n in list_users(session)]
+            rows: list[dict[str, Any]] = [
+                {"id": u.id, "username": u.username, "datasets": n, "created_at": _iso(u.created_at)}
+                for u, n in list_users(session)]
     except OwnstreamError as error:
         fail(error)
     if json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.console import console
 from shared.config import get_settings
@@ -12,7 +13,7 @@ from shared.errors import OwnstreamError
 from shared.keys import announce_key_change
 
 
-def sessions():
+def sessions() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings(), pool_size=1, max_overflow=0))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -101,7 +101,7 @@ def dataset_edit(
                            accept_new_variables=accept_new_variables)
             for spec in add_var:
                 add_variable(session, dataset, VariableSpec.parse(spec))
-            result = {"id": dataset.id, "name": dataset.name, "public": dataset.public,
+            result: dict[str, Any] = {"id": dataset.id, "name": dataset.name, "public": dataset.public,
                       "accept_new_variables": dataset.accept_new_variables,
                       "variables": [v.tag for v in dataset.variables]}
     except OwnstreamError as error:

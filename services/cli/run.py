@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,7 +60,7 @@ def serve(
     from shared.http_timeouts import DeadlineProtocol
 
     settings = get_settings()
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}  # more keyword arguments of uvicorn.run
     if service not in APPS:
         console.print(f"[red]error:[/red] unknown service {service!r}: choose ingest, api or all")
         raise typer.Exit(2)

@@ -16,6 +16,7 @@ from services.cli.console import console, emit_json, out
 from shared import rates
 from shared.bridge_lease import live_bridges
 from shared.config import Settings, get_settings
+from shared.db import one_row
 from shared.queue import ingest_queue
 from shared.queue_stats import queue_stats
 
@@ -51,9 +52,9 @@ def database_part(settings: Settings) -> dict[str, Any]:
     """Storage mode and size, rejected records of the last hour; `database` says whether it answered."""
     try:
         with psycopg.connect(settings.database_url, connect_timeout=3, autocommit=True) as conn:
-            mode, database_bytes, readings_bytes, rejected = conn.execute(STORAGE_SQL).fetchone()
+            mode, database_bytes, readings_bytes, rejected = one_row(conn.execute(STORAGE_SQL))
             if mode == "timescaledb":
-                readings_bytes = conn.execute(TIMESCALE_SIZE_SQL).fetchone()[0] or 0
+                readings_bytes = one_row(conn.execute(TIMESCALE_SIZE_SQL))[0] or 0
     except psycopg.Error as error:
         return {"database": f"unreachable: {str(error).strip().splitlines()[0]}", "storage_mode": None,
                 "database_bytes": None, "readings_bytes": None, "rejected_last_hour": None}

@@ -7,19 +7,20 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated
 
 import psycopg
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from services.cli.console import console, emit_json, out
 from services.cli.context import announce, fail, sessions
 from services.transfer import readers
 from shared.config import get_settings
 from shared.datasets import get_dataset
-from shared.db import connect_raw, transaction
+from shared.db import connect_raw, one_row, transaction
 from shared.errors import OwnstreamError
 from shared.values import ValueProblem
 
@@ -29,7 +30,7 @@ COUNT_SQL = ("select count(*) from series s cross join lateral readings_in(array
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _moment(text: str | None, default, name: str):
+def _moment(text: str | None, default: datetime, name: str) -> datetime:
     from services.api.query.times import parse_moment
 
     if text is None:
@@ -70,13 +71,13 @@ def export(
     with ExitStack() as stack:
         conn = stack.enter_context(connect_raw(settings))
         conn.execute("set transaction read only")
-        total = conn.execute(COUNT_SQL, {"ds": dataset, "start": begin, "end": finish}).fetchone()[0]
+        total = one_row(conn.execute(COUNT_SQL, {"ds": dataset, "start": begin, "end": finish}))[0]
         sink: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
         progress = stack.enter_context(Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
                                                 TimeElapsedColumn(), console=console, transient=output is None))
         task = progress.add_task("readings", total=total)
         header = format == "csv"
-        for block in export_rows(conn, dataset, begin, finish, format):  # type: ignore[arg-type]
+        for block in export_rows(conn, dataset, begin, finish, format):
             sink.write(block)
             rows = block.count(b"\n") - (1 if header else 0)
             header = False
@@ -86,7 +87,7 @@ def export(
         console.print(f"exported {total} readings of dataset {dataset} to {output}")
 
 
-def _lines(stream: IO[bytes], progress: Progress, task) -> Iterator[str]:
+def _lines(stream: IO[bytes], progress: Progress, task: TaskID) -> Iterator[str]:
     for raw in stream:
         progress.advance(task, len(raw))
         yield raw.decode()
@@ -206,7 +207,7 @@ def restore(
         console.print(f"[red]error:[/red] no backup file {file}")
         raise typer.Exit(1)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        used = conn.execute("select to_regclass('public.ownstream_meta') is not null").fetchone()[0]
+        used = one_row(conn.execute("select to_regclass('public.ownstream_meta') is not null"))[0]
         if used and not clean:
             console.print("[red]error:[/red] the database already holds an Ownstream schema: "
                           "restore into an empty database, or add --clean to replace it")

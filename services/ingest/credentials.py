@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from psycopg_pool import ConnectionPool
 from redis import Redis
@@ -127,7 +127,7 @@ class CredentialResolver:
 
     def _poll_once(self) -> None:
         try:
-            version = self.redis.get(keys_version_key(self.settings.redis_namespace))
+            version = cast(bytes | None, self.redis.get(keys_version_key(self.settings.redis_namespace)))
         except RedisError:
             self.invalidate()  # cannot hear about revocations: trust nothing cached
             self._version = None

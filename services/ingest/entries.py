@@ -98,7 +98,7 @@ class EntryIds:
 
     def _seed(self, datasets: list[int]) -> None:
         with self.pool.connection() as conn:
-            stored = dict(conn.execute(SEED, (datasets,)).fetchall())
+            stored: dict[int, int] = dict(conn.execute(SEED, (datasets,)).fetchall())
         with self.redis.pipeline(transaction=False) as pipe:
             for dataset_id in datasets:
                 pipe.set(self.key(dataset_id), int(stored.get(dataset_id) or 0), nx=True)  # another process may win

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Header, Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 
 from services.ingest import thingspeak as ts
 from services.ingest.accept import require_writer
@@ -78,7 +78,7 @@ def write_key(request: Request, *names: object) -> str | None:
 
 @router.api_route("/update", methods=["GET", "POST"])
 @router.api_route("/update.json", methods=["GET", "POST"])
-async def update(request: Request):
+async def update(request: Request) -> Response:
     """ThingSpeak's write (/update?api_key=KEY&field1=..): the new entry id as text, or the entry as JSON."""
     rt = runtime(request)
     params = await push_params(request, rt.settings.max_body_bytes)

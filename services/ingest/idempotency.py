@@ -11,6 +11,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import orjson
 from redis import Redis
@@ -85,7 +86,7 @@ class Idempotency:
         while True:
             if self.redis.set(redis_key, token, nx=True, ex=PENDING_TTL_S):
                 return Claim(redis_key, token, digest)
-            value = self.redis.get(redis_key)
+            value = cast(bytes | None, self.redis.get(redis_key))  # a client without decode_responses
             if value is None:
                 continue  # the earlier request failed and let go: try again as new
             if not value.startswith(PENDING):

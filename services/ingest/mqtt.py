@@ -16,11 +16,13 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from psycopg_pool import ConnectionPool
 from redis import Redis
@@ -93,7 +95,7 @@ class Bridge:
             pipe.llen(self.queue.key)
             self.backlog.note(pipe.execute()[-1])
 
-    def room(self, stopping) -> bool:
+    def room(self, stopping: Callable[[float], bool]) -> bool:
         """Wait while the queue's backlog is at its limit; False if the bridge is stopping meanwhile."""
         held = self.backlog.depth >= self.backlog.limit
         if held:
@@ -142,7 +144,8 @@ class Bridge:
         self.redis.close()
 
     # paho callbacks (network thread) -----------------------------------------------------------------------
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
+                    properties: Properties | None) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s (check OWNSTREAM_MQTT_USERNAME/PASSWORD)", reason_code)
             return
@@ -157,7 +160,8 @@ class Bridge:
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         client.subscribe([(topic, options) for topic in self.subscriptions])
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
         with self._lock:
             self._generation += 1
         self.subscribed.clear()
@@ -166,7 +170,8 @@ class Bridge:
         if reason_code.is_failure:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
         refused = [str(code) for code in reason_codes if code.is_failure]
         if refused:
             log.error("broker refused the subscriptions: %s (is the bridge user in the broker's ACL?)", refused)
@@ -174,14 +179,16 @@ class Bridge:
         self.metrics.subscribed.set(1)
         self.subscribed.set()
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.metrics.received.inc()
         try:
             topic = message.topic
         except UnicodeDecodeError:
             topic = ""  # routed nowhere, so dropped and counted
         properties = getattr(message, "properties", None)
-        self.pump.put(Received(self._generation, message.mid, message.qos, topic, message.payload, time.time(),
+        self.pump.put(Received(self._generation, message.mid, message.qos, topic,
+                               bytes(message.payload),  # paho types it bytes | bytearray; bytes(b) is b
+                               time.time(),
                                bool(message.dup), message_id(getattr(properties, "UserProperty", None))))
 
     # pump thread -------------------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ class Dispatcher:
             case "push":
                 return acceptor.push(credential, form_params(payload), source="mqtt")
             case "field":
+                assert route.field is not None  # every "field" route names its variable (topics.py)
                 return acceptor.push(credential, {route.field: text(payload)}, source="mqtt")
             case "autopi":
                 return acceptor.autopi(credential, payload, source="mqtt")

@@ -36,7 +36,7 @@ def parse_moment(value: object, where: str, tz: tzinfo, window: TimeWindow) -> d
     try:
         if (isinstance(value, int | float) and not isinstance(value, bool)) or (
                 isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())):
-            moment = datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
+            moment = datetime.fromtimestamp(float(value), UTC)
         elif isinstance(value, str) and _has_offset(value):
             moment = _with_offset(value)
         else:

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from services.worker import partitions
+from shared.db import one_row
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def day_floor(moment: datetime) -> datetime:
 
 def unpack_colliding(cur: psycopg.Cursor) -> int:
     """In a write transaction, before its insert: lock the staged rows' days, unpack the packs those rows fall in."""
-    if not cur.execute("select readings_guard(min(time), max(time)) from staging_readings").fetchone()[0]:
+    if not one_row(cur.execute("select readings_guard(min(time), max(time)) from staging_readings"))[0]:
         return 0
     return cur.execute(UNPACK_STAGED).rowcount
 
@@ -138,7 +139,7 @@ def expire(conn: psycopg.Connection, dataset_id: int, cutoff: datetime) -> int:
     with conn.transaction():
         _lock_days(conn, day_floor(cutoff), day_floor(cutoff) + DAY)
         conn.execute(UNPACK_STRADDLING, {"ds": dataset_id, "cutoff": cutoff})
-    return conn.execute(EXPIRE_PACKS, {"ds": dataset_id, "cutoff": cutoff}).fetchone()[0]
+    return one_row(conn.execute(EXPIRE_PACKS, {"ds": dataset_id, "cutoff": cutoff}))[0]
 
 
 def _partition_span(name: str) -> tuple[datetime, datetime] | None:
@@ -165,7 +166,7 @@ def _lock_days(conn: psycopg.Connection, lo: datetime, hi: datetime) -> None:
 def _pack_day(conn: psycopg.Connection, day: datetime) -> int:
     with conn.transaction():
         _lock_days(conn, day, day + DAY)  # a statement of its own: the packing statement's snapshot follows it
-        hot, _ = conn.execute(_pack_sql(DELETE_DAY), {"lo": day, "hi": day + DAY}).fetchone()
+        hot, _ = one_row(conn.execute(_pack_sql(DELETE_DAY), {"lo": day, "hi": day + DAY}))
     return hot
 
 
@@ -175,7 +176,7 @@ def _pack_partition(conn: psycopg.Connection, name: str, lo: datetime, hi: datet
     try:
         with conn.transaction():
             _lock_days(conn, lo, hi)
-            hot, _ = conn.execute(_pack_sql(SELECT_PARTITION.format(table=table)), {"lo": lo, "hi": hi}).fetchone()
+            hot, _ = one_row(conn.execute(_pack_sql(SELECT_PARTITION.format(table=table)), {"lo": lo, "hi": hi}))
             conn.execute("set local lock_timeout = '2s'")  # never queue readers behind TRUNCATE for long
             conn.execute(f"truncate {table}")
         return hot
@@ -191,8 +192,8 @@ def _reclaim(conn: psycopg.Connection, name: str, deleted: int) -> None:
     table = sql.Identifier(name).as_string(conn)
     if deleted:
         conn.execute(f"vacuum {table}")  # also counts the live rows (reltuples) for the check below
-    pages, rows = conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass",
-                               (table,)).fetchone()
+    pages, rows = one_row(conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass",
+                               (table,)))
     if pages * 8192 <= RECLAIM_RATIO * max(rows, 0) * ROW_BYTES + RECLAIM_MIN:
         return  # the partition's next rows reuse the space
     conn.execute("set lock_timeout = '5s'")  # rewriting the few live rows is short; never queue readers for long
@@ -219,7 +220,7 @@ def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None
     With `budget_s`, no new partition is started after that long (a backlog is packed over several runs).
     """
     deadline = None if budget_s is None else time.monotonic() + budget_s
-    if not conn.execute("select pg_try_advisory_lock(%s, 0)", (RUN_LOCK,)).fetchone()[0]:
+    if not one_row(conn.execute("select pg_try_advisory_lock(%s, 0)", (RUN_LOCK,)))[0]:
         return 0
     try:
         cutoff = day_floor((now or datetime.now(UTC)) - after)
@@ -231,7 +232,7 @@ def pack(conn: psycopg.Connection, after: timedelta, now: datetime | None = None
             if deadline is not None and time.monotonic() > deadline:
                 break
             lo, hi = span
-            if not conn.execute(f"select exists (select from {sql.Identifier(name).as_string(conn)})").fetchone()[0]:
+            if not one_row(conn.execute(f"select exists (select from {sql.Identifier(name).as_string(conn)})"))[0]:
                 continue
             packed = _pack_partition(conn, name, lo, hi) if hi <= cutoff else None
             if packed is None:

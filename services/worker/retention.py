@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from services.worker import packing, rollups
+from shared.db import one_row
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
 
     `conn` is in autocommit mode: each chunk commits on its own. Returns {} when another worker holds the lock.
     """
-    if not conn.execute("select pg_try_advisory_lock(%s)", (RETENTION_LOCK,)).fetchone()[0]:
+    if not one_row(conn.execute("select pg_try_advisory_lock(%s)", (RETENTION_LOCK,)))[0]:
         return {}
     try:
         moment = now or datetime.now(UTC)
@@ -48,7 +49,7 @@ def apply_retention(conn: psycopg.Connection, now: datetime | None = None) -> di
                 continue
             total = packing.expire(conn, dataset_id, cutoff)  # first: packs straddling the cutoff become hot rows
             while True:
-                (count,) = conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}).fetchone()
+                (count,) = one_row(conn.execute(DELETE_CHUNK, {"ds": dataset_id, "cutoff": cutoff, "chunk": CHUNK}))
                 total += count
                 if count < CHUNK:
                     break

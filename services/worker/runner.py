@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from types import FrameType
 
 import psycopg
 from redis import Redis
@@ -45,7 +46,7 @@ class IngestWorker(MultiJobWorker):
         except Exception:  # maintenance must never stop a worker from storing what was acknowledged
             log.exception("maintenance failed; it runs again at the next interval")
 
-    def request_stop(self, signum, frame) -> None:
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopped_on_request = True
         super().request_stop(signum, frame)
 

@@ -112,7 +112,7 @@ class Writer:
         self.settings = settings
         self._conn: psycopg.Connection | None = None
         self._series: dict[SeriesKey, int] = {}
-        self._partitions: set[str] | None = None
+        self._partitions: set[str] = set()  # filled by _connection()
         self._mode: str | None = None
 
     # connections -------------------------------------------------------------------------------------------

@@ -51,13 +51,13 @@ def new_form(request: Request, user: LoggedInDep) -> Response:
 
 @router.post("/datasets/new")
 def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep) -> Response:
-    values = {"name": form.get("name", ""), "description": form.get("description", ""),
-              "public": forms.checkbox(form, "public")}
+    public = forms.checkbox(form, "public")
+    values = {"name": form.get("name", ""), "description": form.get("description", ""), "public": public}
     rows = list(zip(form.getlist("var_tag"), form.getlist("var_name"), form.getlist("var_unit"), strict=False))
     try:
         dataset, keys = create_dataset(
             session, user, forms.text(form, "name", 200, required=True), forms.variables(form),
-            description=forms.text(form, "description", 10_000), public=values["public"],
+            description=forms.text(form, "description", 10_000), public=public,
         )
     except OwnstreamError as error:
         return page(request, "dataset_new.html", status_code=error.status_code, error=error.detail,

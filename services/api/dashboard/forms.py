@@ -32,7 +32,7 @@ def variables(form: FormData) -> list[VariableSpec]:
         raise BadRequest("at most 1000 variables")
     specs = []
     for tag, name, unit in zip(tags, names, units, strict=True):
-        if not all(isinstance(v, str) for v in (tag, name, unit)):
+        if not (isinstance(tag, str) and isinstance(name, str) and isinstance(unit, str)):
             raise BadRequest("variable fields must be text")
         if not tag.strip():
             if name.strip() or unit.strip():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -56,7 +58,7 @@ def notify(request: Request, message: str, *, error: bool = False) -> None:
 
 
 def page(request: Request, template: str, status_code: int = 200, headers: dict | None = None,
-         **context) -> Response:
+         **context: object) -> Response:
     context.setdefault("user", getattr(request.state, "viewer", None))
     context["notice"] = request.session.pop("notice", None)
     context["notice_error"] = request.session.pop("notice_error", None)
@@ -76,21 +78,26 @@ def _is_page(request: Request) -> bool:
     return isinstance(request.scope.get("route"), PageRoute)
 
 
+async def _answer(answer: Response | Awaitable[Response]) -> Response:
+    """A Starlette exception handler's answer: handlers may be plain or async functions."""
+    return await answer if inspect.isawaitable(answer) else answer
+
+
 def install_page_errors(app: FastAPI) -> None:
     """Errors of dashboard routes become HTML pages; the API's errors stay JSON."""
     json_handlers = {kind: app.exception_handlers[kind] for kind in (OwnstreamError, RequestValidationError)}
 
     async def ownstream_error(request: Request, error: OwnstreamError) -> Response:
         if not _is_page(request):
-            return await json_handlers[OwnstreamError](request, error)
+            return await _answer(json_handlers[OwnstreamError](request, error))
         if isinstance(error, Unauthorized) and request.method == "GET":
             return redirect("/login?next=" + quote(request.url.path, safe="/"))
         return page(request, "error.html", status_code=error.status_code, error=error)
 
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
         if not _is_page(request):
-            return await json_handlers[RequestValidationError](request, error)
+            return await _answer(json_handlers[RequestValidationError](request, error))
         return page(request, "error.html", status_code=400, error=BadRequest("that request is not valid"))
 
-    app.add_exception_handler(OwnstreamError, ownstream_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+    app.exception_handler(OwnstreamError)(ownstream_error)
+    app.exception_handler(RequestValidationError)(validation_error)

@@ -12,6 +12,7 @@ from services.api.query.cursor import encode_cursor
 from services.api.query.params import ReadQuery
 from services.api.query.series import SeriesInfo, column_identity, identity
 from services.api.query.times import align, duration_name
+from shared.db import one_row
 from shared.errors import BadRequest
 
 MAX_FILLED = 100_000  # buckets per series when empty ones are filled in
@@ -40,8 +41,8 @@ def span_of(cur: psycopg.Cursor, series: list[SeriesInfo], query: ReadQuery) -> 
     """The range buckets cover: as given, or narrowed to the data where start or end was left open."""
     if query.start_given and query.end_given:
         return query.start, query.end
-    first, last = cur.execute(EXTENT, {"ids": [s.id for s in series], "start": query.start,
-                                       "end": query.end}).fetchone()
+    first, last = one_row(cur.execute(EXTENT, {"ids": [s.id for s in series], "start": query.start,
+                                       "end": query.end}))
     if first is None:
         return None
     return (query.start if query.start_given else first), (query.end if query.end_given else last + MICROSECOND)
@@ -51,7 +52,8 @@ def bucket_rows(conn: psycopg.Connection, series: list[SeriesInfo], query: ReadQ
     """(width, rows of (bucket start, series, values...)) in page order, before paging."""
     with conn.cursor() as cur:
         span = span_of(cur, series, query) if series else None
-        width = query.bucket or (nice_bucket(span[1] - span[0], query.auto_points) if span else timedelta(hours=1))
+        points = query.auto_points or 1000  # bucket=auto always sets it; 1000 is its default
+        width = query.bucket or (nice_bucket(span[1] - span[0], points) if span else timedelta(hours=1))
         if span is None:
             return width, []
         if query.fill == "null":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
 
 import psycopg
 
@@ -27,7 +26,7 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson
 
 
 def export_rows(conn: psycopg.Connection, dataset_id: int, start: datetime, end: datetime,
-                fmt: Literal["csv", "ndjson"], variables: list[str] | None = None, device: str | None = None,
+                fmt: str, variables: list[str] | None = None, device: str | None = None,
                 tags: dict[str, list[str]] | None = None, *, order: str = "asc", limit: int | None = None,
                 after: Cursor | None = None) -> Iterator[bytes]:
     """Blocks of the readings in [start, end) in (time, series) order; memory stays flat at any size."""

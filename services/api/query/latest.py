@@ -14,7 +14,8 @@ order by k.ord
 """
 
 
-def reading_value(v_num, v_int, v_str, v_bool):
+def reading_value(v_num: float | None, v_int: int | None, v_str: str | None,
+                  v_bool: bool | None) -> float | int | str | bool | None:
     """The one set value column of a reading; integers stay exact ints."""
     if v_int is not None:
         return v_int

@@ -14,6 +14,7 @@ from services.api.query.formats import EPOCH_TEXT, ROW_JSON, VALUE_JSON
 from services.api.query.params import ReadQuery
 from services.api.query.raw import TAIL, page_sql, raw_select
 from services.api.query.series import SeriesInfo, column_identity
+from shared.db import one_row
 
 
 def _header(query: ReadQuery, dataset_id: int, count: int, last: tuple | None, left_out: datetime | None) -> dict:
@@ -50,7 +51,7 @@ def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[Serie
         from {page_sql(source, order_by, f"{ROW_JSON} as j")}"""
     with conn.cursor() as cur:
         cur.adapters.register_loader("text", RawText)  # the rows' JSON stays bytes: no decoding and re-encoding
-        text, count, last_time, last_sid, left_out = cur.execute(sql, {**params, "limit": query.limit}).fetchone()
+        text, count, last_time, last_sid, left_out = one_row(cur.execute(sql, {**params, "limit": query.limit}))
     head = _header(query, dataset_id, count, (last_time, last_sid), left_out)
     return _with_member(head, "rows", b"[", text, b"]")
 

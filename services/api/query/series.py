@@ -22,7 +22,7 @@ class SeriesInfo:
 def filter_sql(variables: list[str] | None, device: str | None,
                tags: dict[str, list[str]] | None, alias: str = "s") -> tuple[str, dict]:
     """SQL conditions (each starting with `and`) on the series table, and their parameters."""
-    sql, params = "", {}
+    sql, params = "", dict[str, object]()
     if variables:
         sql += f" and {alias}.variable = any(%(vars)s)"
         params["vars"] = variables

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from shared.values import ValueProblem, parse_time
@@ -48,7 +49,7 @@ def parse_moment(text: str, now: datetime | None = None) -> datetime:
                            "now, or a relative time like -24h") from None
 
 
-def _bounded(compute, text: str) -> datetime:
+def _bounded(compute: Callable[[], datetime], text: str) -> datetime:
     try:
         moment = compute()
     except OverflowError:

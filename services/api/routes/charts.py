@@ -30,14 +30,14 @@ def chart(
     finish = time_param(end, "end", datetime.now(UTC))
     if finish.year < 1970:
         raise BadRequest("end must be in 1970 or later")
-    start = time_param(start, "start", finish - RANGES[range])
-    if start >= finish:
+    begin = time_param(start, "start", finish - RANGES[range])
+    if begin >= finish:
         raise BadRequest("start: must be before end")
     names = {v.tag: (v.name or v.tag, v.unit) for v in dataset.variables}
-    lines = chart_lines(session, dataset.id, start, finish)
+    lines = chart_lines(session, dataset.id, begin, finish)
     return JSON({
         "dataset": dataset.id,
-        "start": start,
+        "start": begin,
         "end": finish,
         "max_points": MAX_POINTS,
         "lines": [

@@ -178,7 +178,7 @@ def _field_number(dataset: Dataset, field: int) -> int:
 
 
 # routes --------------------------------------------------------------------------------------------------------
-def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | None, fmt: str):
+def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | None, fmt: str) -> Response:
     params = request.query_params
     tz = _zone(params)
     query = feed_query(dataset, params, tz)
@@ -194,40 +194,40 @@ def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | 
 
 
 @router.get("/{dataset_id}/feeds.json")
-def feeds_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+def feeds_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """Entries of all fields (ThingSpeak's Read Data)."""
     return _feed(request, dataset, session, None, "json")
 
 
 @router.get("/{dataset_id}/feeds.csv")
 @router.get("/{dataset_id}/feeds")
-def feeds_csv(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+def feeds_csv(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     return _feed(request, dataset, session, None, "csv")
 
 
 @router.get("/{dataset_id}/feeds.xml")
-def feeds_xml(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+def feeds_xml(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     return _feed(request, dataset, session, None, "xml")
 
 
 @router.get("/{dataset_id}/fields/{field}.json")
-def field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """Entries of one field (ThingSpeak's Read Field)."""
     return _feed(request, dataset, session, _field_number(dataset, field), "json")
 
 
 @router.get("/{dataset_id}/fields/{field}.csv")
-def field_csv(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def field_csv(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
 
 
 @router.get("/{dataset_id}/fields/{field}.xml")
-def field_xml(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def field_xml(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     return _feed(request, dataset, session, _field_number(dataset, field), "xml")
 
 
 @router.get("/{dataset_id}/feeds/last.json")
-def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """The newest entry (ThingSpeak's Read Last Entry)."""
     params = request.query_params
     tz = _zone(params)
@@ -245,14 +245,14 @@ def _last_field(dataset: Dataset, field: int, session: SessionDep) -> tuple | No
 
 @router.get("/{dataset_id}/fields/{field}/last")
 @router.get("/{dataset_id}/fields/{field}/last.txt")
-def last_field_text(field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def last_field_text(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """The newest value of one field, as plain text (ThingSpeak's Read Last Field Entry)."""
     found = _last_field(dataset, field, session)
     return PlainTextResponse("-1" if found is None else found[2])
 
 
 @router.get("/{dataset_id}/fields/{field}/last.json")
-def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     found = _last_field(dataset, field, session)
     if found is None:
         return JSON(-1)
@@ -267,7 +267,7 @@ def _data_age(field: int, dataset: Dataset, session: SessionDep) -> int | None:
 
 
 @router.get("/{dataset_id}/fields/{field}/last_data_age.json")
-def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """Seconds since the field's newest value (ThingSpeak's last_data_age), or -1 if it has none."""
     age = _data_age(field, dataset, session)
     return JSON(-1 if age is None else {"last_data_age": str(age), "last_data_age_units": "s"})
@@ -275,13 +275,13 @@ def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: Session
 
 @router.get("/{dataset_id}/fields/{field}/last_data_age")
 @router.get("/{dataset_id}/fields/{field}/last_data_age.txt")
-def last_data_age_text(field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def last_data_age_text(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     age = _data_age(field, dataset, session)
     return PlainTextResponse(str(-1 if age is None else age))
 
 
 @router.get("/{dataset_id}/status.json")
-def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep):
+def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """The entries' status updates (ThingSpeak's Read Status), newest `results` (default 100), oldest first."""
     params = request.query_params
     tz = _zone(params)
@@ -293,13 +293,13 @@ def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionD
 
 
 @router.get("/{dataset_id}/fields/{field}")
-def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep):
+def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """A field without an extension: CSV, as the `thingspeak` client's fmt='csv' asks for it."""
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
 
 
 @router.get("/{dataset_id}")  # decorators apply bottom-up: `.json` is registered first and wins "/7.json"
 @router.get("/{dataset_id}.json")
-def channel(request: Request, dataset: ReadableDatasetDep):
+def channel(request: Request, dataset: ReadableDatasetDep) -> Response:
     """The channel's settings: id, name, description, field names, times and last entry id."""
     return JSON(channel_document(dataset, _zone(request.query_params)))

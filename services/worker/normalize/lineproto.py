@@ -41,8 +41,9 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
         if point.time_ns is None:
             moment = received
         else:
-            moment = moments.get(point.time_ns)
-            if moment is None:
-                moment = moments[point.time_ns] = lineproto.to_datetime(point.time_ns)
+            cached = moments.get(point.time_ns)
+            if cached is None:
+                cached = moments[point.time_ns] = lineproto.to_datetime(point.time_ns)
+            moment = cached
         for field, value in point.fields.items():
             add(dataset_id, device, prefix + field, tags, moment, value)
