@@ -45,7 +45,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 def dataset_summary(dataset: Dataset) -> dict:
     return {"id": dataset.id, "name": dataset.name, "owner": dataset.owner.username, "public": dataset.public,
-            "variables": len(dataset.variables), "entry_count": dataset.entry_count,
+            "accept_new_variables": dataset.accept_new_variables, "variables": len(dataset.variables),
+            "entry_count": dataset.entry_count,
             "last_entry_at": _iso(dataset.last_entry_at), "retention_days": dataset.retention_days}
 
 
@@ -126,30 +127,41 @@ def dataset_edit(
     public: Annotated[bool | None, typer.Option("--public/--private", help="readable without a key or not")] = None,
     retention_days: Annotated[int | None, typer.Option(help="drop readings older than this (0: keep forever)")]
     = None,
+    accept_new_variables: Annotated[bool | None, typer.Option(
+        "--accept-new-variables/--no-accept-new-variables",
+        help="register unknown variables on first sight, or refuse them naming the variable")] = None,
+    add_var: Annotated[list[str] | None, typer.Option(
+        help="declare a variable, TAG[:Display name]; repeat for more")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Change a dataset's name, description, visibility or retention."""
+    """Change a dataset's name, description, visibility, retention or rule for new variables; declare variables."""
     try:
         with transaction(sessions()) as session:
             dataset = get_dataset(session, dataset_id)
-            if name is None and description is None and public is None and retention_days is None:
-                raise BadRequest("nothing to change: give --name, --description, --public/--private "
-                                 "or --retention-days")
+            if (name is None and description is None and public is None and retention_days is None
+                    and accept_new_variables is None and not add_var):
+                raise BadRequest("nothing to change: give --name, --description, --public/--private, "
+                                 "--retention-days, --accept-new-variables/--no-accept-new-variables or --add-var")
             update_dataset(session, dataset, name=dataset.name if name is None else name,
                            description=dataset.description if description is None else description,
-                           public=dataset.public if public is None else public)
+                           public=dataset.public if public is None else public,
+                           accept_new_variables=accept_new_variables)
             if retention_days is not None:
                 if not 0 <= retention_days <= MAX_RETENTION_DAYS:
                     raise BadRequest(f"retention_days must be between 0 (keep forever) and {MAX_RETENTION_DAYS}")
                 dataset.retention_days = retention_days or None
+            for spec in add_var or []:
+                add_variable(session, dataset, VariableSpec.parse(spec))
             detail = dataset_detail(session, dataset)
     except OwnstreamError as error:
         fail(error)
-    announce()
+    announce()  # receivers cache each dataset's variables and its rule for new ones
     if json:
         emit_json(detail)
     else:
-        out.print(f"dataset {dataset_id} saved")
+        rule = "on" if detail["accept_new_variables"] else "off"
+        out.print(f"dataset {dataset_id} saved; accept new variables {rule}; "
+                  f"variables {', '.join(v['tag'] for v in detail['variables'])}")
 
 
 def dataset_delete(dataset_id: int, yes: YesOpt = False, json: JsonOpt = False) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -11,12 +11,10 @@ from services.cli.console import console, emit_json
 from services.cli.context import announce, fail, sessions
 from shared.datasets import (
     VariableSpec,
-    add_variable,
     create_dataset,
     create_user,
     get_dataset,
     regenerate_key,
-    update_dataset,
     user_by_name,
 )
 from shared.db import transaction
@@ -76,43 +74,6 @@ def dataset_create(
     else:
         console.print(f"dataset [bold]{dataset.id}[/bold] {dataset.name}")
         console.print(f"  read key:  {keys.read_key}\n  write key: {keys.write_key}")
-
-
-@dataset_app.command("edit")
-def dataset_edit(
-    dataset_id: int,
-    name: Annotated[str | None, typer.Option(help="a new name")] = None,
-    description: Annotated[str | None, typer.Option(help="a new description")] = None,
-    public: Annotated[bool | None, typer.Option("--public/--private", help="readable without a key, or not")] = None,
-    accept_new_variables: Annotated[bool | None, typer.Option(
-        "--accept-new-variables/--no-accept-new-variables",
-        help="register unknown variables on first sight, or refuse them naming the variable")] = None,
-    add_var: Annotated[list[str], typer.Option(help="declare a variable, TAG[:Display name]; repeat for more")
-                       ] = [],  # noqa: B006
-    json: Annotated[bool, typer.Option("--json", help="print the dataset's settings as JSON")] = False,
-) -> None:
-    """Change a dataset's settings or declare more variables; what is not given stays as it is."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            update_dataset(session, dataset, name=dataset.name if name is None else name,
-                           description=dataset.description if description is None else description,
-                           public=dataset.public if public is None else public,
-                           accept_new_variables=accept_new_variables)
-            for spec in add_var:
-                add_variable(session, dataset, VariableSpec.parse(spec))
-            result: dict[str, Any] = {"id": dataset.id, "name": dataset.name, "public": dataset.public,
-                      "accept_new_variables": dataset.accept_new_variables,
-                      "variables": [v.tag for v in dataset.variables]}
-    except OwnstreamError as error:
-        fail(error)
-    announce()  # receivers cache each dataset's variables and its rule for new ones
-    if json:
-        emit_json(result)
-    else:
-        rule = "on" if result["accept_new_variables"] else "off"
-        console.print(f"dataset [bold]{dataset_id}[/bold] {result['name']}: accept new variables {rule}; "
-                      f"variables {', '.join(result['variables'])}")
 
 
 @keys_app.command("regenerate")

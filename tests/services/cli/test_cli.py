@@ -95,7 +95,7 @@ def test_dataset_edit_declares_variables_and_sets_the_new_variables_rule(client,
     assert client.get("/update", params={**push, "door": "open"}).status_code == 400
     edited = run_cli("dataset", "edit", str(created["id"]), "--add-var", "door:Door", "--json")
     assert edited.returncode == 0, edited.stderr
-    assert orjson.loads(edited.stdout)["variables"] == ["temperature", "door"]
+    assert [v["tag"] for v in orjson.loads(edited.stdout)["variables"]] == ["temperature", "door"]
     assert client.get("/update", params={**push, "door": "open"}).status_code == 200
     opened = run_cli("dataset", "edit", str(created["id"]), "--accept-new-variables", "--json")
     assert orjson.loads(opened.stdout)["accept_new_variables"] is True
