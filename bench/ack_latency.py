@@ -37,8 +37,9 @@ def load(client: httpx.Client, url: str, headers: dict, rate: float, stop: threa
     interval = per_request / rate
     request, next_at = 0, time.perf_counter()
     while not stop.is_set():
-        client.post(url, content=body("native", request, SHAPES["native"][0], 100, SHAPES["native"][1]),
-                    headers=headers).raise_for_status()
+        client.post(
+            url, content=body("native", request, SHAPES["native"][0], 100, SHAPES["native"][1]), headers=headers
+        ).raise_for_status()
         sent.append(per_request)
         request += 1
         next_at += interval
@@ -49,12 +50,18 @@ def load(client: httpx.Client, url: str, headers: dict, rate: float, stop: threa
 def probe(client: httpx.Client, base: str, dataset, n: int, timeout: float = 30) -> float:
     """Seconds from the 202 of one reading to the query API returning it."""
     moment = PROBE_START + timedelta(seconds=n)
-    client.post(f"{base}/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                json={"readings": [{"time": moment.isoformat(), "device": "probe", "values": {"v0": n}}]}
-                ).raise_for_status()
+    client.post(
+        f"{base}/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"time": moment.isoformat(), "device": "probe", "values": {"v0": n}}]},
+    ).raise_for_status()
     acked = time.perf_counter()
-    params = {"device": "probe", "start": moment.isoformat(), "end": (moment + timedelta(seconds=1)).isoformat(),
-              "key": dataset.read_key}
+    params = {
+        "device": "probe",
+        "start": moment.isoformat(),
+        "end": (moment + timedelta(seconds=1)).isoformat(),
+        "key": dataset.read_key,
+    }
     while client.get(f"{base}/api/v1/datasets/{dataset.id}/data", params=params).json()["count"] < 1:
         if time.perf_counter() - acked > timeout:
             raise TimeoutError(f"probe {n} not readable within {timeout} s")
@@ -72,9 +79,17 @@ def run(rate: float, probes: int, workers: int) -> dict:
         wait_http(f"{base}/healthz")
         wait_workers(workers)
         stop, sent = threading.Event(), []
-        thread = threading.Thread(target=load, args=(
-            loader, f"{base}/api/v1/datasets/{dataset.id}/readings",
-            {"X-Write-Key": dataset.write_key, "Content-Type": "application/json"}, rate, stop, sent))
+        thread = threading.Thread(
+            target=load,
+            args=(
+                loader,
+                f"{base}/api/v1/datasets/{dataset.id}/readings",
+                {"X-Write-Key": dataset.write_key, "Content-Type": "application/json"},
+                rate,
+                stop,
+                sent,
+            ),
+        )
         began = time.perf_counter()
         thread.start()
         try:
@@ -83,9 +98,14 @@ def run(rate: float, probes: int, workers: int) -> dict:
             stop.set()
             thread.join()
         seconds = time.perf_counter() - began
-    return {"rate_asked_values_per_s": round(rate), "rate_sent_values_per_s": round(sum(sent) / seconds),
-            "probes": probes, "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1), "max_ms": round(max(latencies) * 1000, 1)}
+    return {
+        "rate_asked_values_per_s": round(rate),
+        "rate_sent_values_per_s": round(sum(sent) / seconds),
+        "probes": probes,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,8 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "benchmark": "ack to readable",
-              "settings": vars(args), **run(args.rate, args.probes, args.workers), "target": "p99_ms <= 1000"}
+    record = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmark": "ack to readable",
+        "settings": vars(args),
+        **run(args.rate, args.probes, args.workers),
+        "target": "p99_ms <= 1000",
+    }
     out = RESULTS / "ack_latency.json"
     history = json.loads(out.read_text()) if out.exists() else []
     history.append(record)

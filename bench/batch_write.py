@@ -41,25 +41,46 @@ def points(fmt: str, request: int, per_request: int, devices: int, fields: int):
 def body(fmt: str, request: int, per_request: int, devices: int, fields: int) -> bytes:
     rows = points(fmt, request, per_request, devices, fields)
     if fmt == "native":
-        return orjson.dumps({"readings": [
-            {"time": (START + timedelta(seconds=s)).isoformat(), "device": d,
-             "values": {f"v{k}": v for k, v in enumerate(vals)}} for d, s, vals in rows]})
+        return orjson.dumps(
+            {
+                "readings": [
+                    {
+                        "time": (START + timedelta(seconds=s)).isoformat(),
+                        "device": d,
+                        "values": {f"v{k}": v for k, v in enumerate(vals)},
+                    }
+                    for d, s, vals in rows
+                ]
+            }
+        )
     if fmt == "autopi":  # one device per upload (the dongle's token): points differ by time only
-        return orjson.dumps([{"@t": "obd.bat", "@ts": (START + timedelta(milliseconds=request * per_request + i))
-                              .isoformat(), "voltage": vals[0]} for i, (_, _, vals) in enumerate(rows)])
+        return orjson.dumps(
+            [
+                {
+                    "@t": "obd.bat",
+                    "@ts": (START + timedelta(milliseconds=request * per_request + i)).isoformat(),
+                    "voltage": vals[0],
+                }
+                for i, (_, _, vals) in enumerate(rows)
+            ]
+        )
     return line_protocol(rows)
 
 
 def line_protocol(rows) -> bytes:
-    return "".join(f"m,device={d} " + ",".join(f"v{k}={v}" for k, v in enumerate(vals))
-                   + f" {START_NS + s * 10**9}\n" for d, s, vals in rows).encode()
+    return "".join(
+        f"m,device={d} " + ",".join(f"v{k}={v}" for k, v in enumerate(vals)) + f" {START_NS + s * 10**9}\n"
+        for d, s, vals in rows
+    ).encode()
 
 
 def influx_body(fmt: str, request: int, per_request: int, devices: int, fields: int) -> bytes:
     """The same points as `body`, as InfluxDB line protocol."""
     if fmt == "autopi":
-        return "".join(f"obd,device=car1 voltage={vals[0]} {START_NS + (request * per_request + i) * 10**6}\n"
-                       for i, (_, _, vals) in enumerate(points(fmt, request, per_request, devices, fields))).encode()
+        return "".join(
+            f"obd,device=car1 voltage={vals[0]} {START_NS + (request * per_request + i) * 10**6}\n"
+            for i, (_, _, vals) in enumerate(points(fmt, request, per_request, devices, fields))
+        ).encode()
     return line_protocol(points(fmt, request, per_request, devices, fields))
 
 
@@ -68,8 +89,11 @@ def ceiling(dsn: str, dataset_id: int, rows: int, series: int) -> float:
     with psycopg.connect(dsn, autocommit=True) as ddl:
         partitions.ensure_partitions(ddl, {partitions.period_start(START, "month")}, "month", set())
     with psycopg.connect(dsn) as conn:
-        conn.execute("insert into series (dataset_id, device, variable) select %s, 'b', 'v' || g "
-                     "from generate_series(1, %s) g on conflict do nothing", (dataset_id, series))
+        conn.execute(
+            "insert into series (dataset_id, device, variable) select %s, 'b', 'v' || g "
+            "from generate_series(1, %s) g on conflict do nothing",
+            (dataset_id, series),
+        )
         first = conn.execute("select min(id) from series where device = 'b'").fetchone()[0]
         conn.execute("create temp table staging (series_id bigint, time timestamptz, v_num float8)")
         conn.commit()
@@ -80,8 +104,7 @@ def ceiling(dsn: str, dataset_id: int, rows: int, series: int) -> float:
                 copy.set_types(["int8", "timestamptz", "float8"])
                 for row in data:
                     copy.write_row(row)
-            cur.execute("insert into readings (series_id, time, v_num) select * from staging "
-                        "on conflict do nothing")
+            cur.execute("insert into readings (series_id, time, v_num) select * from staging on conflict do nothing")
         conn.commit()
         return rows / (time.perf_counter() - began)
 
@@ -132,9 +155,14 @@ def run(fmt: str, requests: int, devices: int, workers: int, concurrency: int, p
     reference = ceiling(base_env["OWNSTREAM_DATABASE_URL"], base_dataset.id, total, devices * fields)
     influx = influx_rate(fmt, requests, per_request, devices, fields, concurrency) if peer else None
     return {
-        "format": fmt, "requests": requests, "points_per_request": per_request, "values": total,
-        "ownstream_values_per_s": round(ours), "ownstream_acked_values_per_s": round(total / acked),
-        "ceiling_copy_insert_values_per_s": round(reference), "ratio_to_ceiling": round(ours / reference, 3),
+        "format": fmt,
+        "requests": requests,
+        "points_per_request": per_request,
+        "values": total,
+        "ownstream_values_per_s": round(ours),
+        "ownstream_acked_values_per_s": round(total / acked),
+        "ceiling_copy_insert_values_per_s": round(reference),
+        "ratio_to_ceiling": round(ours / reference, 3),
         "influxdb_values_per_s": round(influx) if influx else None,
         "ratio_to_influxdb": round(ours / influx, 3) if influx else None,
     }

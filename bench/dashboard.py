@@ -26,8 +26,16 @@ from shared.config import Settings
 from tests.support.services import free_port
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 CHUNK = 86_400  # readings per COPY block: one day
 
@@ -39,20 +47,28 @@ def load(settings: Settings, dataset_id: int, days: float) -> tuple[int, float]:
     total = int((end - start).total_seconds())
     began = time.perf_counter()
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        ensure_partitions(conn, periods_between(start, end, settings.partition_interval),
-                          settings.partition_interval, existing_partitions(conn))
-        series_id = conn.execute("insert into series (dataset_id, device, variable, tags) "
-                                 "values (%s, '', 'value', '{}') returning id", (dataset_id,)).fetchone()[0]
+        ensure_partitions(
+            conn,
+            periods_between(start, end, settings.partition_interval),
+            settings.partition_interval,
+            existing_partitions(conn),
+        )
+        series_id = conn.execute(
+            "insert into series (dataset_id, device, variable, tags) values (%s, '', 'value', '{}') returning id",
+            (dataset_id,),
+        ).fetchone()[0]
         epoch = start.timestamp()
         for offset in range(0, total, CHUNK):
-            with conn.transaction(), conn.cursor() as cur, \
-                    cur.copy("copy readings (series_id, time, v_num) from stdin") as copy:
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy("copy readings (series_id, time, v_num) from stdin") as copy,
+            ):
                 for i in range(offset, min(offset + CHUNK, total)):
                     moment = datetime.fromtimestamp(epoch + i, UTC)
                     copy.write_row((series_id, moment, 20 + 5 * math.sin(i / 3600) + (i % 97) / 50))
         refresh_rollups(conn, series_id, start, end)
-        conn.execute("update datasets set entry_count = %s, last_entry_at = %s where id = %s",
-                     (total, end, dataset_id))
+        conn.execute("update datasets set entry_count = %s, last_entry_at = %s where id = %s", (total, end, dataset_id))
         conn.execute("analyze readings")
     return total, time.perf_counter() - began
 

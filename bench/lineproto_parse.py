@@ -34,8 +34,10 @@ def body(kind: str) -> str:
         if kind == "one_float":  # the benchmark shape: one float field per line
             out.append(f"r,s={s} v={i * 0.5} {t}")
         elif kind == "telegraf_cpu":  # several floats, three tags
-            out.append(f"cpu,cpu=cpu{s % 8},host=server{s:03d},region=eu-west usage_idle={90 + i % 10}.25,"
-                       f"usage_user=3.5,usage_system=1.25,usage_iowait=0.05 {t}")
+            out.append(
+                f"cpu,cpu=cpu{s % 8},host=server{s:03d},region=eu-west usage_idle={90 + i % 10}.25,"
+                f"usage_user=3.5,usage_system=1.25,usage_iowait=0.05 {t}"
+            )
         elif kind == "mixed_types":  # integer, boolean and string fields (the quoted path)
             out.append(f'dev,host=h{s} count={i}i,ok=true,state="running {i % 3}",temp={i % 40}.5 {t}')
         elif kind == "escaped":  # escapes in names and tags
@@ -84,16 +86,23 @@ def main() -> None:
         results[kind] = measure(body(kind))
         print(kind, "  ".join(f"{name}={value:,}" for name, value in results[kind].items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "lineproto_parse",
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "lines_per_body": LINES_PER_BODY,
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "note": ("one core, best of repeated runs over 2 s each, "
-                 "load generator and other work on the same machine"),
-        "results": results,
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "lineproto_parse",
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "lines_per_body": LINES_PER_BODY,
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "note": (
+                    "one core, best of repeated runs over 2 s each, load generator and other work on the same machine"
+                ),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ def subscribed(port: int) -> bool:
 
 def lines(client: int, count: int) -> bytes:
     """`count` telemetry messages, each reading at its own millisecond (so none is a resend of another)."""
-    return b"".join(b'{"ts":%d,"values":{"temperature":%d}}\n' % (BASE_MS + client * 10_000_000 + i, i)
-                    for i in range(count))
+    return b"".join(
+        b'{"ts":%d,"values":{"temperature":%d}}\n' % (BASE_MS + client * 10_000_000 + i, i) for i in range(count)
+    )
 
 
 def run(messages: int, clients: int, bridges: int, workers: int) -> dict[str, float]:
@@ -59,9 +60,12 @@ def run(messages: int, clients: int, bridges: int, workers: int) -> dict[str, fl
             ports = [free_port() for _ in range(bridges)]
             commands = [ownstream("mqtt", "--client-id", f"bench-bridge-{b}") for b in range(bridges)]
             commands += [ownstream("worker") for _ in range(workers)]
-            with processes(commands[:bridges], {**env, "OWNSTREAM_MQTT_METRICS_PORT": str(ports[0])}) \
-                    if bridges == 1 else _bridges(commands[:bridges], env, ports), \
-                    processes(commands[bridges:], env):
+            with (
+                processes(commands[:bridges], {**env, "OWNSTREAM_MQTT_METRICS_PORT": str(ports[0])})
+                if bridges == 1
+                else _bridges(commands[:bridges], env, ports),
+                processes(commands[bridges:], env),
+            ):
                 deadline = time.monotonic() + 60
                 while not all(subscribed(p) for p in ports):
                     if time.monotonic() > deadline:
@@ -70,9 +74,26 @@ def run(messages: int, clients: int, bridges: int, workers: int) -> dict[str, fl
                 wait_workers(workers)
                 bodies = [lines(c, per_client) for c in range(clients)]
                 began = time.perf_counter()
-                publishers = [subprocess.Popen(
-                    ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-l", "-M", "100",
-                     "-t", f"devices/{token}/telemetry"], stdin=subprocess.PIPE) for token in tokens]
+                publishers = [
+                    subprocess.Popen(
+                        [
+                            "mosquitto_pub",
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            str(broker.port),
+                            "-q",
+                            "1",
+                            "-l",
+                            "-M",
+                            "100",
+                            "-t",
+                            f"devices/{token}/telemetry",
+                        ],
+                        stdin=subprocess.PIPE,
+                    )
+                    for token in tokens
+                ]
                 for publisher, body in zip(publishers, bodies, strict=True):
                     publisher.stdin.write(body)
                     publisher.stdin.close()
@@ -84,8 +105,13 @@ def run(messages: int, clients: int, bridges: int, workers: int) -> dict[str, fl
             broker.stop()
     with psycopg.connect(env["OWNSTREAM_DATABASE_URL"]) as conn:
         rows = conn.execute("select count(*) from readings").fetchone()[0]
-    return {"messages": total, "stored": rows, "published_s": round(published, 2), "elapsed_s": round(elapsed, 2),
-            "messages_per_s": round(total / elapsed)}
+    return {
+        "messages": total,
+        "stored": rows,
+        "published_s": round(published, 2),
+        "elapsed_s": round(elapsed, 2),
+        "messages_per_s": round(total / elapsed),
+    }
 
 
 def _bridges(commands, env, ports):

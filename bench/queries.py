@@ -34,11 +34,14 @@ def rows_for(dataset_id: int, days: int, series: int):
     seconds = days * 86_400
     batch = []
     for s in range(seconds):
-        batch.append((dataset_id, "", "hf", "{}", START + timedelta(seconds=s), (s % 1000) / 10, None, None,
-                      None, None))
+        batch.append(
+            (dataset_id, "", "hf", "{}", START + timedelta(seconds=s), (s % 1000) / 10, None, None, None, None)
+        )
         if s % 600 == 0:
-            batch += [(dataset_id, "", f"v{k:03}", "{}", START + timedelta(seconds=s), None, s // 600 + k, None,
-                       None, None) for k in range(1, series + 1)]
+            batch += [
+                (dataset_id, "", f"v{k:03}", "{}", START + timedelta(seconds=s), None, s // 600 + k, None, None, None)
+                for k in range(1, series + 1)
+            ]
         if len(batch) >= BATCH:
             yield batch
             batch = []
@@ -65,8 +68,9 @@ def load(settings: Settings, dataset_id: int, influx: str, days: int, series: in
             total += writer.write(Batch(rows=batch)).stored
             own += time.perf_counter() - began
             began = time.perf_counter()
-            httpx.post(f"{influx}/write", params={"db": "bench", "precision": "s"}, content=influx_lines(batch),
-                       timeout=120).raise_for_status()
+            httpx.post(
+                f"{influx}/write", params={"db": "bench", "precision": "s"}, content=influx_lines(batch), timeout=120
+            ).raise_for_status()
             peer += time.perf_counter() - began
     finally:
         writer.close()
@@ -100,8 +104,13 @@ def export(api: str, dataset, pid: int) -> dict:
             if index % 64 == 0:
                 peak = max(peak, rss_kb(pid))
     elapsed = time.perf_counter() - began
-    return {"rows": lines - 1, "seconds": round(elapsed, 1), "rows_per_s": round((lines - 1) / elapsed),
-            "server_rss_before_mb": round(before / 1024, 1), "server_rss_peak_mb": round(peak / 1024, 1)}
+    return {
+        "rows": lines - 1,
+        "seconds": round(elapsed, 1),
+        "rows_per_s": round((lines - 1) / elapsed),
+        "server_rss_before_mb": round(before / 1024, 1),
+        "server_rss_peak_mb": round(peak / 1024, 1),
+    }
 
 
 def load_export_set(settings: Settings, dataset_id: int, rows: int) -> None:
@@ -113,8 +122,11 @@ def load_export_set(settings: Settings, dataset_id: int, rows: int) -> None:
     writer.close()
     with psycopg.connect(settings.database_url) as conn:
         [sid] = conn.execute("select id from series where dataset_id = %s", [dataset_id]).fetchone()
-        conn.execute("insert into readings (series_id, time, v_int) select %s, %s + i * interval '1 second', i "
-                     "from generate_series(1, %s) i", [sid, START, rows - 2])
+        conn.execute(
+            "insert into readings (series_id, time, v_int) select %s, %s + i * interval '1 second', i "
+            "from generate_series(1, %s) i",
+            [sid, START, rows - 2],
+        )
         conn.execute("analyze readings")
 
 
@@ -130,8 +142,12 @@ def main() -> None:
     settings = Settings()
     dataset = make_dataset(settings, variables=())
     exported = make_dataset(settings, name="Export", variables=())
-    record: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "settings": vars(args),
-                    "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]}
+    record: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": vars(args),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg()[0],
+    }
     with influx_peer() as influx:
         record["load"] = load(settings, dataset.id, influx, args.days, args.series)
         load_export_set(settings, exported.id, args.export_rows)
@@ -147,27 +163,51 @@ def main() -> None:
             span_end = START + timedelta(days=args.days)
 
             def ours(path: str, **params):
-                return lambda: client.get(f"{api}/api/v1/datasets/{dataset.id}/{path}",
-                                          params={**key, **params}).raise_for_status()
+                return lambda: client.get(
+                    f"{api}/api/v1/datasets/{dataset.id}/{path}", params={**key, **params}
+                ).raise_for_status()
 
             def theirs(query: str):
-                return lambda: client.get(f"{influx}/query", params={"db": "bench", "q": query,
-                                                                      "epoch": "s"}).raise_for_status()
+                return lambda: client.get(
+                    f"{influx}/query", params={"db": "bench", "q": query, "epoch": "s"}
+                ).raise_for_status()
 
             day_where = f"time >= '{day.isoformat()}' and time < '{(day + timedelta(days=1)).isoformat()}'"
             span_where = f"time >= '{START.isoformat()}' and time < '{span_end.isoformat()}'"
             record["q1_raw_day_json_ms"] = {
-                "ownstream": median_ms(ours("data", vars="hf", start=day.isoformat(),
-                                            end=(day + timedelta(days=1)).isoformat(), limit=100_000), args.runs),
-                "influxdb": median_ms(theirs(f"select v from m where var = 'hf' and {day_where}"), args.runs)}
+                "ownstream": median_ms(
+                    ours(
+                        "data",
+                        vars="hf",
+                        start=day.isoformat(),
+                        end=(day + timedelta(days=1)).isoformat(),
+                        limit=100_000,
+                    ),
+                    args.runs,
+                ),
+                "influxdb": median_ms(theirs(f"select v from m where var = 'hf' and {day_where}"), args.runs),
+            }
             record["q2_hourly_avg_ms"] = {
-                "ownstream": median_ms(ours("data", vars="hf", start=START.isoformat(), end=span_end.isoformat(),
-                                            bucket="1h", agg="avg", format="columns"), args.runs),
-                "influxdb": median_ms(theirs(f"select mean(v) from m where var = 'hf' and {span_where} "
-                                             "group by time(1h)"), args.runs)}
-            record["q3_latest_ms"] = {"ownstream": median_ms(ours("latest"), args.runs),
-                                      "influxdb": median_ms(theirs("select last(v) from m group by var"),
-                                                            args.runs)}
+                "ownstream": median_ms(
+                    ours(
+                        "data",
+                        vars="hf",
+                        start=START.isoformat(),
+                        end=span_end.isoformat(),
+                        bucket="1h",
+                        agg="avg",
+                        format="columns",
+                    ),
+                    args.runs,
+                ),
+                "influxdb": median_ms(
+                    theirs(f"select mean(v) from m where var = 'hf' and {span_where} group by time(1h)"), args.runs
+                ),
+            }
+            record["q3_latest_ms"] = {
+                "ownstream": median_ms(ours("latest"), args.runs),
+                "influxdb": median_ms(theirs("select last(v) from m group by var"), args.runs),
+            }
             record["export_csv"] = export(api, exported, procs[0].pid)
     for name in ("q1_raw_day_json_ms", "q2_hourly_avg_ms", "q3_latest_ms"):
         figures = record[name]
@@ -181,19 +221,27 @@ def main() -> None:
 
 
 def markdown(record: dict) -> str:
-    rows = [("Q1: one day raw, JSON", "q1_raw_day_json_ms", "<= 0.5x InfluxDB"),
-            (f"Q2: {record['settings']['days']} days in 1 h averages", "q2_hourly_avg_ms",
-             "<= 50 ms and <= 0.2x InfluxDB"),
-            ("Q3: latest of every series", "q3_latest_ms", "<= 25 ms")]
-    lines = [f"Settings: {record['settings']}, {record['load']['rows']:,} rows loaded, load average "
-             f"{record.get('load_average_at_start', '?')} at the start.", "",
-             "| query | Ownstream ms | InfluxDB ms | ratio | target |", "|---|---|---|---|---|"]
+    rows = [
+        ("Q1: one day raw, JSON", "q1_raw_day_json_ms", "<= 0.5x InfluxDB"),
+        (f"Q2: {record['settings']['days']} days in 1 h averages", "q2_hourly_avg_ms", "<= 50 ms and <= 0.2x InfluxDB"),
+        ("Q3: latest of every series", "q3_latest_ms", "<= 25 ms"),
+    ]
+    lines = [
+        f"Settings: {record['settings']}, {record['load']['rows']:,} rows loaded, load average "
+        f"{record.get('load_average_at_start', '?')} at the start.",
+        "",
+        "| query | Ownstream ms | InfluxDB ms | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
     for label, key, target in rows:
         f = record[key]
         lines.append(f"| {label} | {f['ownstream']} | {f['influxdb']} | {f['ratio']} | {target} |")
     e = record["export_csv"]
-    lines += ["", f"CSV export: {e['rows']:,} rows in {e['seconds']} s ({e['rows_per_s']:,} rows/s), server RSS "
-              f"{e['server_rss_before_mb']} MB before, {e['server_rss_peak_mb']} MB at peak."]
+    lines += [
+        "",
+        f"CSV export: {e['rows']:,} rows in {e['seconds']} s ({e['rows_per_s']:,} rows/s), server RSS "
+        f"{e['server_rss_before_mb']} MB before, {e['server_rss_peak_mb']} MB at peak.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -29,62 +29,113 @@ def rows(result: dict) -> list[dict]:
     for b1 in result.get("B1", []):
         ours, peer = b1["ownstream_update"], b1["influxdb_write"]
         ok = b1["ratio"] >= 0.5 and ours["p99_ms"] <= 50
-        out.append({"id": f"B1 /update, {b1['settings']['connections']} conn.",
-                    "ours": f"{n(ours['requests_per_s'])} req/s, p50 {n(ours['p50_ms'], 1)} ms, "
-                            f"p99 {n(ours['p99_ms'], 1)} ms ({n(ours['acknowledged'])} acknowledged, "
-                            f"{n(ours['stored'])} stored {ours['drained_after_s']} s after the load)",
-                    "peer": f"InfluxDB /write {n(peer['requests_per_s'])} req/s, p50 {n(peer['p50_ms'], 1)} ms, "
-                            f"p99 {n(peer['p99_ms'], 1)} ms",
-                    "ratio": b1["ratio"], "target": 0.5, "goal": "≥ 0.5x InfluxDB, p99 ≤ 50 ms", "met": ok,
-                    "runs": b1["runs"]})
+        out.append(
+            {
+                "id": f"B1 /update, {b1['settings']['connections']} conn.",
+                "ours": f"{n(ours['requests_per_s'])} req/s, p50 {n(ours['p50_ms'], 1)} ms, "
+                f"p99 {n(ours['p99_ms'], 1)} ms ({n(ours['acknowledged'])} acknowledged, "
+                f"{n(ours['stored'])} stored {ours['drained_after_s']} s after the load)",
+                "peer": f"InfluxDB /write {n(peer['requests_per_s'])} req/s, p50 {n(peer['p50_ms'], 1)} ms, "
+                f"p99 {n(peer['p99_ms'], 1)} ms",
+                "ratio": b1["ratio"],
+                "target": 0.5,
+                "goal": "≥ 0.5x InfluxDB, p99 ≤ 50 ms",
+                "met": ok,
+                "runs": b1["runs"],
+            }
+        )
     for b2 in result.get("B2", []):
-        out.append({"id": f"B2 {b2['format']} ({n(b2['points_per_request'])}/request)",
-                    "ours": f"{n(b2['ownstream_values_per_s'])} values/s end to end",
-                    "peer": f"COPY + ON CONFLICT {n(b2['ceiling_copy_insert_values_per_s'])} values/s; InfluxDB "
-                            f"{n(b2['influxdb_values_per_s'])} values/s ({b2['ratio_to_influxdb']}x)",
-                    "ratio": b2["ratio_to_ceiling"], "target": 0.8, "goal": "≥ 0.8x the COPY ceiling",
-                    "met": b2["ratio_to_ceiling"] >= 0.8, "runs": b2["runs"]})
+        out.append(
+            {
+                "id": f"B2 {b2['format']} ({n(b2['points_per_request'])}/request)",
+                "ours": f"{n(b2['ownstream_values_per_s'])} values/s end to end",
+                "peer": f"COPY + ON CONFLICT {n(b2['ceiling_copy_insert_values_per_s'])} values/s; InfluxDB "
+                f"{n(b2['influxdb_values_per_s'])} values/s ({b2['ratio_to_influxdb']}x)",
+                "ratio": b2["ratio_to_ceiling"],
+                "target": 0.8,
+                "goal": "≥ 0.8x the COPY ceiling",
+                "met": b2["ratio_to_ceiling"] >= 0.8,
+                "runs": b2["runs"],
+            }
+        )
     for b3 in result.get("B3", []):
         rate = b3["ownstream"]["messages_per_s"]
         bridges = b3["settings"]["bridges"]
-        out.append({"id": f"B3 MQTT QoS 1, {bridges} bridge{'s' if bridges > 1 else ''}",
-                    "ours": f"{n(rate)} msg/s ({n(b3['ownstream']['messages'])} messages, "
-                            f"{b3['settings']['clients']} clients, 2 workers)",
-                    "peer": "target 10,000 msg/s", "ratio": round(rate / 10_000, 3), "target": 1.0,
-                    "goal": "≥ 10,000 msg/s", "met": rate >= 10_000, "runs": b3["runs"]})
+        out.append(
+            {
+                "id": f"B3 MQTT QoS 1, {bridges} bridge{'s' if bridges > 1 else ''}",
+                "ours": f"{n(rate)} msg/s ({n(b3['ownstream']['messages'])} messages, "
+                f"{b3['settings']['clients']} clients, 2 workers)",
+                "peer": "target 10,000 msg/s",
+                "ratio": round(rate / 10_000, 3),
+                "target": 1.0,
+                "goal": "≥ 10,000 msg/s",
+                "met": rate >= 10_000,
+                "runs": b3["runs"],
+            }
+        )
     if b4 := result.get("B4"):
-        out.append({"id": "B4 ack → readable",
-                    "ours": f"p50 {n(b4['p50_ms'], 1)} ms, p99 {n(b4['p99_ms'], 1)} ms at "
-                            f"{n(b4['rate_sent_values_per_s'])} values/s",
-                    "peer": "ceiling p99 1,000 ms", "ratio": round(b4["p99_ms"] / 1000, 3), "target": 1.0,
-                    "goal": "p99 ≤ 1 s (ratio ≤ 1)", "met": b4["p99_ms"] <= 1000, "runs": b4["runs"]})
+        out.append(
+            {
+                "id": "B4 ack → readable",
+                "ours": f"p50 {n(b4['p50_ms'], 1)} ms, p99 {n(b4['p99_ms'], 1)} ms at "
+                f"{n(b4['rate_sent_values_per_s'])} values/s",
+                "peer": "ceiling p99 1,000 ms",
+                "ratio": round(b4["p99_ms"] / 1000, 3),
+                "target": 1.0,
+                "goal": "p99 ≤ 1 s (ratio ≤ 1)",
+                "met": b4["p99_ms"] <= 1000,
+                "runs": b4["runs"],
+            }
+        )
     for item in result.get("B5") or []:  # bench/queries.py: {"q1_..._ms": {"ownstream", "influxdb", "ratio"}}
         for name, f in item["record"].items():
             if isinstance(f, dict) and {"ownstream", "influxdb", "ratio"} <= f.keys():
                 goal, met, target = QUERY_TARGETS.get(name[:2], ("see bench/queries.py", None, None))
-                out.append({"id": f"B5 {name.removesuffix('_ms').replace('_', ' ')}",
-                            "ours": f"{n(f['ownstream'], 1)} ms", "peer": f"InfluxDB {n(f['influxdb'], 1)} ms",
-                            "ratio": f["ratio"], "target": target, "goal": goal,
-                            "met": met(f) if met else None,
-                            "runs": item["record"].get("settings", {}).get("runs", 1)})
+                out.append(
+                    {
+                        "id": f"B5 {name.removesuffix('_ms').replace('_', ' ')}",
+                        "ours": f"{n(f['ownstream'], 1)} ms",
+                        "peer": f"InfluxDB {n(f['influxdb'], 1)} ms",
+                        "ratio": f["ratio"],
+                        "target": target,
+                        "goal": goal,
+                        "met": met(f) if met else None,
+                        "runs": item["record"].get("settings", {}).get("runs", 1),
+                    }
+                )
     for item in result.get("B6") or []:  # bench/storage.py: {"<mode>": {"bytes_per_value", "values"}}
         for mode, figure in item["record"].items():
             if isinstance(figure, dict) and "bytes_per_value" in figure:
                 hot = mode == "hot"  # the layout before packing, for comparison: not what the target is about
-                out.append({"id": f"B6 {mode.replace('_', ' ')}",
-                            "ours": f"{figure['bytes_per_value']} bytes/value",
-                            "peer": "ceiling 60 bytes/value", "ratio": round(figure["bytes_per_value"] / 60, 3),
-                            "target": None if hot else 1.0,
-                            "goal": "(before packing)" if hot else "≤ 60 B/value (ratio ≤ 1)",
-                            "met": None if hot else figure["bytes_per_value"] <= 60, "runs": 1})
+                out.append(
+                    {
+                        "id": f"B6 {mode.replace('_', ' ')}",
+                        "ours": f"{figure['bytes_per_value']} bytes/value",
+                        "peer": "ceiling 60 bytes/value",
+                        "ratio": round(figure["bytes_per_value"] / 60, 3),
+                        "target": None if hot else 1.0,
+                        "goal": "(before packing)" if hot else "≤ 60 B/value (ratio ≤ 1)",
+                        "met": None if hot else figure["bytes_per_value"] <= 60,
+                        "runs": 1,
+                    }
+                )
     if b7 := result.get("B7"):
         one = b7["by_workers"][0]["values_per_s"]
         for run in b7["by_workers"]:
-            out.append({"id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
-                        "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
-                                f"{b7['settings']['per_job']})",
-                        "peer": f"1 worker: {n(one)} values/s", "ratio": round(run["values_per_s"] / one, 3),
-                        "target": None, "goal": "where the bottleneck moves", "met": None, "runs": b7["runs"]})
+            out.append(
+                {
+                    "id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
+                    "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
+                    f"{b7['settings']['per_job']})",
+                    "peer": f"1 worker: {n(one)} values/s",
+                    "ratio": round(run["values_per_s"] / one, 3),
+                    "target": None,
+                    "goal": "where the bottleneck moves",
+                    "met": None,
+                    "runs": b7["runs"],
+                }
+            )
     return out
 
 
@@ -142,23 +193,33 @@ def write_page(result: dict) -> Path:
         lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are from the previous run.", ""]
     if result.get("quick"):
         lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
-    lines += [f"![ratios to peers and ceilings](bench/results/{PLOT.name})", "",
-              "| benchmark | Ownstream | peer or ceiling (same run) | ratio | target | met | runs |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        f"![ratios to peers and ceilings](bench/results/{PLOT.name})",
+        "",
+        "| benchmark | Ownstream | peer or ceiling (same run) | ratio | target | met | runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in table:
         met = "-" if row["met"] is None else "yes" if row["met"] else "**no**"
-        lines.append(f"| {row['id']} | {row['ours']} | {row['peer']} | {row['ratio']} | {row['goal']} | {met} | "
-                     f"{row['runs']} |")
-    lines += ["", "## Reproduce", "",
-              "| id | command |", "|---|---|",
-              "| all | `make bench` (`make bench QUICK=1`: small sizes) |",
-              "| B1 | `uv run python -m bench.http_update --connections 32` (and `256`) |",
-              "| B2 | `uv run python -m bench.batch_write --format native` (`lineproto`, `autopi`) |",
-              "| B3 | `uv run python -m bench.mqtt_qos1 --bridges 1` (and `2`) |",
-              "| B4 | `uv run python -m bench.ack_latency --rate <half of B2's best values/s>` |",
-              "| B5 | `uv run python -m bench.queries` |",
-              "| B6 | `uv run python -m bench.storage` |",
-              "| B7 | `uv run python -m bench.workers --workers 1 2 4` |", ""]
+        lines.append(
+            f"| {row['id']} | {row['ours']} | {row['peer']} | {row['ratio']} | {row['goal']} | {met} | {row['runs']} |"
+        )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "| id | command |",
+        "|---|---|",
+        "| all | `make bench` (`make bench QUICK=1`: small sizes) |",
+        "| B1 | `uv run python -m bench.http_update --connections 32` (and `256`) |",
+        "| B2 | `uv run python -m bench.batch_write --format native` (`lineproto`, `autopi`) |",
+        "| B3 | `uv run python -m bench.mqtt_qos1 --bridges 1` (and `2`) |",
+        "| B4 | `uv run python -m bench.ack_latency --rate <half of B2's best values/s>` |",
+        "| B5 | `uv run python -m bench.queries` |",
+        "| B6 | `uv run python -m bench.storage` |",
+        "| B7 | `uv run python -m bench.workers --workers 1 2 4` |",
+        "",
+    ]
     for key, title in (("B5", "B5 reads"), ("B6", "B6 bytes per value on disk")):
         lines += [f"## {title}", ""]
         found = result.get(key)

@@ -41,8 +41,12 @@ def median_record(records: list[dict]) -> dict:
     out: dict = {}
     for key, first in records[0].items():
         values = [r.get(key) for r in records]
-        if isinstance(first, list) and first and all(isinstance(v, list) and len(v) == len(first) for v in values) \
-                and all(isinstance(item, dict) for item in first):
+        if (
+            isinstance(first, list)
+            and first
+            and all(isinstance(v, list) and len(v) == len(first) for v in values)
+            and all(isinstance(item, dict) for item in first)
+        ):
             out[key] = [median_record([r[key][i] for r in records]) for i in range(len(first))]
         elif isinstance(first, bool) or not isinstance(first, int | float) or None in values:
             out[key] = median_record([r[key] for r in records]) if isinstance(first, dict) else first
@@ -67,14 +71,34 @@ def machine() -> dict:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "?"
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = next((int(line.split()[1]) // 1024 // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), 0)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "kernel": platform.release(),
-            "python": platform.python_version(), "load_at_start": os.getloadavg()[0],
-            "postgresql": version(["psql", "--version"]), "redis": version(["redis-server", "--version"]),
-            "mosquitto": version(["mosquitto", "-h"]), "influxdb": version(["influxd", "version"])}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        (
+            int(line.split()[1]) // 1024 // 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_at_start": os.getloadavg()[0],
+        "postgresql": version(["psql", "--version"]),
+        "redis": version(["redis-server", "--version"]),
+        "mosquitto": version(["mosquitto", "-h"]),
+        "influxdb": version(["influxd", "version"]),
+    }
 
 
 def external(script: str, quick_args: list[str]) -> list[dict]:
@@ -104,42 +128,76 @@ def main(argv: list[str] | None = None) -> None:
     began = time.monotonic()
     latest = RESULTS / "latest.json"
     # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run)
-    kept = {k: v for k, v in json.loads(latest.read_text()).items() if k.startswith("B")} \
-        if args.only and latest.exists() else {}
-    result: dict = {**kept, "when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": q, "runs": runs,
-                    "command": "make bench" + (" QUICK=1" if q else ""), "machine": machine(),
-                    "only": args.only}
+    kept = (
+        {k: v for k, v in json.loads(latest.read_text()).items() if k.startswith("B")}
+        if args.only and latest.exists()
+        else {}
+    )
+    result: dict = {
+        **kept,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": q,
+        "runs": runs,
+        "command": "make bench" + (" QUICK=1" if q else ""),
+        "machine": machine(),
+        "only": args.only,
+    }
     wanted = set(args.only or ["B1", "B2", "B3", "B4", "B5", "B6", "B7"])
     seconds = "3" if q else "10"
     if "B1" in wanted:
-        result["B1"] = [repeat(runs, f"B1 /update {c} connections", lambda c=c: http_update.main(
-            ["--seconds", seconds, "--connections", str(c)])) for c in (32, 256)]
+        result["B1"] = [
+            repeat(
+                runs,
+                f"B1 /update {c} connections",
+                lambda c=c: http_update.main(["--seconds", seconds, "--connections", str(c)]),
+            )
+            for c in (32, 256)
+        ]
     if "B2" in wanted or ("B4" in wanted and "B2" not in result):
-        values = {"native": 50_000, "lineproto": 200_000, "autopi": 20_000} if q else \
-            {"native": 300_000, "lineproto": 1_000_000, "autopi": 100_000}
-        result["B2"] = [repeat(runs, f"B2 {fmt}", lambda fmt=fmt: batch_write.main(
-            ["--format", fmt, "--values", str(values[fmt])])) for fmt in ("native", "lineproto", "autopi")]
+        values = (
+            {"native": 50_000, "lineproto": 200_000, "autopi": 20_000}
+            if q
+            else {"native": 300_000, "lineproto": 1_000_000, "autopi": 100_000}
+        )
+        result["B2"] = [
+            repeat(runs, f"B2 {fmt}", lambda fmt=fmt: batch_write.main(["--format", fmt, "--values", str(values[fmt])]))
+            for fmt in ("native", "lineproto", "autopi")
+        ]
     if "B3" in wanted:
         messages = "20000" if q else "100000"
-        result["B3"] = [repeat(runs, f"B3 MQTT {b} bridge(s)", lambda b=b: mqtt_qos1.main(
-            ["--messages", messages, "--bridges", str(b)])) for b in (1, 2)]
+        result["B3"] = [
+            repeat(
+                runs,
+                f"B3 MQTT {b} bridge(s)",
+                lambda b=b: mqtt_qos1.main(["--messages", messages, "--bridges", str(b)]),
+            )
+            for b in (1, 2)
+        ]
     if "B4" in wanted:
         top = max(r["ownstream_values_per_s"] for r in result.get("B2", [])) if result.get("B2") else 50_000
-        result["B4"] = repeat(runs, "B4 ack to readable", lambda: ack_latency.main(
-            ["--rate", str(top / 2), "--probes", "30" if q else "200"]))
+        result["B4"] = repeat(
+            runs,
+            "B4 ack to readable",
+            lambda: ack_latency.main(["--rate", str(top / 2), "--probes", "30" if q else "200"]),
+        )
     if "B5" in wanted:
-        result["B5"] = external("queries", ["--days", "2", "--series", "99", "--export-rows", "100000", "--runs", "3"]
-                                if q else [])
+        result["B5"] = external(
+            "queries", ["--days", "2", "--series", "99", "--export-rows", "100000", "--runs", "3"] if q else []
+        )
     if "B6" in wanted:
         result["B6"] = external("storage", ["--values", "200000"] if q else ["--values", "10000000"])
     if "B7" in wanted:
-        result["B7"] = repeat(runs, "B7 workers", lambda: workers.main(
-            ["--values", "20000" if q else "200000", "--workers", "1", "2", "4"]))
+        result["B7"] = repeat(
+            runs,
+            "B7 workers",
+            lambda: workers.main(["--values", "20000" if q else "200000", "--workers", "1", "2", "4"]),
+        )
     result["machine"]["load_at_end"] = os.getloadavg()[0]
     result["duration_s"] = round(time.monotonic() - began)
     latest.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
     from bench.report import write_page
+
     page = write_page(result)
     print(f"wrote {page.relative_to(ROOT)}", flush=True)
 

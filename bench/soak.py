@@ -73,10 +73,13 @@ class Mixed:
             while not self.stop.is_set():
                 ms = self.next_ms()
                 try:
-                    ok = client.get(f"{self.url}/update", params={
-                        "key": self.dataset.write_key, "field1": "1",
-                        "created_at": iso(ms)
-                    }).status_code == 200
+                    ok = (
+                        client.get(
+                            f"{self.url}/update",
+                            params={"key": self.dataset.write_key, "field1": "1", "created_at": iso(ms)},
+                        ).status_code
+                        == 200
+                    )
                 except httpx.HTTPError:
                     ok = False
                 self.acked["single"] += ok
@@ -91,8 +94,12 @@ class Mixed:
                 ms = self.next_ms(BATCH)
                 body = {"readings": [{"time": iso(ms + i), "values": {"temperature": i}} for i in range(BATCH)]}
                 try:
-                    ok = client.post(f"{self.url}/api/v1/datasets/{self.dataset.id}/readings",
-                                     content=orjson.dumps(body)).status_code == 202
+                    ok = (
+                        client.post(
+                            f"{self.url}/api/v1/datasets/{self.dataset.id}/readings", content=orjson.dumps(body)
+                        ).status_code
+                        == 202
+                    )
                 except httpx.HTTPError:
                     ok = False
                 self.acked["batch"] += BATCH if ok else 0
@@ -158,8 +165,12 @@ def main() -> None:
     with TemporaryDirectory() as scratch:
         broker = start_broker(Path(scratch), settings)
         env = {**env, "OWNSTREAM_MQTT_URL": broker.url}
-        commands = [ownstream("serve", "all", "--port", str(port)), ownstream("worker"), ownstream("worker"),
-                    ownstream("mqtt", "--client-id", "soak-bridge")]
+        commands = [
+            ownstream("serve", "all", "--port", str(port)),
+            ownstream("worker"),
+            ownstream("worker"),
+            ownstream("mqtt", "--client-id", "soak-bridge"),
+        ]
         try:
             with processes(commands, env) as procs:
                 url = f"http://127.0.0.1:{port}"
@@ -184,22 +195,39 @@ def main() -> None:
                 with psycopg.connect(settings.database_url, autocommit=True) as conn:
                     while True:
                         stored, distinct = conn.execute(
-                            "select count(*), count(distinct (series_id, time)) from readings").fetchone()
+                            "select count(*), count(distinct (series_id, time)) from readings"
+                        ).fetchone()
                         if stored >= acked or time.monotonic() > deadline:
                             break
                         time.sleep(1)
         finally:
             broker.stop()
-    growth = {str(pid): round(100 * (samples[-1][pid] - samples[0][pid]) / samples[0][pid], 1)
-              for pid in samples[0] if samples[0][pid]}
-    result = {
-        "seconds": args.seconds, "maximum_per_s": maximum, "rate_per_sender_per_s": load.rate,
-        "acknowledged": load.acked, "acknowledged_during_soak": soak, "errors": load.errors,
-        "stored": stored, "duplicated": stored - distinct, "queue_drained": drained,
-        "rss_kb_start": samples[0], "rss_kb_end": samples[-1], "rss_growth_percent": growth,
+    growth = {
+        str(pid): round(100 * (samples[-1][pid] - samples[0][pid]) / samples[0][pid], 1)
+        for pid in samples[0]
+        if samples[0][pid]
     }
-    passed = (not any(load.errors.values()) and drained and stored == acked and stored == distinct
-              and all(g < 10 for g in growth.values()))
+    result = {
+        "seconds": args.seconds,
+        "maximum_per_s": maximum,
+        "rate_per_sender_per_s": load.rate,
+        "acknowledged": load.acked,
+        "acknowledged_during_soak": soak,
+        "errors": load.errors,
+        "stored": stored,
+        "duplicated": stored - distinct,
+        "queue_drained": drained,
+        "rss_kb_start": samples[0],
+        "rss_kb_end": samples[-1],
+        "rss_growth_percent": growth,
+    }
+    passed = (
+        not any(load.errors.values())
+        and drained
+        and stored == acked
+        and stored == distinct
+        and all(g < 10 for g in growth.values())
+    )
     result["passed"] = passed
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -24,9 +24,14 @@ from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
-PEER = next((p / "shared" / "tools" / "influxdb-peer" / "start" for p in (ROOT.parent, ROOT.parent.parent)
-             if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()),
-            ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start")
+PEER = next(
+    (
+        p / "shared" / "tools" / "influxdb-peer" / "start"
+        for p in (ROOT.parent, ROOT.parent.parent)
+        if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()
+    ),
+    ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start",
+)
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -71,9 +76,25 @@ def processes(commands: list[list[str]], env: dict[str, str]):
         for p, command in zip(procs, commands, strict=True):
             name = "-".join(a for a in command[3:5] if not a.startswith("-"))
             out = Path(folder, f"{name}-{p.pid}.txt")
-            spies.append(subprocess.Popen(["py-spy", "record", "--pid", str(p.pid), "--format", "raw", "--rate",
-                                           "100", "--nonblocking", "-o", str(out)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            spies.append(
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(p.pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "100",
+                        "--nonblocking",
+                        "-o",
+                        str(out),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     try:
         yield procs
     finally:
@@ -106,17 +127,21 @@ def influx_peer():
     port, rpc = free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix=f"influxdb-peer-{port}-"))
     config = subprocess.run(["influxd", "config"], capture_output=True, text=True, check=True).stdout
-    for old, new in (("/var/lib/influxdb", str(state)), ("reporting-disabled = false", "reporting-disabled = true"),
-                     ('bind-address = "127.0.0.1:8088"', f'bind-address = "127.0.0.1:{rpc}"'),
-                     ('bind-address = ":8088"', f'bind-address = "127.0.0.1:{rpc}"'),
-                     ('bind-address = ":8086"', f'bind-address = "127.0.0.1:{port}"'),
-                     ("log-enabled = true", "log-enabled = false"),
-                     ("query-log-enabled = true", "query-log-enabled = false")):
+    for old, new in (
+        ("/var/lib/influxdb", str(state)),
+        ("reporting-disabled = false", "reporting-disabled = true"),
+        ('bind-address = "127.0.0.1:8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+        ('bind-address = ":8088"', f'bind-address = "127.0.0.1:{rpc}"'),
+        ('bind-address = ":8086"', f'bind-address = "127.0.0.1:{port}"'),
+        ("log-enabled = true", "log-enabled = false"),
+        ("query-log-enabled = true", "query-log-enabled = false"),
+    ):
         config = config.replace(old, new)
     (state / "influxdb.conf").write_text(config)
     with (state / "influxd.log").open("wb") as log:
-        server = subprocess.Popen(["influxd", "-config", str(state / "influxdb.conf")], stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            ["influxd", "-config", str(state / "influxdb.conf")], stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -141,12 +166,15 @@ def influx_peer():
 
 def parse_wrk(output: str) -> dict[str, float]:
     """Requests/s and latency percentiles (ms) from `wrk --latency` output."""
+
     def ms(text: str) -> float:
         value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
-    result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-              "requests": int(re.search(r"(\d+) requests in", output).group(1))}
+    result = {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+    }
     for pct in ("50", "90", "99"):
         match = re.search(rf"\s{pct}(?:\.000)?%\s+(\S+)", output)
         result[f"p{pct}_ms"] = ms(match.group(1))
@@ -155,5 +183,4 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
-__all__ = ["RESULTS", "bench_env", "influx_peer", "make_dataset", "ownstream", "parse_wrk", "processes",
-           "wait_http"]
+__all__ = ["RESULTS", "bench_env", "influx_peer", "make_dataset", "ownstream", "parse_wrk", "processes", "wait_http"]

@@ -56,8 +56,12 @@ def load(settings: Settings, dataset_id: int, args: argparse.Namespace, pack_dai
                 batch = Batch()
         write_s += flush(writer, batch)
     writer.close()
-    return {"values": written, "write_s": round(write_s, 1), "pack_s": round(pack_s, 1),
-            "rows_per_s": round(written / write_s)}
+    return {
+        "values": written,
+        "write_s": round(write_s, 1),
+        "pack_s": round(pack_s, 1),
+        "rows_per_s": round(written / write_s),
+    }
 
 
 def flush(writer: Writer, batch: Batch) -> float:
@@ -105,7 +109,9 @@ def main() -> None:
                 took = time.perf_counter() - began
                 packing.pack(conn, timedelta(seconds=settings.pack_after_s))  # the next maintenance run
             results["hot_then_packed_once"] = {
-                "pack_s": round(took, 1), **figures(env["OWNSTREAM_DATABASE_URL"], timing["values"])}
+                "pack_s": round(took, 1),
+                **figures(env["OWNSTREAM_DATABASE_URL"], timing["values"]),
+            }
         print(mode, json.dumps(results[mode]), flush=True)
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -26,18 +26,24 @@ SHAPES = {
 
 def measure(conn: psycopg.Connection, shape: str, series: int, per_series: int) -> dict:
     conn.execute("truncate readings")
-    conn.execute(f"""insert into readings (series_id, time, v_num)
+    conn.execute(
+        f"""insert into readings (series_id, time, v_num)
         select s.id, timestamptz '2026-10-01Z' + k * interval '1 minute', {SHAPES[shape]}
-        from (select id from series order by id limit %s) s, generate_series(0, %s - 1) k""", (series, per_series))
+        from (select id from series order by id limit %s) s, generate_series(0, %s - 1) k""",
+        (series, per_series),
+    )
     values = series * per_series
     before = conn.execute("select hypertable_size('readings')").fetchone()[0]
     for (chunk,) in conn.execute("select show_chunks('readings')").fetchall():
         conn.execute("select compress_chunk(%s)", (chunk,))
     after = conn.execute("select hypertable_size('readings')").fetchone()[0]
     stats = conn.execute("select after_compression_total_bytes from hypertable_compression_stats('readings')")
-    return {"values": values, "bytes_per_value_uncompressed": round(before / values, 1),
-            "bytes_per_value_compressed": round(after / values, 2),
-            "compressed_chunks_bytes_per_value": round(stats.fetchone()[0] / values, 2)}
+    return {
+        "values": values,
+        "bytes_per_value_uncompressed": round(before / values, 1),
+        "bytes_per_value_compressed": round(after / values, 2),
+        "compressed_chunks_bytes_per_value": round(stats.fetchone()[0] / values, 2),
+    }
 
 
 def main() -> None:
@@ -51,17 +57,24 @@ def main() -> None:
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         conn.execute("insert into users (username, password_hash) values ('bench', 'x') on conflict do nothing")
         owner = conn.execute("select id from users where username = 'bench'").fetchone()[0]
-        dataset = conn.execute("insert into datasets (owner_id, name) values (%s, 'bench') returning id",
-                               (owner,)).fetchone()[0]
-        conn.execute("insert into series (dataset_id, device, variable) select %s, 'dev' || g, 'v' "
-                     "from generate_series(1, %s) g", (dataset, args.series))
+        dataset = conn.execute(
+            "insert into datasets (owner_id, name) values (%s, 'bench') returning id", (owner,)
+        ).fetchone()[0]
+        conn.execute(
+            "insert into series (dataset_id, device, variable) select %s, 'dev' || g, 'v' "
+            "from generate_series(1, %s) g",
+            (dataset, args.series),
+        )
         for shape in SHAPES:
             results[shape] = measure(conn, shape, args.series, args.per_series)
             print(shape, json.dumps(results[shape]), flush=True)
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
-              "benchmark": "TimescaleDB compressed bytes per value (timescale-lite: indicative only)",
-              "settings": {"series": args.series, "per_series": args.per_series}, **results,
-              "target": "bytes_per_value_compressed <= 5"}
+    record = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmark": "TimescaleDB compressed bytes per value (timescale-lite: indicative only)",
+        "settings": {"series": args.series, "per_series": args.per_series},
+        **results,
+        "target": "bytes_per_value_compressed <= 5",
+    }
     out = RESULTS / "storage_timescale.json"
     history = json.loads(out.read_text()) if out.exists() else []
     history.append(record)

@@ -31,10 +31,25 @@ def fill(settings: Settings, dataset_id: int, values: int, per_job: int) -> int:
     shaped = settings.model_copy(update={"enqueue_max_batch": per_job})
     jobs = 0
     for first in range(0, values, 10_000):
-        messages = [make_message("native", dataset_id, orjson.dumps({"readings": [
-            {"time": (START + timedelta(milliseconds=n)).isoformat(), "device": f"d{n % 50}",
-             "values": {"temperature": n}}]}).decode(), source="http")
-            for n in range(first, min(values, first + 10_000))]
+        messages = [
+            make_message(
+                "native",
+                dataset_id,
+                orjson.dumps(
+                    {
+                        "readings": [
+                            {
+                                "time": (START + timedelta(milliseconds=n)).isoformat(),
+                                "device": f"d{n % 50}",
+                                "values": {"temperature": n},
+                            }
+                        ]
+                    }
+                ).decode(),
+                source="http",
+            )
+            for n in range(first, min(values, first + 10_000))
+        ]
         jobs += enqueue_messages(queue, shaped, messages)
     return jobs
 
@@ -54,11 +69,16 @@ def run(workers: int, values: int, per_job: int) -> dict:
         began = time.perf_counter()
         with redis.pipeline(transaction=False) as pipe:
             for first in range(0, len(ids), 10_000):
-                pipe.rpush(key, *ids[first:first + 10_000])
+                pipe.rpush(key, *ids[first : first + 10_000])
             pipe.execute()
         elapsed = stored_readings(env["OWNSTREAM_DATABASE_URL"], values, began, timeout=600)
-    return {"workers": workers, "values": values, "jobs": jobs, "seconds": round(elapsed, 2),
-            "values_per_s": round(values / elapsed)}
+    return {
+        "workers": workers,
+        "values": values,
+        "jobs": jobs,
+        "seconds": round(elapsed, 2),
+        "values_per_s": round(values / elapsed),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,9 +87,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--values", type=int, default=200_000)
     parser.add_argument("--per-job", type=int, default=16)
     args = parser.parse_args(argv)
-    record = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "benchmark": "workers scaling",
-              "settings": vars(args), "by_workers": [run(w, args.values, args.per_job) for w in args.workers],
-              "note": "timed from the queued jobs' release to the last commit; worker start-up is not timed"}
+    record = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmark": "workers scaling",
+        "settings": vars(args),
+        "by_workers": [run(w, args.values, args.per_job) for w in args.workers],
+        "note": "timed from the queued jobs' release to the last commit; worker start-up is not timed",
+    }
     out = RESULTS / "workers.json"
     history = json.loads(out.read_text()) if out.exists() else []
     history.append(record)

@@ -122,19 +122,25 @@ def acquire(redis: Redis, settings: Settings, client_id: str | None = None, brok
     """Hold `client_id` (LeaseHeld if a live bridge has it), or by default the lowest free slot of this host."""
     host = socket.gethostname()
     wanted = client_id or settings.mqtt_client_id
-    candidates = [wanted] if wanted else [f"ownstream-bridge-{host}-{install_tag(settings)}-{n}"
-                                          for n in range(1, MAX_SLOTS + 1)]
+    candidates = (
+        [wanted]
+        if wanted
+        else [f"ownstream-bridge-{host}-{install_tag(settings)}-{n}" for n in range(1, MAX_SLOTS + 1)]
+    )
     for candidate in candidates:
         key = lease_key(settings, candidate)
-        value = orjson.dumps({"client_id": candidate, "host": host, "pid": os.getpid(), "broker": broker,
-                              "since": time.time()})
+        value = orjson.dumps(
+            {"client_id": candidate, "host": host, "pid": os.getpid(), "broker": broker, "since": time.time()}
+        )
         if _take(redis, key, value, host):
             return BridgeLease(redis, key, candidate, value, threading.Event(), threading.Event())
         if wanted:
             holder = _holder(redis, key) or {}
-            raise LeaseHeld(f"MQTT client id {candidate!r} is held by a live bridge on {holder.get('host')} "
-                            f"(pid {holder.get('pid')}); two bridges with one id would take each other's session. "
-                            "Give this one another --client-id (or leave it out to get a free one).")
+            raise LeaseHeld(
+                f"MQTT client id {candidate!r} is held by a live bridge on {holder.get('host')} "
+                f"(pid {holder.get('pid')}); two bridges with one id would take each other's session. "
+                "Give this one another --client-id (or leave it out to get a free one)."
+            )
     raise LeaseHeld(f"all {MAX_SLOTS} bridge client ids of this host are held")
 
 

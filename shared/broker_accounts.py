@@ -55,8 +55,13 @@ class BrokerAdmin:
     def from_settings(cls, settings: Settings) -> BrokerAdmin:
         """The admin of the broker at OWNSTREAM_MQTT_URL (OWNSTREAM_MQTT_ADMIN_USERNAME/PASSWORD)."""
         url = urlsplit(settings.mqtt_url)
-        return cls(url.hostname or "127.0.0.1", url.port or 1883, settings.mqtt_admin_username,
-                   settings.mqtt_admin_password, settings.mqtt_admin_timeout_s)
+        return cls(
+            url.hostname or "127.0.0.1",
+            url.port or 1883,
+            settings.mqtt_admin_username,
+            settings.mqtt_admin_password,
+            settings.mqtt_admin_timeout_s,
+        )
 
 
 def token_fingerprint(token_hash: str) -> str:
@@ -79,21 +84,43 @@ def provision_device(admin: BrokerAdmin, dataset_id: int, device_id: str, token:
         raise ValueError("a device id used as a broker account must not contain '/', '+', '#' or spaces")
     user = device_username(dataset_id, device_id)
     run_commands(admin, [{"command": "deleteClient", "username": user}], tolerate=("not found",))
-    run_commands(admin, [
-        {"command": "createRole", "rolename": user},
-        {"command": "addRoleACL", "rolename": user, "acltype": "publishClientSend",
-         "topic": device_topic_root(dataset_id, device_id) + "/#", "allow": True},
-    ], tolerate=("already exists",))
-    run_commands(admin, [{"command": "createClient", "username": user, "password": token,
-                          "textdescription": token_fingerprint(hash_key(token)), "roles": [{"rolename": user}]}])
+    run_commands(
+        admin,
+        [
+            {"command": "createRole", "rolename": user},
+            {
+                "command": "addRoleACL",
+                "rolename": user,
+                "acltype": "publishClientSend",
+                "topic": device_topic_root(dataset_id, device_id) + "/#",
+                "allow": True,
+            },
+        ],
+        tolerate=("already exists",),
+    )
+    run_commands(
+        admin,
+        [
+            {
+                "command": "createClient",
+                "username": user,
+                "password": token,
+                "textdescription": token_fingerprint(hash_key(token)),
+                "roles": [{"rolename": user}],
+            }
+        ],
+    )
     return user
 
 
 def revoke_device(admin: BrokerAdmin, dataset_id: int, device_id: str) -> None:
     """Remove a device's broker account (the broker disconnects it at once); absent accounts are fine."""
     user = device_username(dataset_id, device_id)
-    run_commands(admin, [{"command": "deleteClient", "username": user},
-                         {"command": "deleteRole", "rolename": user}], tolerate=("not found",))
+    run_commands(
+        admin,
+        [{"command": "deleteClient", "username": user}, {"command": "deleteRole", "rolename": user}],
+        tolerate=("not found",),
+    )
 
 
 def device_accounts(admin: BrokerAdmin) -> dict[tuple[int, str], str | None]:
@@ -111,21 +138,48 @@ def bootstrap(admin: BrokerAdmin, bridge_username: str, bridge_password: str) ->
     tolerate = ("already exists",)
     commands: list[dict] = [
         {"command": "createRole", "rolename": ANONYMOUS_GROUP},
-        *({"command": "addRoleACL", "rolename": ANONYMOUS_GROUP, "acltype": "publishClientSend",
-           "topic": f"{root}/#", "allow": True} for root in KEY_IN_TOPIC_ROOTS),
+        *(
+            {
+                "command": "addRoleACL",
+                "rolename": ANONYMOUS_GROUP,
+                "acltype": "publishClientSend",
+                "topic": f"{root}/#",
+                "allow": True,
+            }
+            for root in KEY_IN_TOPIC_ROOTS
+        ),
         {"command": "createGroup", "groupname": ANONYMOUS_GROUP, "roles": [{"rolename": ANONYMOUS_GROUP}]},
         {"command": "setAnonymousGroup", "groupname": ANONYMOUS_GROUP},
         {"command": "createRole", "rolename": BRIDGE_ROLE},
-        *({"command": "addRoleACL", "rolename": BRIDGE_ROLE, "acltype": "subscribePattern",
-           "topic": f"{root}/#", "allow": True} for root in INGEST_ROOTS),
-        *({"command": "addRoleACL", "rolename": BRIDGE_ROLE, "acltype": "subscribePattern",
-           "topic": f"$share/+/{root}/#", "allow": True} for root in INGEST_ROOTS),
-        {"command": "createClient", "username": bridge_username, "password": bridge_password,
-         "roles": [{"rolename": BRIDGE_ROLE}]},
+        *(
+            {
+                "command": "addRoleACL",
+                "rolename": BRIDGE_ROLE,
+                "acltype": "subscribePattern",
+                "topic": f"{root}/#",
+                "allow": True,
+            }
+            for root in INGEST_ROOTS
+        ),
+        *(
+            {
+                "command": "addRoleACL",
+                "rolename": BRIDGE_ROLE,
+                "acltype": "subscribePattern",
+                "topic": f"$share/+/{root}/#",
+                "allow": True,
+            }
+            for root in INGEST_ROOTS
+        ),
+        {
+            "command": "createClient",
+            "username": bridge_username,
+            "password": bridge_password,
+            "roles": [{"rolename": BRIDGE_ROLE}],
+        },
     ]
     run_commands(admin, commands, tolerate=tolerate)
-    run_commands(admin, [{"command": "setClientPassword", "username": bridge_username,
-                          "password": bridge_password}])
+    run_commands(admin, [{"command": "setClientPassword", "username": bridge_username, "password": bridge_password}])
 
 
 def run_commands(admin: BrokerAdmin, commands: list[dict], tolerate: tuple[str, ...] = ()) -> list[dict]:

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     def _normalize_dsn(cls, value: str) -> str:
         for prefix in ("postgresql+psycopg://", "postgres://", "postgresql+psycopg2://"):
             if value.startswith(prefix):
-                return "postgresql://" + value[len(prefix):]
+                return "postgresql://" + value[len(prefix) :]
         return value
 
     @model_validator(mode="after")
@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL in SQLAlchemy's psycopg 3 dialect form."""
-        return "postgresql+psycopg://" + self.database_url[len("postgresql://"):]
+        return "postgresql+psycopg://" + self.database_url[len("postgresql://") :]
 
     @property
     def reads_url(self) -> str:

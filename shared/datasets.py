@@ -126,8 +126,14 @@ def create_dataset(
         raise BadRequest(f"retention_days must be between 1 and {MAX_RETENTION_DAYS}")
     if accept_new_variables is None:
         accept_new_variables = not variables
-    dataset = Dataset(owner=owner, name=name.strip(), description=description, public=public,
-                      retention_days=retention_days, accept_new_variables=accept_new_variables)
+    dataset = Dataset(
+        owner=owner,
+        name=name.strip(),
+        description=description,
+        public=public,
+        retention_days=retention_days,
+        accept_new_variables=accept_new_variables,
+    )
     dataset.variables = [
         Variable(tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit, position=i)
         for i, spec in enumerate(variables)
@@ -165,8 +171,13 @@ def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Vari
         session.flush()
         return found
     last = session.scalar(select(func.max(Variable.position)).where(Variable.dataset_id == dataset.id))
-    variable = Variable(dataset_id=dataset.id, tag=spec.tag, name=spec.name or spec.tag, unit=spec.unit,
-                        position=0 if last is None else last + 1)
+    variable = Variable(
+        dataset_id=dataset.id,
+        tag=spec.tag,
+        name=spec.name or spec.tag,
+        unit=spec.unit,
+        position=0 if last is None else last + 1,
+    )
     try:
         with session.begin_nested():
             session.add(variable)
@@ -176,8 +187,15 @@ def add_variable(session: Session, dataset: Dataset, spec: VariableSpec) -> Vari
     return variable
 
 
-def update_dataset(session: Session, dataset: Dataset, *, name: str, description: str, public: bool,
-                   accept_new_variables: bool | None = None) -> None:
+def update_dataset(
+    session: Session,
+    dataset: Dataset,
+    *,
+    name: str,
+    description: str,
+    public: bool,
+    accept_new_variables: bool | None = None,
+) -> None:
     """Change the dataset's settings; `accept_new_variables` None leaves that one as it is."""
     if not name.strip():
         raise BadRequest("a dataset needs a name")

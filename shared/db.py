@@ -15,11 +15,10 @@ from shared.config import Settings
 Row = TypeVar("Row")
 
 
-def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10, url: str | None = None
-                ) -> Engine:
+def make_engine(settings: Settings, *, pool_size: int = 5, max_overflow: int = 10, url: str | None = None) -> Engine:
     """An engine for the configured database (or `url`, a postgresql:// URL)."""
     return create_engine(
-        settings.sqlalchemy_url if url is None else "postgresql+psycopg://" + url[len("postgresql://"):],
+        settings.sqlalchemy_url if url is None else "postgresql+psycopg://" + url[len("postgresql://") :],
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,

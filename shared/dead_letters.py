@@ -32,8 +32,15 @@ class FailedJob:
     exc_info: str
 
     def summary(self) -> dict:
-        return {"id": self.id, "enqueued_at": self.enqueued_at, "failed_at": self.failed_at,
-                "messages": self.messages, "datasets": self.datasets, "formats": self.formats, "error": self.error}
+        return {
+            "id": self.id,
+            "enqueued_at": self.enqueued_at,
+            "failed_at": self.failed_at,
+            "messages": self.messages,
+            "datasets": self.datasets,
+            "formats": self.formats,
+            "error": self.error,
+        }
 
 
 def registry(redis: Redis, settings: Settings) -> FailedJobRegistry:
@@ -53,9 +60,14 @@ def describe(job: Job) -> FailedJob:
     exc = job.exc_info or ""
     last = next((line for line in reversed(exc.strip().splitlines()) if line.strip()), "")
     return FailedJob(
-        id=job.id, enqueued_at=job.enqueued_at, failed_at=job.ended_at, messages=len(messages),
+        id=job.id,
+        enqueued_at=job.enqueued_at,
+        failed_at=job.ended_at,
+        messages=len(messages),
         datasets=sorted({m["dataset_id"] for m in messages if isinstance(m.get("dataset_id"), int)}),
-        formats=sorted({str(m.get("format")) for m in messages}), error=last.strip(), exc_info=exc,
+        formats=sorted({str(m.get("format")) for m in messages}),
+        error=last.strip(),
+        exc_info=exc,
     )
 
 

@@ -47,8 +47,9 @@ class DeviceAccounts:
         try:
             provision_device(self.admin, device.dataset_id, device.device_id, token)
         except BrokerAccountError as error:
-            raise BrokerUnavailable(f"the MQTT broker could not take the device's account ({error}); "
-                                    "nothing was changed, try again") from None
+            raise BrokerUnavailable(
+                f"the MQTT broker could not take the device's account ({error}); nothing was changed, try again"
+            ) from None
 
     def revoke(self, dataset_id: int, device_id: str) -> bool:
         """Remove a (committed) revoked device's account; False if the broker could not, for sync-accounts."""
@@ -57,8 +58,11 @@ class DeviceAccounts:
         try:
             revoke_device(self.admin, dataset_id, device_id)
         except BrokerAccountError as error:
-            log.warning("device %s revoked, but its broker account is still there (%s): run "
-                        "`ownstream mqtt sync-accounts`", device_username(dataset_id, device_id), error)
+            log.warning(
+                "device %s revoked, but its broker account is still there (%s): run `ownstream mqtt sync-accounts`",
+                device_username(dataset_id, device_id),
+                error,
+            )
             return False
         return True
 
@@ -74,8 +78,11 @@ class SyncReport:
 
 def sync_accounts(session: Session, admin: BrokerAdmin) -> SyncReport:
     """Make the broker's device accounts match the registry, as far as hashes allow: remove what it must not have."""
-    registry = {(d.dataset_id, d.device_id): token_fingerprint(d.token_hash) for d in list_devices(session)
-                if d.token_hash is not None}
+    registry = {
+        (d.dataset_id, d.device_id): token_fingerprint(d.token_hash)
+        for d in list_devices(session)
+        if d.token_hash is not None
+    }
     report = SyncReport()
     for key, fingerprint in sorted(device_accounts(admin).items()):
         if key in registry and fingerprint == registry[key]:

@@ -121,5 +121,10 @@ def describe_device(device: Device) -> dict:
     return described | {CAMEL_ALIASES[name]: value for name, value in described.items()}
 
 
-CAMEL_ALIASES = {"device_id": "deviceId", "dataset_id": "datasetId", "created_at": "createdAt",
-                 "updated_at": "updatedAt", "last_seen_at": "lastSeenAt"}
+CAMEL_ALIASES = {
+    "device_id": "deviceId",
+    "dataset_id": "datasetId",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+    "last_seen_at": "lastSeenAt",
+}

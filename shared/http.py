@@ -59,8 +59,9 @@ def refused_value(error: Exception) -> BadRequest:
     """PostgreSQL refused a value that came from the request (a number out of range, a NUL in text): the client's
     input, so a 400, never a 500. Routes check what they can first; this is the net under them."""
     log.info("value refused by the database: %s", error)
-    return BadRequest("a value in the request is out of range or contains characters that cannot be stored "
-                      "(such as NUL)")
+    return BadRequest(
+        "a value in the request is out of range or contains characters that cannot be stored (such as NUL)"
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,8 +20,10 @@ from shared.config import get_settings
 
 def _timeout_response(detail: str) -> bytes:
     body = orjson.dumps({"error": "request_timeout", "detail": detail})
-    head = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
+    head = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
     return head + body
 
 

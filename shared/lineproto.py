@@ -26,8 +26,12 @@ UINT64_MAX = 2**64 - 1
 
 # nanoseconds per unit; v2 names (ns, us, ms, s), v1 names (n, u, ms, s, m, h) and both spellings of micro
 PRECISIONS: dict[str, int] = {
-    "ns": 1, "n": 1,
-    "us": 1_000, "u": 1_000, "µ": 1_000, "µs": 1_000,
+    "ns": 1,
+    "n": 1,
+    "us": 1_000,
+    "u": 1_000,
+    "µ": 1_000,
+    "µs": 1_000,
     "ms": 1_000_000,
     "s": 1_000_000_000,
     "m": 60_000_000_000,
@@ -48,14 +52,14 @@ _KEY_SECTION = re.compile(r"[^ \\]*+(?:\\.?[^ \\]*+)*+", re.S)  # measurement an
 # a quote opens a string only right after "=": InfluxDB reads quotes elsewhere (field keys) as characters
 _FIELD_SECTION = re.compile(r'(?:[^ "\\=]++|\\.?|="[^"\\]*+(?:\\.[^"\\]*+)*+"|=|")*+', re.S)
 _ITEMS = {sep: re.compile(rf"[^{sep}\\]*+(?:\\.?[^{sep}\\]*+)*+", re.S) for sep in ",="}
-_FIELD = re.compile(r'([^,= \\]*+(?:\\.?[^,= \\]*+)*+)=("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^,= "\\]*+(?:\\.?[^,= "\\]*+)*+)',
-                    re.S)
+_FIELD = re.compile(
+    r'([^,= \\]*+(?:\\.?[^,= \\]*+)*+)=("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^,= "\\]*+(?:\\.?[^,= "\\]*+)*+)', re.S
+)
 _UNESCAPE_KEY = re.compile(r"\\([ ,=])")
 _UNESCAPE_MEASUREMENT = re.compile(r"\\([ ,])")
 _UNESCAPE_STRING = re.compile(r'\\(["\\])')
 # A physical line: the key section, then the rest, where a quoted string may hold newlines (as in InfluxDB 1.x).
-_LINE = re.compile(r'(?:[^\n \\]++|\\[^\n]|\\)*+(?:[^\n"\\=]++|\\[^\n]|\\|="[^"\\]*+(?:\\.[^"\\]*+)*+"|=|")*+',
-                   re.S)
+_LINE = re.compile(r'(?:[^\n \\]++|\\[^\n]|\\)*+(?:[^\n"\\=]++|\\[^\n]|\\|="[^"\\]*+(?:\\.[^"\\]*+)*+"|=|")*+', re.S)
 
 VARIABLE_MAX = 200  # characters of `measurement.field`, the stored variable name
 _KEY_CACHE_MAX = 50_000
@@ -172,15 +176,18 @@ def check_point(point: Point, earliest_ns: int, latest_ns: int) -> None:
     """LineProblem if `point` cannot be stored: a variable name too long or a time outside the window."""
     if point.time_ns is not None and not earliest_ns <= point.time_ns <= latest_ns:
         when = "before" if point.time_ns < earliest_ns else "after"
-        raise LineProblem(f"time {_iso(point.time_ns)} is {when} the accepted range "
-                          f"({_iso(earliest_ns)} to {_iso(latest_ns)}): is the precision right?")
+        raise LineProblem(
+            f"time {_iso(point.time_ns)} is {when} the accepted range "
+            f"({_iso(earliest_ns)} to {_iso(latest_ns)}): is the precision right?"
+        )
     if len(point.key) > KEY_MAX:
         raise LineProblem(f"measurement and tags are longer than {KEY_MAX} characters")
     limit = VARIABLE_MAX - 1 - len(point.measurement)
     for field in point.fields:
         if len(field) > limit:
-            raise LineProblem(f"variable {_shown(variable(point.measurement, field))} is longer than "
-                              f"{VARIABLE_MAX} characters")
+            raise LineProblem(
+                f"variable {_shown(variable(point.measurement, field))} is longer than {VARIABLE_MAX} characters"
+            )
 
 
 def window_ns(window: TimeWindow) -> tuple[int, int]:
@@ -195,7 +202,6 @@ def to_datetime(ns: int) -> datetime:
 
 def _iso(ns: int) -> str:
     return to_datetime(ns).isoformat().replace("+00:00", "Z")
-
 
 
 def _timestamp(text: str, factor: int) -> int:
@@ -248,11 +254,11 @@ def _split(text: str, separator: str) -> list[str]:
 def _split_escaped(line: str) -> tuple[str, str, str | None]:
     """The key section, the field section and the timestamp text of a line with escapes or quotes."""
     key = _KEY_SECTION.match(line).group()  # type: ignore[union-attr]  # matches "" at least
-    rest = line[len(key):].lstrip(" ")
+    rest = line[len(key) :].lstrip(" ")
     if not rest:
         raise LineProblem("missing fields")
     fields = _FIELD_SECTION.match(rest).group()  # type: ignore[union-attr]
-    tail = rest[len(fields):].strip(" ")
+    tail = rest[len(fields) :].strip(" ")
     if not tail:
         return key, fields, None
     if " " in tail:
@@ -343,8 +349,9 @@ def _scalar(raw: str, name: str) -> Value:
         return False
     if raw[0] == '"' or last == '"':
         raise LineProblem(f"unbalanced quotes in field {_shown(name)}")
-    raise LineProblem(f"invalid field value {_shown(raw)} for field {_shown(name)}: "
-                      "not a number, integer, boolean or quoted string")
+    raise LineProblem(
+        f"invalid field value {_shown(raw)} for field {_shown(name)}: not a number, integer, boolean or quoted string"
+    )
 
 
 def _shown(text: str) -> str:

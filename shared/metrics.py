@@ -33,14 +33,20 @@ BYTES_IN = Counter("ownstream_ingest_bytes", "request body bytes received by ing
 
 # workers
 JOBS = Counter("ownstream_worker_jobs", "jobs (batches of queued messages) finished by workers", ["outcome"])
-JOB_MESSAGES = Histogram("ownstream_worker_job_messages", "queued messages per job",
-                         buckets=(1, 5, 20, 50, 100, 250, 500, 1000, 2000))
-JOB_ROWS = Histogram("ownstream_worker_job_rows", "readings per job",
-                     buckets=(1, 10, 100, 500, 1000, 5000, 10_000, 50_000, 100_000))
-JOB_SECONDS = Histogram("ownstream_worker_job_seconds", "time to normalize and write one job",
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-READINGS = Counter("ownstream_readings", "readings handled by workers by outcome "
-                   "(stored, duplicate, unknown_dataset)", ["outcome"])
+JOB_MESSAGES = Histogram(
+    "ownstream_worker_job_messages", "queued messages per job", buckets=(1, 5, 20, 50, 100, 250, 500, 1000, 2000)
+)
+JOB_ROWS = Histogram(
+    "ownstream_worker_job_rows", "readings per job", buckets=(1, 10, 100, 500, 1000, 5000, 10_000, 50_000, 100_000)
+)
+JOB_SECONDS = Histogram(
+    "ownstream_worker_job_seconds",
+    "time to normalize and write one job",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+READINGS = Counter(
+    "ownstream_readings", "readings handled by workers by outcome (stored, duplicate, unknown_dataset)", ["outcome"]
+)
 REJECTED = Counter("ownstream_rejected_records", "records set aside as rejected, by workers")
 
 
@@ -61,11 +67,13 @@ class QueueCollector:
         up.add_metric([], 1)
         yield up
         yield GaugeMetricFamily("ownstream_queue_jobs", "jobs waiting in the ingest queue", value=stats.queued_jobs)
-        yield GaugeMetricFamily("ownstream_queue_oldest_job_age_seconds", "age of the oldest waiting job",
-                                value=stats.oldest_job_age_s)
+        yield GaugeMetricFamily(
+            "ownstream_queue_oldest_job_age_seconds", "age of the oldest waiting job", value=stats.oldest_job_age_s
+        )
         yield GaugeMetricFamily("ownstream_queue_started_jobs", "jobs being worked on", value=stats.started_jobs)
-        yield GaugeMetricFamily("ownstream_queue_failed_jobs", "jobs past their retries (`ownstream failed`)",
-                                value=stats.failed_jobs)
+        yield GaugeMetricFamily(
+            "ownstream_queue_failed_jobs", "jobs past their retries (`ownstream failed`)", value=stats.failed_jobs
+        )
 
 
 class _Chain:

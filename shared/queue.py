@@ -77,7 +77,7 @@ def add_messages(queue: Queue, settings: Settings, messages: list[QueueMessage],
     for start in range(0, len(messages), step):
         queue.enqueue_call(
             INGEST_JOB,
-            args=(messages[start:start + step],),
+            args=(messages[start : start + step],),
             timeout=settings.job_timeout_s,
             result_ttl=0,
             failure_ttl=FAILED_JOB_TTL,

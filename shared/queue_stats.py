@@ -39,8 +39,9 @@ def queue_stats(redis: Redis, settings: Settings) -> QueueStats:
         depth, first = pipe.execute()
     age = 0.0
     if first:
-        enqueued = parse_rq_time(redis.hget(f"{queue.job_class.redis_job_namespace_prefix}{first.decode()}",
-                                            "enqueued_at"))
+        enqueued = parse_rq_time(
+            redis.hget(f"{queue.job_class.redis_job_namespace_prefix}{first.decode()}", "enqueued_at")
+        )
         if enqueued is not None:
             age = max(0.0, time.time() - enqueued.timestamp())
     return QueueStats(int(depth), age, len(StartedJobRegistry(queue=queue)), len(FailedJobRegistry(queue=queue)))

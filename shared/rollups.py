@@ -19,8 +19,22 @@ NUMERIC = "(v_num is not null or v_int is not null)"
 # (table, bucket width); the coarser rollup first: a query uses the coarsest one its bucket allows.
 ROLLUPS: tuple[tuple[str, timedelta], ...] = (("rollup_1h", timedelta(hours=1)), ("rollup_1m", timedelta(minutes=1)))
 
-STATE = ("n_num", "sum_num", "min_num", "max_num", "n_int", "sum_int", "min_int", "max_int",
-         "first_time", "first_num", "first_int", "last_time", "last_num", "last_int")
+STATE = (
+    "n_num",
+    "sum_num",
+    "min_num",
+    "max_num",
+    "n_int",
+    "sum_int",
+    "min_int",
+    "max_int",
+    "first_time",
+    "first_num",
+    "first_int",
+    "last_time",
+    "last_num",
+    "last_int",
+)
 STATE_COLUMNS = ", ".join(STATE)
 
 STATE_DDL = """
@@ -31,17 +45,39 @@ STATE_DDL = """
 """
 
 # The state of a group of raw readings (columns time, v_num, v_int), all numeric (filter with NUMERIC).
-_RAW = ("count(v_num)::int", "sum(v_num::numeric)", "min(v_num)", "max(v_num)",
-        "count(v_int)::int", "sum(v_int)", "min(v_int)", "max(v_int)",
-        "min(time)", "(array_agg(v_num order by time))[1]", "(array_agg(v_int order by time))[1]",
-        "max(time)", "(array_agg(v_num order by time desc))[1]", "(array_agg(v_int order by time desc))[1]")
+_RAW = (
+    "count(v_num)::int",
+    "sum(v_num::numeric)",
+    "min(v_num)",
+    "max(v_num)",
+    "count(v_int)::int",
+    "sum(v_int)",
+    "min(v_int)",
+    "max(v_int)",
+    "min(time)",
+    "(array_agg(v_num order by time))[1]",
+    "(array_agg(v_int order by time))[1]",
+    "max(time)",
+    "(array_agg(v_num order by time desc))[1]",
+    "(array_agg(v_int order by time desc))[1]",
+)
 # The state of a group of states (columns named as STATE).
-_MERGED = ("sum(n_num)::int", "sum(sum_num)", "min(min_num)", "max(max_num)",
-           "sum(n_int)::int", "sum(sum_int)", "min(min_int)", "max(max_int)",
-           "min(first_time)", "(array_agg(first_num order by first_time))[1]",
-           "(array_agg(first_int order by first_time))[1]",
-           "max(last_time)", "(array_agg(last_num order by last_time desc nulls last))[1]",
-           "(array_agg(last_int order by last_time desc nulls last))[1]")
+_MERGED = (
+    "sum(n_num)::int",
+    "sum(sum_num)",
+    "min(min_num)",
+    "max(max_num)",
+    "sum(n_int)::int",
+    "sum(sum_int)",
+    "min(min_int)",
+    "max(max_int)",
+    "min(first_time)",
+    "(array_agg(first_num order by first_time))[1]",
+    "(array_agg(first_int order by first_time))[1]",
+    "max(last_time)",
+    "(array_agg(last_num order by last_time desc nulls last))[1]",
+    "(array_agg(last_int order by last_time desc nulls last))[1]",
+)
 RAW_STATE = ", ".join(f"{expr} as {name}" for expr, name in zip(_RAW, STATE, strict=True))
 MERGED_STATE = ", ".join(f"{expr} as {name}" for expr, name in zip(_MERGED, STATE, strict=True))
 

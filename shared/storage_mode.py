@@ -18,9 +18,9 @@ def detect_timescaledb(bind: Connection, wanted: str = "auto") -> bool:
     """
     if wanted == "off":
         return False
-    available = bind.execute(
-        text("select 1 from pg_available_extensions where name = 'timescaledb'")
-    ).scalar() is not None
+    available = (
+        bind.execute(text("select 1 from pg_available_extensions where name = 'timescaledb'")).scalar() is not None
+    )
     if not available:
         if wanted == "on":
             raise RuntimeError("OWNSTREAM_TIMESCALEDB=on but the server has no timescaledb extension")
@@ -31,8 +31,10 @@ def detect_timescaledb(bind: Connection, wanted: str = "auto") -> bool:
     except DBAPIError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         if wanted == "on":
-            raise RuntimeError(f"OWNSTREAM_TIMESCALEDB=on but the timescaledb extension cannot be created: {reason}"
-                               " (is it in shared_preload_libraries?)") from None
+            raise RuntimeError(
+                f"OWNSTREAM_TIMESCALEDB=on but the timescaledb extension cannot be created: {reason}"
+                " (is it in shared_preload_libraries?)"
+            ) from None
         log.warning("the server lists timescaledb but cannot create it (%s): using native partitions", reason)
         return False
     return True

@@ -33,9 +33,11 @@ def create_user_token(session: Session, user: User, name: str = "") -> tuple[Use
 
 def list_user_tokens(session: Session, user: User) -> list[UserToken]:
     """The user's tokens that are still valid, oldest first."""
-    return list(session.scalars(
-        select(UserToken).where(UserToken.user_id == user.id, UserToken.revoked_at.is_(None)).order_by(UserToken.id)
-    ))
+    return list(
+        session.scalars(
+            select(UserToken).where(UserToken.user_id == user.id, UserToken.revoked_at.is_(None)).order_by(UserToken.id)
+        )
+    )
 
 
 def revoke_user_token(session: Session, user: User, token_id: int) -> None:

@@ -13,9 +13,10 @@ from shared.passwords import hash_password
 
 def list_users(session: Session) -> list[tuple[User, int]]:
     """Every user with how many datasets they own, by id."""
-    counts = (select(Dataset.owner_id, func.count().label("n")).group_by(Dataset.owner_id).subquery())
-    rows = session.execute(select(User, func.coalesce(counts.c.n, 0))
-                           .outerjoin(counts, counts.c.owner_id == User.id).order_by(User.id))
+    counts = select(Dataset.owner_id, func.count().label("n")).group_by(Dataset.owner_id).subquery()
+    rows = session.execute(
+        select(User, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.owner_id == User.id).order_by(User.id)
+    )
     return [(user, int(n)) for user, n in rows]
 
 

@@ -19,8 +19,15 @@ def find_variable(dataset: Dataset, tag: str) -> Variable:
     raise NotFound(f"dataset {dataset.id} has no variable {tag!r}")
 
 
-def rename_variable(session: Session, dataset: Dataset, tag: str, *, new_tag: str | None = None,
-                    name: str | None = None, unit: str | None = None) -> Variable:
+def rename_variable(
+    session: Session,
+    dataset: Dataset,
+    tag: str,
+    *,
+    new_tag: str | None = None,
+    name: str | None = None,
+    unit: str | None = None,
+) -> Variable:
     """Change a variable's display name, unit, or tag; a new tag carries its stored readings along."""
     variable = find_variable(dataset, tag)
     if new_tag is None and name is None and unit is None:
@@ -38,8 +45,9 @@ def rename_variable(session: Session, dataset: Dataset, tag: str, *, new_tag: st
         if any(v.tag == new_tag for v in dataset.variables):
             raise Conflict(f"variable {new_tag!r} exists")
         variable.tag = new_tag
-        session.execute(update(Series).where(Series.dataset_id == dataset.id, Series.variable == tag)
-                        .values(variable=new_tag))
+        session.execute(
+            update(Series).where(Series.dataset_id == dataset.id, Series.variable == tag).values(variable=new_tag)
+        )
     session.flush()
     return variable
 

@@ -43,8 +43,13 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def include_api(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="ownstream_session",
-                       same_site="lax", https_only=settings.environment == "production")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="ownstream_session",
+        same_site="lax",
+        https_only=settings.environment == "production",
+    )
     reads = (data, charts, devices, rejected, events, thingspeak)  # each read is charged to its caller's budget
     for module in (auth, datasets, data, charts, tokens, devices, rejected, events, thingspeak):
         app.include_router(module.router, dependencies=[ReadCostDep] if module in reads else [])

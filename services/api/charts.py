@@ -13,11 +13,32 @@ from services.api.readings import driver_connection
 from shared.models import Series
 
 MAX_POINTS = 1000  # per line: what a chart a screen wide can show
-RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7),
-          "month": timedelta(days=30)}
+RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 # bucket widths in seconds, the smallest that keeps a range under MAX_POINTS is used
-BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
-           2 * 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400)
+BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10_800,
+    21_600,
+    43_200,
+    86_400,
+    2 * 86_400,
+    7 * 86_400,
+    14 * 86_400,
+    28 * 86_400,
+)
 DAY = 86_400
 
 NUMERIC = "(r.v_num is not null or r.v_int is not null)"
@@ -74,15 +95,20 @@ def chart_lines(session: Session, dataset_id: int, start: datetime, end: datetim
         bucket = bucket_for(end - start)
         rows = cur.execute(RAW, {**params, "ids": raw_ids}).fetchall() if raw_ids else []
         if many_ids:  # averages from the shared bucketed aggregation (rollups where they exist)
-            rows += [(sid, moment.timestamp(), value) for sid, moment, value in
-                     bucketed(cur, sorted(many_ids), start, end, timedelta(seconds=bucket), ["avg"])]
+            rows += [
+                (sid, moment.timestamp(), value)
+                for sid, moment, value in bucketed(
+                    cur, sorted(many_ids), start, end, timedelta(seconds=bucket), ["avg"]
+                )
+            ]
     lines: dict[int, Line] = {}
     for series_id, moment, value in rows:
         line = lines.get(series_id)
         if line is None:
             found = series[series_id]
-            line = lines[series_id] = Line(series_id, found.variable, _label(found),
-                                           bucket if series_id in many_ids else None, [], [])
+            line = lines[series_id] = Line(
+                series_id, found.variable, _label(found), bucket if series_id in many_ids else None, [], []
+            )
         line.t.append(moment)
         line.v.append(value)
     return sorted(lines.values(), key=lambda line: (line.variable, line.label))

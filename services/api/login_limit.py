@@ -40,8 +40,10 @@ class LoginLimiter:
             return
         user_count, address_count = (int(count or 0) for count in counts)
         if user_count >= self.limit or address_count >= ADDRESS_LIMIT:
-            raise RateLimited(f"too many failed logins; try again in {self.window_s // 60} minutes",
-                              headers={"Retry-After": str(self.window_s)})
+            raise RateLimited(
+                f"too many failed logins; try again in {self.window_s // 60} minutes",
+                headers={"Retry-After": str(self.window_s)},
+            )
 
     def failed(self, username: str, address: str) -> None:
         try:

@@ -31,8 +31,12 @@ def caller_of(request: Request) -> str:
     user_id = request.session.get("user_id") if "session" in request.scope else None
     if user_id is not None:
         return f"user:{user_id}"
-    key = (bearer_token(request.headers.get("authorization")) or request.headers.get("x-read-key")
-           or request.query_params.get("key") or request.query_params.get("api_key"))
+    key = (
+        bearer_token(request.headers.get("authorization"))
+        or request.headers.get("x-read-key")
+        or request.query_params.get("key")
+        or request.query_params.get("api_key")
+    )
     if key:
         return "key:" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
     return f"addr:{request.client.host if request.client else 'unknown'}"
@@ -55,9 +59,11 @@ class ReadCost:
             return
         if spent >= self.budget_ms:
             wait = max(1, math.ceil(WINDOW_S - now % WINDOW_S))
-            raise RateLimited(f"this caller's reads used {spent / 1000:.1f} s of server time this minute, over the "
-                              f"limit of {self.budget_ms / 1000:g} s; retry in {wait} s",
-                              headers={"Retry-After": str(wait)})
+            raise RateLimited(
+                f"this caller's reads used {spent / 1000:.1f} s of server time this minute, over the "
+                f"limit of {self.budget_ms / 1000:g} s; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
 
     def charge(self, caller: str, now: float, spent_ms: float) -> None:
         key = self._key(caller, now)

@@ -27,8 +27,6 @@ order by s.variable, r.time
 """
 
 
-
-
 def driver_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under the session (in the session's transaction)."""
     conn = session.connection().connection.driver_connection

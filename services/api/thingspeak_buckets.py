@@ -67,8 +67,9 @@ def bucketed_feed(conn: psycopg.Connection, query: FeedQuery) -> list[tuple] | N
         window = {"ids": list(column), "start": start, "end": end}
         if one_row(cur.execute(NEWEST_ARE_ENTRIES, window))[0] is False:  # other protocols' values: raw entries
             return None
-        first = one_row(cur.execute(WINDOW_START, {"ids": list(column), "start": start, "end": end,
-                                           "limit": query.limit}))[0]
+        first = one_row(
+            cur.execute(WINDOW_START, {"ids": list(column), "start": start, "end": end, "limit": query.limit})
+        )[0]
         if first is None:
             return []
         found = bucketed(cur, list(column), first, end, query.step, [AGGS[query.aggregate]])
@@ -84,4 +85,4 @@ def bucketed_feed(conn: psycopg.Connection, query: FeedQuery) -> list[tuple] | N
         flat = [None if value is None else float(value) for _, values in ordered for value in values]
         texts = [row[0] for row in cur.execute(SHOWN, {"values": flat, "round": query.round_to}).fetchall()]
     width = len(query.tags)
-    return [(moment, None, *texts[i * width:(i + 1) * width]) for i, (moment, _) in enumerate(ordered)]
+    return [(moment, None, *texts[i * width : (i + 1) * width]) for i, (moment, _) in enumerate(ordered)]

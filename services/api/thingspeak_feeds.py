@@ -23,7 +23,7 @@ AGGREGATES = {
     "average": "avg(n{i}::numeric)::float8",
     # greatest/least skip nulls: without the count, a bucket with no value would sum to -1.797e308
     "sum": "(case when count(n{i}) > 0 then least(greatest(sum(n{i}::numeric), -1.7976931348623157e308), "
-           "1.7976931348623157e308) end)::float8",
+    "1.7976931348623157e308) end)::float8",
     "median": "percentile_cont(0.5) within group (order by n{i})",
 }
 
@@ -84,15 +84,19 @@ def _plain_sql(count: int, round_to: int | None) -> str:
 
 def _bucketed_sql(count: int, aggregate: str, round_to: int | None) -> str:
     if aggregate == "timescale":  # the first entry of each bucket, whole
-        values = ", ".join(f"(array_agg({_shown(f'c{i}', f'n{i}', round_to)} order by time))[1] as v{i}"
-                           for i in range(1, count + 1))
+        values = ", ".join(
+            f"(array_agg({_shown(f'c{i}', f'n{i}', round_to)} order by time))[1] as v{i}" for i in range(1, count + 1)
+        )
     else:
         template = AGGREGATES[aggregate]
         values = ", ".join(
             f"{_shown(template.format(i=i) + '::text', template.format(i=i), round_to)} as v{i}"
-            for i in range(1, count + 1))
+            for i in range(1, count + 1)
+        )
     names = ", ".join(f"b.v{i}" for i in range(1, count + 1))
-    return _entries_sql(count) + f""",
+    return (
+        _entries_sql(count)
+        + f""",
     bucketed as (
         select date_bin(%(step)s, time, %(origin)s) as bucket, {values}
         from entries group by 1
@@ -103,6 +107,7 @@ def _bucketed_sql(count: int, aggregate: str, round_to: int | None) -> str:
         union select bucket from bucketed
     )
     select g.bucket, null::bigint, {names} from grid g left join bucketed b using (bucket) order by g.bucket"""
+    )
 
 
 EARLIEST = datetime.fromisoformat("0001-01-02T00:00:00+00:00")
@@ -121,9 +126,13 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
     else:
         sql = _plain_sql(count, query.round_to)
     params = {
-        "ds": query.dataset_id, "tags": query.tags, "limit": query.limit,
-        "start": query.start or EARLIEST, "end": query.end or LATEST,
-        "step": query.step, "origin": query.origin,
+        "ds": query.dataset_id,
+        "tags": query.tags,
+        "limit": query.limit,
+        "start": query.start or EARLIEST,
+        "end": query.end or LATEST,
+        "step": query.step,
+        "origin": query.origin,
     }
     with _cursor(session) as cur:
         cur.execute(sql, params)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-TYPES = {"id": "integer", "entry_id": "integer", "last_entry_id": "integer",
-         "created_at": "dateTime", "updated_at": "dateTime"}
+TYPES = {
+    "id": "integer",
+    "entry_id": "integer",
+    "last_entry_id": "integer",
+    "created_at": "dateTime",
+    "updated_at": "dateTime",
+}
 
 
 def _element(name: str, value: object, indent: str) -> str:

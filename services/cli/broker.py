@@ -20,8 +20,12 @@ DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 def write_password_file(path: Path, username: str, password: str) -> None:
     """The broker's password file with the bridge's account, hashed by mosquitto_passwd."""
     path.unlink(missing_ok=True)
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), username, password], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(path), username, password],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     path.chmod(0o600)
 
 
@@ -30,13 +34,22 @@ def init_dynamic_security(directory: Path, admin_username: str, admin_password: 
     directory.mkdir(parents=True, exist_ok=True)
     store = directory / "dynamic-security.json"
     if not store.exists():
-        subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(store), admin_username, admin_password],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            ["mosquitto_ctrl", "dynsec", "init", str(store), admin_username, admin_password],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     return store
 
 
 def write_local_broker_config(
-    directory: Path, port: int, settings: Settings, *, extra: str = "", dynsec: Path | None = None,
+    directory: Path,
+    port: int,
+    settings: Settings,
+    *,
+    extra: str = "",
+    dynsec: Path | None = None,
 ) -> Path:
     """A Mosquitto config for a private broker on 127.0.0.1:`port`, persistence under `directory`.
 

@@ -44,20 +44,34 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def dataset_summary(dataset: Dataset) -> dict:
-    return {"id": dataset.id, "name": dataset.name, "owner": dataset.owner.username, "public": dataset.public,
-            "accept_new_variables": dataset.accept_new_variables, "variables": len(dataset.variables),
-            "entry_count": dataset.entry_count,
-            "last_entry_at": _iso(dataset.last_entry_at), "retention_days": dataset.retention_days}
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "owner": dataset.owner.username,
+        "public": dataset.public,
+        "accept_new_variables": dataset.accept_new_variables,
+        "variables": len(dataset.variables),
+        "entry_count": dataset.entry_count,
+        "last_entry_at": _iso(dataset.last_entry_at),
+        "retention_days": dataset.retention_days,
+    }
 
 
 def dataset_detail(session: Session, dataset: Dataset) -> dict:
-    devices = session.scalar(select(func.count()).select_from(Device)
-                             .where(Device.dataset_id == dataset.id, Device.revoked_at.is_(None)))
+    devices = session.scalar(
+        select(func.count()).select_from(Device).where(Device.dataset_id == dataset.id, Device.revoked_at.is_(None))
+    )
     series = session.scalar(select(func.count()).select_from(Series).where(Series.dataset_id == dataset.id))
-    return {**dataset_summary(dataset), "description": dataset.description, "created_at": _iso(dataset.created_at),
-            "devices": devices, "series": series,
-            "variables": [{"tag": v.tag, "name": v.name, "unit": v.unit, "position": v.position + 1}
-                          for v in dataset.variables]}
+    return {
+        **dataset_summary(dataset),
+        "description": dataset.description,
+        "created_at": _iso(dataset.created_at),
+        "devices": devices,
+        "series": series,
+        "variables": [
+            {"tag": v.tag, "name": v.name, "unit": v.unit, "position": v.position + 1} for v in dataset.variables
+        ],
+    }
 
 
 def confirm(what: str, yes: bool) -> None:
@@ -71,8 +85,9 @@ def confirm(what: str, yes: bool) -> None:
 
 
 # datasets ------------------------------------------------------------------------------------------------------
-def dataset_list(owner: Annotated[str | None, typer.Option(help="only this user's datasets")] = None,
-                 json: JsonOpt = False) -> None:
+def dataset_list(
+    owner: Annotated[str | None, typer.Option(help="only this user's datasets")] = None, json: JsonOpt = False
+) -> None:
     """Every dataset (or one user's): id, name, owner, variables, entries."""
     try:
         with transaction(sessions()) as session:
@@ -89,9 +104,16 @@ def dataset_list(owner: Annotated[str | None, typer.Option(help="only this user'
     for column in ("id", "name", "owner", "public", "variables", "entries", "last entry", "retention"):
         table.add_column(column, no_wrap=column in ("id", "name"))
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["owner"], "yes" if r["public"] else "no", str(r["variables"]),
-                      str(r["entry_count"]), r["last_entry_at"] or "-",
-                      f"{r['retention_days']} d" if r["retention_days"] else "-")
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            r["owner"],
+            "yes" if r["public"] else "no",
+            str(r["variables"]),
+            str(r["entry_count"]),
+            r["last_entry_at"] or "-",
+            f"{r['retention_days']} d" if r["retention_days"] else "-",
+        )
     out.print(table)
 
 
@@ -105,13 +127,17 @@ def dataset_show(dataset_id: int, json: JsonOpt = False) -> None:
     if json:
         emit_json(detail)
         return
-    out.print(f"[bold]{detail['name']}[/bold] (dataset {detail['id']}, owner {detail['owner']}, "
-              f"{'public' if detail['public'] else 'private'})")
+    out.print(
+        f"[bold]{detail['name']}[/bold] (dataset {detail['id']}, owner {detail['owner']}, "
+        f"{'public' if detail['public'] else 'private'})"
+    )
     if detail["description"]:
         out.print(detail["description"], markup=False)
-    out.print(f"{detail['entry_count']} entries, last {detail['last_entry_at'] or '-'}; {detail['devices']} "
-              f"device(s), {detail['series']} series; retention "
-              f"{str(detail['retention_days']) + ' days' if detail['retention_days'] else 'none'}")
+    out.print(
+        f"{detail['entry_count']} entries, last {detail['last_entry_at'] or '-'}; {detail['devices']} "
+        f"device(s), {detail['series']} series; retention "
+        f"{str(detail['retention_days']) + ' days' if detail['retention_days'] else 'none'}"
+    )
     table = Table(title="Variables", title_justify="left")
     for column in ("field", "tag", "name", "unit"):
         table.add_column(column, no_wrap=True)
@@ -125,27 +151,43 @@ def dataset_edit(
     name: Annotated[str | None, typer.Option(help="a new name")] = None,
     description: Annotated[str | None, typer.Option(help="a new description")] = None,
     public: Annotated[bool | None, typer.Option("--public/--private", help="readable without a key or not")] = None,
-    retention_days: Annotated[int | None, typer.Option(help="drop readings older than this (0: keep forever)")]
-    = None,
-    accept_new_variables: Annotated[bool | None, typer.Option(
-        "--accept-new-variables/--no-accept-new-variables",
-        help="register unknown variables on first sight, or refuse them naming the variable")] = None,
-    add_var: Annotated[list[str] | None, typer.Option(
-        help="declare a variable, TAG[:Display name]; repeat for more")] = None,
+    retention_days: Annotated[int | None, typer.Option(help="drop readings older than this (0: keep forever)")] = None,
+    accept_new_variables: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept-new-variables/--no-accept-new-variables",
+            help="register unknown variables on first sight, or refuse them naming the variable",
+        ),
+    ] = None,
+    add_var: Annotated[
+        list[str] | None, typer.Option(help="declare a variable, TAG[:Display name]; repeat for more")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Change a dataset's name, description, visibility, retention or rule for new variables; declare variables."""
     try:
         with transaction(sessions()) as session:
             dataset = get_dataset(session, dataset_id)
-            if (name is None and description is None and public is None and retention_days is None
-                    and accept_new_variables is None and not add_var):
-                raise BadRequest("nothing to change: give --name, --description, --public/--private, "
-                                 "--retention-days, --accept-new-variables/--no-accept-new-variables or --add-var")
-            update_dataset(session, dataset, name=dataset.name if name is None else name,
-                           description=dataset.description if description is None else description,
-                           public=dataset.public if public is None else public,
-                           accept_new_variables=accept_new_variables)
+            if (
+                name is None
+                and description is None
+                and public is None
+                and retention_days is None
+                and accept_new_variables is None
+                and not add_var
+            ):
+                raise BadRequest(
+                    "nothing to change: give --name, --description, --public/--private, "
+                    "--retention-days, --accept-new-variables/--no-accept-new-variables or --add-var"
+                )
+            update_dataset(
+                session,
+                dataset,
+                name=dataset.name if name is None else name,
+                description=dataset.description if description is None else description,
+                public=dataset.public if public is None else public,
+                accept_new_variables=accept_new_variables,
+            )
             if retention_days is not None:
                 if not 0 <= retention_days <= MAX_RETENTION_DAYS:
                     raise BadRequest(f"retention_days must be between 0 (keep forever) and {MAX_RETENTION_DAYS}")
@@ -160,8 +202,10 @@ def dataset_edit(
         emit_json(detail)
     else:
         rule = "on" if detail["accept_new_variables"] else "off"
-        out.print(f"dataset {dataset_id} saved; accept new variables {rule}; "
-                  f"variables {', '.join(v['tag'] for v in detail['variables'])}")
+        out.print(
+            f"dataset {dataset_id} saved; accept new variables {rule}; "
+            f"variables {', '.join(v['tag'] for v in detail['variables'])}"
+        )
 
 
 def dataset_delete(dataset_id: int, yes: YesOpt = False, json: JsonOpt = False) -> None:
@@ -261,7 +305,8 @@ def user_list(json: JsonOpt = False) -> None:
         with transaction(sessions()) as session:
             rows: list[dict[str, Any]] = [
                 {"id": u.id, "username": u.username, "datasets": n, "created_at": _iso(u.created_at)}
-                for u, n in list_users(session)]
+                for u, n in list_users(session)
+            ]
     except OwnstreamError as error:
         fail(error)
     if json:

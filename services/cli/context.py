@@ -26,5 +26,7 @@ def announce() -> None:
     """Tell running receivers that keys, tokens or variables changed."""
     settings = get_settings()
     if not announce_key_change(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.redis_namespace):
-        console.print("[yellow]warning:[/yellow] could not notify receivers through Redis; "
-                      "they re-read keys once they reach it again")
+        console.print(
+            "[yellow]warning:[/yellow] could not notify receivers through Redis; "
+            "they re-read keys once they reach it again"
+        )

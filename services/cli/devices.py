@@ -26,8 +26,9 @@ def show_token(result: dict, json: bool, label: str) -> None:
     if json:
         emit_json(result)
     else:
-        console.print(f"device [bold]{result['device_id']}[/bold] in dataset {result['dataset_id']}\n"
-                      f"  {label}: {result['token']}")
+        console.print(
+            f"device [bold]{result['device_id']}[/bold] in dataset {result['dataset_id']}\n  {label}: {result['token']}"
+        )
 
 
 @device_app.command("create")
@@ -81,8 +82,10 @@ def device_delete(
         fail(error)
     announce()
     if not DeviceAccounts(get_settings()).revoke(dataset, device_id):
-        console.print("[yellow]warning:[/yellow] the broker still has the device's account; "
-                      "run `ownstream mqtt sync-accounts` once it answers")
+        console.print(
+            "[yellow]warning:[/yellow] the broker still has the device's account; "
+            "run `ownstream mqtt sync-accounts` once it answers"
+        )
     console.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
 
 
@@ -99,8 +102,12 @@ def device_list(
         return
     table = Table("dataset", "device", "created", "last seen", box=None)
     for d in devices:
-        table.add_row(str(d["dataset_id"]), d["device_id"], f"{d['created_at']:%Y-%m-%d %H:%M:%S}",
-                      f"{d['last_seen_at']:%Y-%m-%d %H:%M:%S}" if d["last_seen_at"] else "never")
+        table.add_row(
+            str(d["dataset_id"]),
+            d["device_id"],
+            f"{d['created_at']:%Y-%m-%d %H:%M:%S}",
+            f"{d['last_seen_at']:%Y-%m-%d %H:%M:%S}" if d["last_seen_at"] else "never",
+        )
     out.print(table)
 
 

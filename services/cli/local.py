@@ -62,11 +62,36 @@ def start_postgres(data: Path, port: int) -> None:
     pgdata = data / "postgres"
     if not (pgdata / "PG_VERSION").exists():
         pgdata.mkdir(parents=True, exist_ok=True)
-        subprocess.run([postgres_binary("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                        "-E", "UTF8", "--no-locale"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([postgres_binary("pg_ctl"), "-D", str(pgdata), "-l", str(data / "postgres.log"), "-w",
-                    "-o", f"-p {port} -k {pgdata} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                postgres_binary("initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    subprocess.run(
+        [
+            postgres_binary("pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(data / "postgres.log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {pgdata} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def ensure_postgres(settings: Settings, data: Path) -> None:
@@ -97,9 +122,25 @@ def ensure_redis(settings: Settings, data: Path) -> None:
             raise RuntimeError(f"Redis at {host}:{port} does not answer") from None
         console.print(f"Redis: nothing answers on {host}:{port}; starting a private one (AOF on) in {data}/redis")
         (data / "redis").mkdir(parents=True, exist_ok=True)
-        subprocess.run(["redis-server", str(DEPLOY / "redis.conf"), "--port", str(port), "--bind", "127.0.0.1",
-                        "--dir", str(data / "redis"), "--daemonize", "yes",
-                        "--logfile", str(data / "redis.log"), "--pidfile", str(data / "redis.pid")], check=True)
+        subprocess.run(
+            [
+                "redis-server",
+                str(DEPLOY / "redis.conf"),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data / "redis"),
+                "--daemonize",
+                "yes",
+                "--logfile",
+                str(data / "redis.log"),
+                "--pidfile",
+                str(data / "redis.pid"),
+            ],
+            check=True,
+        )
         wait_until(lambda: port_open(host, port), "redis-server")
     console.print(f"Redis: {host}:{port}")
 

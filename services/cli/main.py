@@ -8,8 +8,9 @@ from services.cli import catalog, devices, manage, mqtt, run, status, transfer
 from services.cli.failed import failed_app
 from services.cli.local import local_app
 
-app = typer.Typer(help="Ownstream: your IoT data, on your own machines.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Ownstream: your IoT data, on your own machines.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 catalog.register(manage.dataset_app, manage.user_app)
 app.add_typer(manage.user_app, name="user")
 app.add_typer(manage.dataset_app, name="dataset")

@@ -52,23 +52,37 @@ def dataset_create(
     description: Annotated[str, typer.Option()] = "",
     public: Annotated[bool, typer.Option("--public", help="readable without a key")] = False,
     retention_days: Annotated[int | None, typer.Option(help="drop readings older than this")] = None,
-    accept_new_variables: Annotated[bool | None, typer.Option(
-        "--accept-new-variables/--no-accept-new-variables",
-        help="register unknown variables on first sight (default: only when no --var is given)")] = None,
+    accept_new_variables: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept-new-variables/--no-accept-new-variables",
+            help="register unknown variables on first sight (default: only when no --var is given)",
+        ),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="print id and keys as JSON")] = False,
 ) -> None:
     """Create a dataset; prints its id and its read and write keys (shown only now)."""
     try:
         with transaction(sessions()) as session:
             dataset, keys = create_dataset(
-                session, user_by_name(session, owner), name, [VariableSpec.parse(v) for v in var],
-                description=description, public=public, retention_days=retention_days,
+                session,
+                user_by_name(session, owner),
+                name,
+                [VariableSpec.parse(v) for v in var],
+                description=description,
+                public=public,
+                retention_days=retention_days,
                 accept_new_variables=accept_new_variables,
             )
     except OwnstreamError as error:
         fail(error)
-    result = {"id": dataset.id, "name": dataset.name, "read_key": keys.read_key, "write_key": keys.write_key,
-              "accept_new_variables": dataset.accept_new_variables}
+    result = {
+        "id": dataset.id,
+        "name": dataset.name,
+        "read_key": keys.read_key,
+        "write_key": keys.write_key,
+        "accept_new_variables": dataset.accept_new_variables,
+    }
     if json:
         emit_json(result)
     else:

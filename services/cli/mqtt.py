@@ -54,8 +54,10 @@ def mqtt_bootstrap() -> None:
     except BrokerAccountError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
-    console.print(f"broker at {admin.host}:{admin.port}: bridge user [bold]{settings.mqtt_username}[/bold] "
-                  "may subscribe; anonymous devices may publish under channels/, devices/, datasets/")
+    console.print(
+        f"broker at {admin.host}:{admin.port}: bridge user [bold]{settings.mqtt_username}[/bold] "
+        "may subscribe; anonymous devices may publish under channels/, devices/, datasets/"
+    )
 
 
 @mqtt_app.command("sync-accounts")
@@ -76,7 +78,8 @@ def mqtt_sync_accounts(json: Annotated[bool, typer.Option("--json")] = False) ->
     for user in report.stale:
         console.print(f"removed {user}: its password is not the device's current token")
     for user in report.missing:
-        console.print(f"[yellow]no account[/yellow] {user}: refresh its token (`ownstream device refresh`) "
-                      "to give it one")
+        console.print(
+            f"[yellow]no account[/yellow] {user}: refresh its token (`ownstream device refresh`) to give it one"
+        )
     if not (report.removed or report.stale or report.missing):
         console.print("broker accounts match the registry")

@@ -73,9 +73,18 @@ def serve(
     # again; exit 0 then, as a graceful stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        APPS[service], factory=True, host=host or settings.host, port=port or default_port,
-        workers=processes or settings.http_processes, log_level="warning", access_log=False,
-        server_header=False, proxy_headers=True, timeout_graceful_shutdown=10, http=DeadlineProtocol, **options,
+        APPS[service],
+        factory=True,
+        host=host or settings.host,
+        port=port or default_port,
+        workers=processes or settings.http_processes,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        http=DeadlineProtocol,
+        **options,
     )
 
 
@@ -96,12 +105,15 @@ def up(
     port = port or settings.port
     me = [sys.executable, "-m", "services.cli"]
     supervisor = Supervisor()
-    supervisor.add("http", [*me, "serve", "all", "--port", str(port), "--processes",
-                            str(processes or settings.http_processes)])
+    supervisor.add(
+        "http", [*me, "serve", "all", "--port", str(port), "--processes", str(processes or settings.http_processes)]
+    )
     for index in range(settings.workers if workers is None else workers):
         metrics_port = settings.worker_metrics_port + index if settings.worker_metrics_port else 0
-        supervisor.add(f"worker-{index + 1}", [*me, "worker", "--name", f"ownstream-{os.getpid()}-{index + 1}",
-                                               "--metrics-port", str(metrics_port)])
+        supervisor.add(
+            f"worker-{index + 1}",
+            [*me, "worker", "--name", f"ownstream-{os.getpid()}-{index + 1}", "--metrics-port", str(metrics_port)],
+        )
     for name, command in extra_processes(me):
         supervisor.add(name, command)
     console.print(f"Ownstream on http://{settings.host}:{port}  (ingest and API; Ctrl-C stops everything)")

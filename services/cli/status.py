@@ -40,10 +40,13 @@ def redis_part(redis: Redis, settings: Settings) -> dict[str, Any]:
         "started_jobs": stats.started_jobs,
         "failed_jobs": stats.failed_jobs,
         "workers": len(workers),
-        "worker_list": [{"name": w.name, "host": w.hostname, "pid": w.pid, "state": str(w.get_state())}
-                        for w in workers],
-        "bridges": [{"client_id": b.get("client_id"), "host": b.get("host"), "pid": b.get("pid"),
-                     "broker": b.get("broker")} for b in live_bridges(redis, settings)],
+        "worker_list": [
+            {"name": w.name, "host": w.hostname, "pid": w.pid, "state": str(w.get_state())} for w in workers
+        ],
+        "bridges": [
+            {"client_id": b.get("client_id"), "host": b.get("host"), "pid": b.get("pid"), "broker": b.get("broker")}
+            for b in live_bridges(redis, settings)
+        ],
         "readings_per_s": round(rates.per_second(redis, settings.redis_namespace), 1),
     }
 
@@ -56,10 +59,20 @@ def database_part(settings: Settings) -> dict[str, Any]:
             if mode == "timescaledb":
                 readings_bytes = one_row(conn.execute(TIMESCALE_SIZE_SQL))[0] or 0
     except psycopg.Error as error:
-        return {"database": f"unreachable: {str(error).strip().splitlines()[0]}", "storage_mode": None,
-                "database_bytes": None, "readings_bytes": None, "rejected_last_hour": None}
-    return {"database": "ok", "storage_mode": mode, "database_bytes": int(database_bytes),
-            "readings_bytes": int(readings_bytes), "rejected_last_hour": int(rejected)}
+        return {
+            "database": f"unreachable: {str(error).strip().splitlines()[0]}",
+            "storage_mode": None,
+            "database_bytes": None,
+            "readings_bytes": None,
+            "rejected_last_hour": None,
+        }
+    return {
+        "database": "ok",
+        "storage_mode": mode,
+        "database_bytes": int(database_bytes),
+        "readings_bytes": int(readings_bytes),
+        "rejected_last_hour": int(rejected),
+    }
 
 
 def size(n: int | None) -> str:
@@ -80,14 +93,19 @@ def render(info: dict[str, Any]) -> None:
     summary.add_row("queued jobs", str(info["queued_jobs"]))
     summary.add_row("oldest job age", f"{info['oldest_job_age_s']:.1f} s")
     summary.add_row("jobs in progress", str(info["started_jobs"]))
-    summary.add_row("failed jobs", str(info["failed_jobs"]) + ("  (see `ownstream failed list`)"
-                                                                 if info["failed_jobs"] else ""))
+    summary.add_row(
+        "failed jobs", str(info["failed_jobs"]) + ("  (see `ownstream failed list`)" if info["failed_jobs"] else "")
+    )
     summary.add_row("readings/s (last minute)", f"{info['readings_per_s']:.1f}")
-    summary.add_row("rejected (last hour)", str(info["rejected_last_hour"]) if info["rejected_last_hour"]
-                    is not None else "-")
+    summary.add_row(
+        "rejected (last hour)", str(info["rejected_last_hour"]) if info["rejected_last_hour"] is not None else "-"
+    )
     summary.add_row("database", info["database"])
-    summary.add_row("storage", f"{info['storage_mode'] or '-'}: readings {size(info['readings_bytes'])}, "
-                    f"database {size(info['database_bytes'])}")
+    summary.add_row(
+        "storage",
+        f"{info['storage_mode'] or '-'}: readings {size(info['readings_bytes'])}, "
+        f"database {size(info['database_bytes'])}",
+    )
     summary.add_row("workers alive", str(info["workers"]))
     summary.add_row("bridges alive", str(len(info["bridges"])))
     out.print(summary)

@@ -25,8 +25,10 @@ from shared.errors import OwnstreamError
 from shared.values import ValueProblem
 
 # hot and packed readings alike (readings_in, migration 0003)
-COUNT_SQL = ("select count(*) from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r "
-             "where s.dataset_id = %(ds)s")
+COUNT_SQL = (
+    "select count(*) from series s cross join lateral readings_in(array[s.id], %(start)s, %(end)s) r "
+    "where s.dataset_id = %(ds)s"
+)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -73,8 +75,16 @@ def export(
         conn.execute("set transaction read only")
         total = one_row(conn.execute(COUNT_SQL, {"ds": dataset, "start": begin, "end": finish}))[0]
         sink: IO[bytes] = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
-        progress = stack.enter_context(Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
-                                                TimeElapsedColumn(), console=console, transient=output is None))
+        progress = stack.enter_context(
+            Progress(
+                TextColumn("export"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=output is None,
+            )
+        )
         task = progress.add_task("readings", total=total)
         header = format == "csv"
         for block in export_rows(conn, dataset, begin, finish, format):
@@ -120,22 +130,26 @@ def import_(
                 console.print(f"[red]error:[/red] {error}")
                 raise typer.Exit(1) from None
             size = file.stat().st_size
-        first = stream.peek(4096)[:4096].split(b"\n", 1)[0].decode(errors="replace") if hasattr(
-            stream, "peek") else ""
+        first = stream.peek(4096)[:4096].split(b"\n", 1)[0].decode(errors="replace") if hasattr(stream, "peek") else ""
         kind = readers.detect(first, file.name) if format == "auto" else format
-        progress = stack.enter_context(Progress(TextColumn(f"import {kind}"), BarColumn(), DownloadColumn(),
-                                                TimeElapsedColumn(), console=console))
+        progress = stack.enter_context(
+            Progress(TextColumn(f"import {kind}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=console)
+        )
         task = progress.add_task("bytes", total=size)
         lines = _lines(stream, progress, task)
-        parsed = {"ndjson": lambda: readers.read_ndjson(lines), "csv": lambda: readers.read_csv(lines),
-                  "lineproto": lambda: readers.read_lineproto(lines, precision, device),
-                  "thingspeak": lambda: readers.read_thingspeak(lines, variables)}[kind]()
+        parsed = {
+            "ndjson": lambda: readers.read_ndjson(lines),
+            "csv": lambda: readers.read_csv(lines),
+            "lineproto": lambda: readers.read_lineproto(lines, precision, device),
+            "thingspeak": lambda: readers.read_thingspeak(lines, variables),
+        }[kind]()
         try:
             result = import_readings(settings, dataset, parsed)
         except readers.ImportProblem as problem:
             progress.stop()
-            console.print(f"[red]error:[/red] {problem}; the readings before it are stored "
-                          "(importing the file again is safe)")
+            console.print(
+                f"[red]error:[/red] {problem}; the readings before it are stored (importing the file again is safe)"
+            )
             raise typer.Exit(1) from None
         except UnicodeDecodeError as error:
             progress.stop()
@@ -143,13 +157,20 @@ def import_(
             raise typer.Exit(1) from None
     if result.variables_registered:
         announce()
-    summary = {"dataset": dataset, "format": kind, "read": result.read, "stored": result.stored,
-               "unchanged": result.unchanged, "variables_registered": result.variables_registered}
+    summary = {
+        "dataset": dataset,
+        "format": kind,
+        "read": result.read,
+        "stored": result.stored,
+        "unchanged": result.unchanged,
+        "variables_registered": result.variables_registered,
+    }
     if json:
         emit_json(summary)
     else:
-        out.print(f"dataset {dataset}: {result.read} readings read, {result.stored} stored, "
-                  f"{result.unchanged} already there")
+        out.print(
+            f"dataset {dataset}: {result.read} readings read, {result.stored} stored, {result.unchanged} already there"
+        )
 
 
 def _tool(name: str) -> str:
@@ -165,8 +186,15 @@ def backup(
 ) -> None:
     """Back up the whole database with pg_dump (custom format, no owners or privileges)."""
     settings = get_settings()
-    command = [_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--compress=6",
-               f"--file={output}", f"--dbname={settings.database_url}"]
+    command = [
+        _tool("pg_dump"),
+        "--format=custom",
+        "--no-owner",
+        "--no-privileges",
+        "--compress=6",
+        f"--file={output}",
+        f"--dbname={settings.database_url}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         console.print(f"[red]error:[/red] pg_dump failed: {done.stderr.strip()}")
@@ -179,11 +207,17 @@ def _replace_schema(url: str, file: Path) -> tuple[int, str]:
 
     pg_restore's own --clean cannot drop the readings partitions' inherited constraints one by one.
     """
-    dump = subprocess.Popen([_tool("pg_restore"), "--no-owner", "--no-privileges", "--file=-", str(file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    load = subprocess.Popen([_tool("psql"), "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
-                             f"--dbname={url}", "--file=-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    dump = subprocess.Popen(
+        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--file=-", str(file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    load = subprocess.Popen(
+        [_tool("psql"), "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1", f"--dbname={url}", "--file=-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert dump.stdout is not None and load.stdin is not None
     try:
         load.stdin.write(b"drop schema public cascade;\ncreate schema public;\n")
@@ -209,20 +243,34 @@ def restore(
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         used = one_row(conn.execute("select to_regclass('public.ownstream_meta') is not null"))[0]
         if used and not clean:
-            console.print("[red]error:[/red] the database already holds an Ownstream schema: "
-                          "restore into an empty database, or add --clean to replace it")
+            console.print(
+                "[red]error:[/red] the database already holds an Ownstream schema: "
+                "restore into an empty database, or add --clean to replace it"
+            )
             raise typer.Exit(1)
-        timescale = b"EXTENSION - timescaledb" in subprocess.run(
-            [_tool("pg_restore"), "--list", str(file)], capture_output=True).stdout
+        timescale = (
+            b"EXTENSION - timescaledb"
+            in subprocess.run([_tool("pg_restore"), "--list", str(file)], capture_output=True).stdout
+        )
         if timescale:  # TimescaleDB's catalog must be restored with its triggers off
             conn.execute("create extension if not exists timescaledb")
             conn.execute("select timescaledb_pre_restore()")
     if clean:
         code, errors = _replace_schema(settings.database_url, file)
     else:
-        done = subprocess.run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-                               "--single-transaction", f"--dbname={settings.database_url}", str(file)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                _tool("pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--dbname={settings.database_url}",
+                str(file),
+            ],
+            capture_output=True,
+            text=True,
+        )
         code, errors = done.returncode, done.stderr
     if timescale:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:

@@ -28,8 +28,10 @@ from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
 def admit(credential: Credential, tag: str, where: str) -> None:
     """Refuse `tag` unless it is registered or the dataset accepts new variables."""
     if tag not in credential.known and not credential.accepts_new:
-        raise BadRequest(f"unknown variable {tag!r} in {where}: this dataset does not accept new variables; "
-                         "register it on the dataset first, or turn on accept new variables")
+        raise BadRequest(
+            f"unknown variable {tag!r} in {where}: this dataset does not accept new variables; "
+            "register it on the dataset first, or turn on accept new variables"
+        )
 
 
 def require_writer(credential: Credential | None, dataset_id: int | None = None) -> Credential:
@@ -63,16 +65,21 @@ class Acceptor:
         if (created_at := params.get("created_at")) not in (None, ""):
             moment = ts.parse_moment(created_at, "created_at", tz, self._window())
             extra["created_at"] = moment.isoformat()
-        return make_message("push", credential.dataset_id, values, source=source,
-                            device=credential.device, params=extra)
+        return make_message(
+            "push", credential.dataset_id, values, source=source, device=credential.device, params=extra
+        )
 
-    def bulk(self, credential: Credential, updates: object, *, source: Source, timezone: object = None
-             ) -> QueueMessage:
+    def bulk(self, credential: Credential, updates: object, *, source: Source, timezone: object = None) -> QueueMessage:
         """ThingSpeak bulk updates (each with created_at or delta_t) as one message asking for their entry ids."""
-        entries = ts.bulk_entries(updates, credential, zone(timezone), self._window(),
-                                  self.settings.max_records)
-        return make_message("bulk", credential.dataset_id, {"entries": entries}, source=source,
-                            device=credential.device, params={"entries": len(entries)})
+        entries = ts.bulk_entries(updates, credential, zone(timezone), self._window(), self.settings.max_records)
+        return make_message(
+            "bulk",
+            credential.dataset_id,
+            {"entries": entries},
+            source=source,
+            device=credential.device,
+            params={"entries": len(entries)},
+        )
 
     def native(self, credential: Credential, body: bytes, *, source: Source) -> QueueMessage:
         """{"readings": [{"time": ISO, "device": str, "values": {...}}]} with registered variables only."""
@@ -94,8 +101,7 @@ class Acceptor:
             if reading.get("time") is not None:
                 self._check_time(reading["time"], f"{where}.time")
             device = reading.get("device")
-            if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 200
-                                       or "\x00" in device):
+            if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 200 or "\x00" in device):
                 raise BadRequest(f"{where}.device must be a string of 1 to 200 characters, without NUL")
             values = reading.get("values")
             if not isinstance(values, dict) or not values:
@@ -110,8 +116,7 @@ class Acceptor:
                     columns(value)
                 except ValueProblem as problem:
                     raise BadRequest(f"{where}.values.{tag}: {problem}") from None
-        return make_message("native", credential.dataset_id, body.decode(), source=source,
-                            device=credential.device)
+        return make_message("native", credential.dataset_id, body.decode(), source=source, device=credential.device)
 
     def autopi(self, credential: Credential, body: bytes, *, source: Source) -> QueueMessage:
         """An AutoPi upload: a JSON array of `@t`/`@ts` records, checked only for its shape and count.
@@ -129,8 +134,9 @@ class Acceptor:
             raise PayloadTooLarge(f"{len(records)} records in one request; at most {self.settings.max_records}")
         # a dataset closed to new variables: the worker sets aside records that would register one
         params = None if credential.accepts_new else {"variables": list(credential.variables)}
-        return make_message("autopi", credential.dataset_id, body.decode(), source=source,
-                            device=credential.device, params=params)
+        return make_message(
+            "autopi", credential.dataset_id, body.decode(), source=source, device=credential.device, params=params
+        )
 
     def lineproto(self, credential: Credential, body: bytes, precision: str, *, source: Source) -> QueueMessage:
         """InfluxDB line protocol; the whole body is parsed so that a bad line refuses it all (naming the line)."""
@@ -154,8 +160,14 @@ class Acceptor:
             count += 1
         if not count:
             raise BadRequest("writing requires points: the body has no lines")
-        return make_message("lineproto", credential.dataset_id, text, source=source, device=credential.device,
-                            params={"precision": precision})
+        return make_message(
+            "lineproto",
+            credential.dataset_id,
+            text,
+            source=source,
+            device=credential.device,
+            params={"precision": precision},
+        )
 
     def _check_time(self, text: object, where: str) -> None:
         try:
@@ -183,5 +195,4 @@ class Acceptor:
                     columns(value)
         except ValueProblem as problem:
             raise BadRequest(str(problem)) from None
-        return make_message("telemetry", credential.dataset_id, body.decode(), source=source,
-                            device=credential.device)
+        return make_message("telemetry", credential.dataset_id, body.decode(), source=source, device=credential.device)

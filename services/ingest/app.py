@@ -38,8 +38,7 @@ def include_ingest(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(title="Ownstream ingest", lifespan=ingest_lifespan, default_response_class=JSON,
-                  openapi_url=None)
+    app = FastAPI(title="Ownstream ingest", lifespan=ingest_lifespan, default_response_class=JSON, openapi_url=None)
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     include_ingest(app)

@@ -20,8 +20,9 @@ async def autopi(request: Request) -> JSON:
     rt = runtime(request)
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise Unauthorized("send the device token as Authorization: Bearer <token>",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "send the device token as Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
     credential = require_writer(await rt.credential(token))
     body = await read_body(request, rt.settings.max_body_bytes)
     message = rt.acceptor.autopi(credential, body, source="http")

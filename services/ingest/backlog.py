@@ -36,8 +36,10 @@ class Backlog:
         return True
 
     def refusal(self) -> QueueFull:
-        return QueueFull(f"{self.depth} jobs wait in the queue (limit {self.limit}); send again later",
-                         headers={"Retry-After": str(self.retry_after_s)})
+        return QueueFull(
+            f"{self.depth} jobs wait in the queue (limit {self.limit}); send again later",
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
 
     async def admit(self, length: Callable[[], Awaitable[int]]) -> None:
         """Raise QueueFull (503, Retry-After) while the queue holds `limit` jobs or more."""

@@ -117,9 +117,14 @@ class CredentialResolver:
             dataset_id, kind, device = row
             variables = conn.execute(VARIABLES, (dataset_id,)).fetchall()
             accepts = conn.execute(ACCEPTS_NEW, (dataset_id,)).fetchone()
-        return Credential(dataset_id, kind, device, tuple(tag for tag, _ in variables),
-                          accepts_new=bool(accepts and accepts[0]),
-                          declared=tuple(tag for tag, declared in variables if declared))
+        return Credential(
+            dataset_id,
+            kind,
+            device,
+            tuple(tag for tag, _ in variables),
+            accepts_new=bool(accepts and accepts[0]),
+            declared=tuple(tag for tag, declared in variables if declared),
+        )
 
     def invalidate(self) -> None:
         self._generation += 1

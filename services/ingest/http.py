@@ -114,8 +114,7 @@ async def bulk_update_json(request: Request, dataset_id: int) -> JSON:
     document = json_object(await read_body(request, rt.settings.max_body_bytes))
     key = write_key(request, document.get("write_api_key"), request.query_params.get("api_key"))
     credential = require_writer(await rt.credential(key), dataset_id)
-    message = rt.acceptor.bulk(credential, document.get("updates"), source="http",
-                               timezone=document.get("timezone"))
+    message = rt.acceptor.bulk(credential, document.get("updates"), source="http", timezone=document.get("timezone"))
     await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
     return JSON({"success": True}, status_code=202)
 

@@ -44,8 +44,9 @@ class Receipt:
 
     @classmethod
     def of(cls, messages: list[QueueMessage]) -> Receipt:
-        return cls(tuple((m.get("params") or {}).get("entry_id") for m in messages),
-                   tuple(m["received_at"] for m in messages))
+        return cls(
+            tuple((m.get("params") or {}).get("entry_id") for m in messages), tuple(m["received_at"] for m in messages)
+        )
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,16 @@ class Claim:
 
 def fingerprint(messages: list[QueueMessage]) -> str:
     """A digest of what the request carries (not when it came), to refuse a key reused for other data."""
-    parts = [(m["format"], m["dataset_id"], m["payload"], m.get("device"),
-              {k: v for k, v in (m.get("params") or {}).items() if k != "entry_id"}) for m in messages]
+    parts = [
+        (
+            m["format"],
+            m["dataset_id"],
+            m["payload"],
+            m.get("device"),
+            {k: v for k, v in (m.get("params") or {}).items() if k != "entry_id"},
+        )
+        for m in messages
+    ]
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -92,14 +101,19 @@ class Idempotency:
             if not value.startswith(PENDING):
                 return self._replay(value, digest)
             if time.monotonic() > deadline:
-                raise Conflict("a request with this Idempotency-Key is still in progress; send it again shortly",
-                               headers={"Retry-After": "1"})
+                raise Conflict(
+                    "a request with this Idempotency-Key is still in progress; send it again shortly",
+                    headers={"Retry-After": "1"},
+                )
             time.sleep(0.02)
 
     def record(self, pipe: Pipeline, claim: Claim, receipt: Receipt) -> None:
         """Add the answer to `pipe`, the transaction that also queues the request's data."""
-        document = {"entry_ids": receipt.entry_ids, "received_at": receipt.received_at,
-                    "fingerprint": claim.fingerprint}
+        document = {
+            "entry_ids": receipt.entry_ids,
+            "received_at": receipt.received_at,
+            "fingerprint": claim.fingerprint,
+        }
         pipe.set(claim.key, orjson.dumps(document), ex=self.ttl_s)
 
     def release(self, claim: Claim) -> None:

@@ -45,11 +45,18 @@ VERSION = "1.8.10"  # the InfluxDB release whose write API (v1 and v2) this mirr
 HEADERS = {"X-Influxdb-Version": VERSION, "X-Influxdb-Build": "Ownstream"}
 V2_PRECISIONS = frozenset({"ns", "us", "ms", "s"})
 V1_PRECISIONS = frozenset({"n", "ns", "u", "us", "µ", "ms", "s", "m", "h"})
-CODES = {400: "invalid", 401: "unauthorized", 404: "not found", 413: "request too large", 501: "not implemented",
-         503: "unavailable"}
+CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    404: "not found",
+    413: "request too large",
+    501: "not implemented",
+    503: "unavailable",
+}
 UNAVAILABLE_DB = DatabaseUnavailable("the database is unreachable; send again later", headers={"Retry-After": "5"})
-CREATE_DATABASE = re.compile(r'\s*CREATE\s+DATABASE\s+(?:"(?:[^"\\]|\\.)+"|[A-Za-z_][\w.-]*)(?:\s+WITH\s+.*)?\s*',
-                             re.I | re.S)
+CREATE_DATABASE = re.compile(
+    r'\s*CREATE\s+DATABASE\s+(?:"(?:[^"\\]|\\.)+"|[A-Za-z_][\w.-]*)(?:\s+WITH\s+.*)?\s*', re.I | re.S
+)
 
 
 def header_text(text: str) -> str:
@@ -113,8 +120,9 @@ async def write(request: Request, *, v1: bool) -> Response:
         return influx_error(error, v1=v1)
     except RedisError as error:
         log.warning("redis unavailable: %s", error)
-        return influx_error(QueueUnavailable("the queue (Redis) is unreachable; send again later",
-                                             headers={"Retry-After": "5"}), v1=v1)
+        return influx_error(
+            QueueUnavailable("the queue (Redis) is unreachable; send again later", headers={"Retry-After": "5"}), v1=v1
+        )
     except (psycopg.OperationalError, PoolTimeout) as error:
         log.warning("database unavailable: %s", error)
         return influx_error(UNAVAILABLE_DB, v1=v1)
@@ -144,15 +152,25 @@ async def ping(request: Request) -> Response:
 @router.get("/health")
 async def health() -> JSON:
     """InfluxDB 2's health check, which `influxdb-client`'s health() reads: the receiver is up."""
-    return JSON({"name": "influxdb", "message": "ready for writes", "status": "pass", "checks": [],
-                 "version": VERSION, "commit": "ownstream"}, headers=HEADERS)
+    return JSON(
+        {
+            "name": "influxdb",
+            "message": "ready for writes",
+            "status": "pass",
+            "checks": [],
+            "version": VERSION,
+            "commit": "ownstream",
+        },
+        headers=HEADERS,
+    )
 
 
 @router.post("/api/v2/query")
 async def flux_query() -> JSON:
     """Flux queries are not supported: a clear 501 in InfluxDB's error shape, which clients raise as an error."""
-    error = NotSupported("Flux queries are not supported by Ownstream; read data through "
-                         "GET /api/v1/datasets/{id}/data (see the README)")
+    error = NotSupported(
+        "Flux queries are not supported by Ownstream; read data through GET /api/v1/datasets/{id}/data (see the README)"
+    )
     return influx_error(error, v1=False)
 
 
@@ -176,7 +194,8 @@ async def query(request: Request) -> Response:
             if not CREATE_DATABASE.fullmatch(statement):
                 raise BadRequest(
                     f"unsupported query {statement.strip()[:80]!r}: Ownstream accepts only CREATE DATABASE here "
-                    "(datasets are created in Ownstream); read data through /api/v1/datasets/{id}/data")
+                    "(datasets are created in Ownstream); read data through /api/v1/datasets/{id}/data"
+                )
     except OwnstreamError as error:
         return influx_error(error, v1=True)
     except (psycopg.OperationalError, PoolTimeout):

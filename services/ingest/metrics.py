@@ -16,9 +16,19 @@ PROTOCOLS = (
     (re.compile(r"^/autopi$"), "autopi"),
     (re.compile(r"^/(api/v2/)?write$"), "lineproto"),
 )
-OUTCOMES = {200: "accepted", 201: "accepted", 202: "accepted", 204: "accepted", 400: "bad_request",
-            401: "unauthorized", 403: "unauthorized", 404: "unauthorized", 413: "too_large", 429: "limited",
-            503: "unavailable"}
+OUTCOMES = {
+    200: "accepted",
+    201: "accepted",
+    202: "accepted",
+    204: "accepted",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "unauthorized",
+    404: "unauthorized",
+    413: "too_large",
+    429: "limited",
+    503: "unavailable",
+}
 
 
 def protocol_of(path: str) -> str | None:
@@ -33,8 +43,9 @@ def outcome_of(status: int) -> str:
     return OUTCOMES.get(status, "error" if status >= 500 else "refused")
 
 
-async def measured(handler: Callable[[Scope, Receive, Send], Awaitable[None]], scope: Scope, receive: Receive,
-                   send: Send) -> None:
+async def measured(
+    handler: Callable[[Scope, Receive, Send], Awaitable[None]], scope: Scope, receive: Receive, send: Send
+) -> None:
     """Run `handler`, counting the request (by protocol and answer) and its body bytes when it is a write."""
     protocol = protocol_of(scope["path"]) if scope["type"] == "http" else None
     if protocol is None:

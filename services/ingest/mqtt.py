@@ -65,21 +65,40 @@ class Bridge:
         self.client_id = client_id or settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
         self.subscriptions = subscriptions(share_group(broker_address(settings)[3]), registered=settings.mqtt_dynsec)
         self.metrics = BridgeMetrics()
-        self.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                    health_check_interval=30)
-        self.pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, timeout=5,
-                                   kwargs={"autocommit": True, "connect_timeout": 5})
+        self.redis = Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
+        self.pool = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=2,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+        )
         self.credentials = CredentialResolver(settings, self.redis, self.pool)
         # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
         resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
         dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
-        self.receipts = ReceiptTimes(self.redis, settings.redis_namespace, self.client_id,
-                                     settings.mqtt_message_id_ttl_s, settings.mqtt_session_expiry_s)
+        self.receipts = ReceiptTimes(
+            self.redis,
+            settings.redis_namespace,
+            self.client_id,
+            settings.mqtt_message_id_ttl_s,
+            settings.mqtt_session_expiry_s,
+        )
         self.backlog = Backlog(settings.queue_max_backlog, settings.backlog_retry_after_s)
-        self.pump = Pump(settings, dispatcher, self.enqueue, self.acknowledge, self.metrics,
-                         settle=self.receipts.settle, room=self.room)
+        self.pump = Pump(
+            settings,
+            dispatcher,
+            self.enqueue,
+            self.acknowledge,
+            self.metrics,
+            settle=self.receipts.settle,
+            room=self.room,
+        )
         self._lock = threading.Lock()
         self._connected_before = False
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
@@ -107,8 +126,9 @@ class Bridge:
                 self.metrics.held.set(0)
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                             manual_ack=True)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         host, port, username, password = broker_address(self.settings)
         client.username_pw_set(username, password)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
@@ -144,8 +164,14 @@ class Bridge:
         self.redis.close()
 
     # paho callbacks (network thread) -----------------------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s (check OWNSTREAM_MQTT_USERNAME/PASSWORD)", reason_code)
             return
@@ -154,14 +180,19 @@ class Bridge:
             if self._connected_before:
                 self.metrics.reconnects.inc()
             self._connected_before = True
-        log.info("connected to %s:%s as %s (session present: %s)", *self.address, self.client_id,
-                 flags.session_present)
+        log.info("connected to %s:%s as %s (session present: %s)", *self.address, self.client_id, flags.session_present)
         # Always subscribe again: Mosquitto 2.0.11 does not restore a durable client's $share subscriptions.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         client.subscribe([(topic, options) for topic in self.subscriptions])
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         with self._lock:
             self._generation += 1
         self.subscribed.clear()
@@ -170,8 +201,14 @@ class Bridge:
         if reason_code.is_failure:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[ReasonCode],
-                      properties: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         refused = [str(code) for code in reason_codes if code.is_failure]
         if refused:
             log.error("broker refused the subscriptions: %s (is the bridge user in the broker's ACL?)", refused)
@@ -186,10 +223,18 @@ class Bridge:
         except UnicodeDecodeError:
             topic = ""  # routed nowhere, so dropped and counted
         properties = getattr(message, "properties", None)
-        self.pump.put(Received(self._generation, message.mid, message.qos, topic,
-                               bytes(message.payload),  # paho types it bytes | bytearray; bytes(b) is b
-                               time.time(),
-                               bool(message.dup), message_id(getattr(properties, "UserProperty", None))))
+        self.pump.put(
+            Received(
+                self._generation,
+                message.mid,
+                message.qos,
+                topic,
+                bytes(message.payload),  # paho types it bytes | bytearray; bytes(b) is b
+                time.time(),
+                bool(message.dup),
+                message_id(getattr(properties, "UserProperty", None)),
+            )
+        )
 
     # pump thread -------------------------------------------------------------------------------------------
     def acknowledge(self, batch: list[Received]) -> None:
@@ -219,8 +264,7 @@ def run_bridge(settings: Settings, client_id: str | None = None) -> None:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        log.info("MQTT bridge %s for %s:%s, topics %s", bridge.client_id, host, port,
-                 ", ".join(bridge.subscriptions))
+        log.info("MQTT bridge %s for %s:%s, topics %s", bridge.client_id, host, port, ", ".join(bridge.subscriptions))
         lease.keep()
         bridge.start()
         while not stop.wait(0.5) and not lease.lost.is_set():

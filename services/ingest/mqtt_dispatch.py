@@ -28,7 +28,11 @@ RAW_LIMIT = 4096  # characters of a refused payload kept in its rejected record
 LINEPROTO_PRECISION = "ns"  # InfluxDB's default; the topic has no room for a query string
 
 FORMAT_OF: dict[str, Format] = {
-    "push": "push", "field": "push", "autopi": "autopi", "telemetry": "telemetry", "lineproto": "lineproto",
+    "push": "push",
+    "field": "push",
+    "autopi": "autopi",
+    "telemetry": "telemetry",
+    "lineproto": "lineproto",
 }
 
 
@@ -65,7 +69,10 @@ class Dispatcher:
     """Turns (topic, payload) into an Outcome with the same Acceptor and credentials as HTTP."""
 
     def __init__(
-        self, settings: Settings, resolve: Callable[[str], Credential | None], acceptor: Acceptor,
+        self,
+        settings: Settings,
+        resolve: Callable[[str], Credential | None],
+        acceptor: Acceptor,
         resolve_device: Callable[[int, str], Credential | None] | None = None,
     ) -> None:
         self.settings = settings
@@ -130,8 +137,14 @@ class Dispatcher:
         raise AssertionError(route.kind)
 
     def _reject(
-        self, route: Route, credential: Credential | None, topic: str, payload: bytes, received_at: float,
-        label: str, reason: str,
+        self,
+        route: Route,
+        credential: Credential | None,
+        topic: str,
+        payload: bytes,
+        received_at: float,
+        label: str,
+        reason: str,
     ) -> Outcome:
         dataset_id = credential.dataset_id if credential is not None else route.dataset_id
         assert dataset_id is not None
@@ -145,8 +158,9 @@ class Dispatcher:
             raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
         params = {"reason": reason, "format": FORMAT_OF[route.kind], "topic": redact(topic)}
         device = credential.device if credential is not None else route.device
-        message = make_message("reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at,
-                               params=params)
+        message = make_message(
+            "reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at, params=params
+        )
         log.info("rejected message on %s for dataset %s: %s", redact(topic), dataset_id, reason)
         return Outcome(message, "rejected", label)
 

@@ -10,25 +10,42 @@ class BridgeMetrics:
         self.registry = CollectorRegistry()
         self.received = Counter("ownstream_mqtt_received", "MQTT messages received", registry=self.registry)
         self.enqueued = Counter("ownstream_mqtt_enqueued", "messages accepted and enqueued", registry=self.registry)
-        self.rejected = Counter("ownstream_mqtt_rejected", "messages refused and kept as rejected records",
-                                ["reason"], registry=self.registry)
-        self.dropped = Counter("ownstream_mqtt_dropped", "messages refused with no dataset to record them in",
-                               ["reason"], registry=self.registry)
-        self.acked = Counter("ownstream_mqtt_acked", "QoS 1 messages acknowledged to the broker",
-                             registry=self.registry)
-        self.stale = Counter("ownstream_mqtt_stale", "messages left unacknowledged because their connection ended",
-                             registry=self.registry)
-        self.retries = Counter("ownstream_mqtt_retries", "batches retried because Redis or PostgreSQL was away",
-                               registry=self.registry)
+        self.rejected = Counter(
+            "ownstream_mqtt_rejected",
+            "messages refused and kept as rejected records",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "ownstream_mqtt_dropped",
+            "messages refused with no dataset to record them in",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.acked = Counter(
+            "ownstream_mqtt_acked", "QoS 1 messages acknowledged to the broker", registry=self.registry
+        )
+        self.stale = Counter(
+            "ownstream_mqtt_stale",
+            "messages left unacknowledged because their connection ended",
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "ownstream_mqtt_retries", "batches retried because Redis or PostgreSQL was away", registry=self.registry
+        )
 
-        self.reconnects = Counter("ownstream_mqtt_reconnects", "connections to the broker after the first",
-                                  registry=self.registry)
-        self.disconnects = Counter("ownstream_mqtt_disconnects", "connections lost (or refused) by the broker",
-                                   registry=self.registry)
-        self.subscribed = Gauge("ownstream_mqtt_subscribed", "1 while the bridge's subscriptions are granted",
-                                registry=self.registry)
-        self.held = Gauge("ownstream_mqtt_backlog_held", "1 while PUBACKs are held because the queue is full",
-                          registry=self.registry)
+        self.reconnects = Counter(
+            "ownstream_mqtt_reconnects", "connections to the broker after the first", registry=self.registry
+        )
+        self.disconnects = Counter(
+            "ownstream_mqtt_disconnects", "connections lost (or refused) by the broker", registry=self.registry
+        )
+        self.subscribed = Gauge(
+            "ownstream_mqtt_subscribed", "1 while the bridge's subscriptions are granted", registry=self.registry
+        )
+        self.held = Gauge(
+            "ownstream_mqtt_backlog_held", "1 while PUBACKs are held because the queue is full", registry=self.registry
+        )
 
     def serve(self, host: str, port: int) -> None:
         """Expose the counters over HTTP at http://host:port/metrics."""

@@ -118,8 +118,9 @@ class Pump:
                 break
             except TRANSIENT as error:
                 self.metrics.retries.inc()
-                log.warning("cannot enqueue %d messages (%s); retrying in %.1fs, nothing acknowledged",
-                            len(batch), error, delay)
+                log.warning(
+                    "cannot enqueue %d messages (%s); retrying in %.1fs, nothing acknowledged", len(batch), error, delay
+                )
                 if self._stop.wait(delay):
                     return  # stopping: the broker redelivers what was not acknowledged
                 delay = min(delay * 2, RETRY_MAX_S)

@@ -36,8 +36,10 @@ class KeyRateLimit:
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             wait = math.ceil((1.0 - tokens) / self.rate)
-            raise RateLimited(f"over the ingest rate of {self.rate:g} requests/s for this key; retry in {wait} s",
-                              headers={"Retry-After": str(wait)})
+            raise RateLimited(
+                f"over the ingest rate of {self.rate:g} requests/s for this key; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
             self._buckets.clear()
         self._buckets[key] = (tokens - 1.0, now)

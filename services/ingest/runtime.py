@@ -39,12 +39,18 @@ class IngestRuntime:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.redis = Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                    health_check_interval=30)
-        self.pool = ConnectionPool(s.database_url, min_size=1, max_size=4, open=False, timeout=5,
-                                   kwargs={"autocommit": True, "connect_timeout": 5})
-        self.aredis = AsyncRedis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                          health_check_interval=30)
+        self.redis = Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+        self.pool = ConnectionPool(
+            s.database_url,
+            min_size=1,
+            max_size=4,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+        )
+        self.aredis = AsyncRedis.from_url(
+            s.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
         self.credentials = CredentialResolver(s, self.redis, self.pool)
         self.acceptor = Acceptor(s)
         self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)

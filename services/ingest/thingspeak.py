@@ -26,8 +26,20 @@ BULK_META = {"latitude": LATITUDE, "longitude": LONGITUDE, "elevation": ELEVATIO
 UPDATE_IGNORED = frozenset({"api_key", "key", "created_at", "timezone", "twitter", "tweet"})
 BULK_TIME = frozenset({"created_at", "delta_t"})
 RANGES = {LATITUDE: (-90.0, 90.0), LONGITUDE: (-180.0, 180.0), ELEVATION: (-1e6, 1e6)}
-CSV_COLUMNS = ("field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8",
-               "latitude", "longitude", "elevation", "status")
+CSV_COLUMNS = (
+    "field1",
+    "field2",
+    "field3",
+    "field4",
+    "field5",
+    "field6",
+    "field7",
+    "field8",
+    "latitude",
+    "longitude",
+    "elevation",
+    "status",
+)
 MAX_TEXT = 10_000
 
 
@@ -35,7 +47,8 @@ def parse_moment(value: object, where: str, tz: tzinfo, window: TimeWindow) -> d
     """ISO 8601, MySQL (`2014-12-31 23:59:59`, maybe `-0500`) or epoch seconds; no offset means `tz`."""
     try:
         if (isinstance(value, int | float) and not isinstance(value, bool)) or (
-                isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())):
+            isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())
+        ):
             moment = datetime.fromtimestamp(float(value), UTC)
         elif isinstance(value, str) and _has_offset(value):
             moment = _with_offset(value)
@@ -90,22 +103,32 @@ def resolve(name: str, credential: Credential, meta: Mapping[str, str]) -> str:
             return credential.fields[number]
         if credential.accepts_new:
             return name
-        raise BadRequest(f"{name}: this dataset has no {name} and does not accept new variables; "
-                         f"declare it or turn on accept new variables")
+        raise BadRequest(
+            f"{name}: this dataset has no {name} and does not accept new variables; "
+            f"declare it or turn on accept new variables"
+        )
     if name in meta:
         return meta[name]
     if credential.accepts_new and TAG_RE.match(name):
         return name
     slots = f"field1..field{max(credential.fields)}, " if credential.fields else ""
     if credential.accepts_new:
-        raise BadRequest(f"unknown field {name!r} is not a valid variable name: 1-200 of letters, digits and "
-                         "_ . - : / @")
-    raise BadRequest(f"unknown field {name!r}: use {slots}a variable's tag, or {', '.join(meta)} "
-                     "(this dataset does not accept new variables)")
+        raise BadRequest(
+            f"unknown field {name!r} is not a valid variable name: 1-200 of letters, digits and _ . - : / @"
+        )
+    raise BadRequest(
+        f"unknown field {name!r}: use {slots}a variable's tag, or {', '.join(meta)} "
+        "(this dataset does not accept new variables)"
+    )
 
 
-def entry_values(params: Mapping[str, object], credential: Credential, meta: Mapping[str, str],
-                 ignored: frozenset[str], where: str = "") -> dict[str, str]:
+def entry_values(
+    params: Mapping[str, object],
+    credential: Credential,
+    meta: Mapping[str, str],
+    ignored: frozenset[str],
+    where: str = "",
+) -> dict[str, str]:
     """{tag: text} of one entry's parameters; location values are checked to be numbers in range."""
     values: dict[str, str] = {}
     for name, value in params.items():
@@ -149,8 +172,7 @@ def csv_updates(text: str, time_format: str) -> list[dict[str, str]]:
     return updates
 
 
-def bulk_entries(updates: object, credential: Credential, tz: tzinfo, window: TimeWindow,
-                 limit: int) -> list[dict]:
+def bulk_entries(updates: object, credential: Credential, tz: tzinfo, window: TimeWindow, limit: int) -> list[dict]:
     """Checked bulk updates as [{"at": ISO} or {"dt": seconds}, "values": {tag: text}}]; one time kind."""
     if not isinstance(updates, list) or not updates:
         raise BadRequest("updates must be a non-empty array")

@@ -13,8 +13,12 @@ Kind = Literal["push", "field", "autopi", "telemetry", "lineproto"]
 TOPIC_ROOTS = ("channels", "devices", "datasets")
 # Devices with broker accounts (dynamic security) publish here, each only under its own dataset and device id.
 REGISTERED_ROOT = "registered"
-REGISTERED_FORMS: dict[str, Kind] = {"autopi": "autopi", "telemetry": "telemetry", "influx": "lineproto",
-                                     "publish": "push"}
+REGISTERED_FORMS: dict[str, Kind] = {
+    "autopi": "autopi",
+    "telemetry": "telemetry",
+    "influx": "lineproto",
+    "publish": "push",
+}
 
 _DATASET_ID = re.compile(r"^[1-9][0-9]{0,9}$")
 _FIELD = re.compile(r"^field([1-9][0-9]?)$")

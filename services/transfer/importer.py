@@ -27,8 +27,13 @@ class ImportResult:
         self.variables_registered += result.variables_registered
 
 
-def import_readings(settings: Settings, dataset_id: int, readings: Iterable[Reading],
-                    progress: Callable[[int], None] | None = None, writer: Writer | None = None) -> ImportResult:
+def import_readings(
+    settings: Settings,
+    dataset_id: int,
+    readings: Iterable[Reading],
+    progress: Callable[[int], None] | None = None,
+    writer: Writer | None = None,
+) -> ImportResult:
     """Store `readings` in dataset `dataset_id`; raises ImportProblem at the first bad one (those before are
     stored: importing the same file again is safe)."""
     window = TimeWindow(settings.reading_min_year, settings.reading_max_future_s)
@@ -41,8 +46,15 @@ def import_readings(settings: Settings, dataset_id: int, readings: Iterable[Read
             for reading in readings:
                 try:
                     window.check(reading.time)
-                    batch.add(dataset_id, reading.device, reading.variable, reading.tags, reading.time,
-                              reading.value, reading.entry_id)
+                    batch.add(
+                        dataset_id,
+                        reading.device,
+                        reading.variable,
+                        reading.tags,
+                        reading.time,
+                        reading.value,
+                        reading.entry_id,
+                    )
                 except ValueProblem as problem:
                     raise ImportProblem(reading.line, str(problem)) from None
                 if len(batch.rows) >= BATCH_ROWS:

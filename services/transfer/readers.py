@@ -76,8 +76,7 @@ def read_ndjson(lines: Iterable[str]) -> Iterator[Reading]:
             device = doc.get("device") or ""
             if not isinstance(device, str):
                 raise ValueProblem("device must be a string")
-            yield Reading(number, device, variable, canonical_tags(doc.get("tags")), parse_time(doc.get("time")),
-                          value)
+            yield Reading(number, device, variable, canonical_tags(doc.get("tags")), parse_time(doc.get("time")), value)
         except (ValueProblem, orjson.JSONDecodeError) as problem:
             raise ImportProblem(number, str(problem)) from None
 
@@ -94,8 +93,14 @@ def read_csv(lines: Iterable[str]) -> Iterator[Reading]:
             if len(row) != 5:
                 raise ValueProblem(f"{len(row)} columns; expected 5")
             moment, variable, device, tags, value = row
-            yield Reading(number, device, variable, canonical_tags(orjson.loads(tags) if tags else None),
-                          parse_time(moment), scalar_from_text(value))
+            yield Reading(
+                number,
+                device,
+                variable,
+                canonical_tags(orjson.loads(tags) if tags else None),
+                parse_time(moment),
+                scalar_from_text(value),
+            )
         except (ValueProblem, orjson.JSONDecodeError) as problem:
             raise ImportProblem(number, str(problem)) from None
 
@@ -154,5 +159,4 @@ def read_thingspeak(lines: Iterable[str], variables: list[str]) -> Iterator[Read
         for tag, text in zip(names, row[2:], strict=False):
             if tag is None or text == "":
                 continue
-            yield Reading(number, "", tag, NO_TAGS, moment, text if tag == STATUS else scalar_from_text(text),
-                          entry_id)
+            yield Reading(number, "", tag, NO_TAGS, moment, text if tag == STATUS else scalar_from_text(text), entry_id)

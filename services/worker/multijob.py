@@ -227,8 +227,13 @@ class MultiJobWorker(SimpleWorker):
                 job._status = JobStatus.FINISHED
                 execution.delete(job=job, pipeline=pipe)
                 self.executions.pop(execution.id, None)
-                pipe.delete(job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id),
-                            ExecutionRegistry(job.id, connection=self.connection).key)
+                pipe.delete(
+                    job.key,
+                    job.dependents_key,
+                    job.dependencies_key,
+                    Result.get_key(job.id),
+                    ExecutionRegistry(job.id, connection=self.connection).key,
+                )
                 self.increment_total_working_time(ended - (job.started_at or ended), pipe)
                 count += 1
             pipe.hincrby(self.key, "successful_job_count", count)

@@ -83,8 +83,10 @@ numbered as (
 )
 select (select count(*) from hot), (select count(*) from packed)
 """
-DELETE_DAY = ("delete from readings r where r.time >= %(lo)s and r.time < %(hi)s "
-              "returning r.series_id, r.time, r.v_num, r.v_int, r.v_str, r.v_bool, r.entry_id")
+DELETE_DAY = (
+    "delete from readings r where r.time >= %(lo)s and r.time < %(hi)s "
+    "returning r.series_id, r.time, r.v_num, r.v_int, r.v_str, r.v_bool, r.entry_id"
+)
 SELECT_PARTITION = "select r.series_id, r.time, r.v_num, r.v_int, r.v_str, r.v_bool, r.entry_id from {table} r"
 
 # Retention: whole packs past the cutoff go; a pack straddling it goes back to hot rows, which retention then trims.
@@ -146,7 +148,7 @@ def _partition_span(name: str) -> tuple[datetime, datetime] | None:
     """[start, end) of a partition named by services.worker.partitions, or None for any other name."""
     try:
         interval = INTERVALS[name[len("readings_")]]
-        start = datetime.strptime(name[len("readings_") + 1:], "%Y%m%d").replace(tzinfo=UTC)
+        start = datetime.strptime(name[len("readings_") + 1 :], "%Y%m%d").replace(tzinfo=UTC)
     except (KeyError, IndexError, ValueError):
         return None
     return start, partitions.period_end(start, interval)
@@ -159,8 +161,10 @@ def _pack_sql(source: str) -> str:
 def _lock_days(conn: psycopg.Connection, lo: datetime, hi: datetime) -> None:
     """Exclusive locks of the days in [lo, hi) (see readings_guard in migration 0003 for the writers' side)."""
     conn.execute("select pg_advisory_xact_lock_shared(%s, %s)", (DAY_LOCK, ALL_DAYS))
-    conn.execute("select pg_advisory_xact_lock(%s, d) from generate_series(%s::int, %s::int - 1) d",
-                 (DAY_LOCK, day_number(lo), day_number(hi)))
+    conn.execute(
+        "select pg_advisory_xact_lock(%s, d) from generate_series(%s::int, %s::int - 1) d",
+        (DAY_LOCK, day_number(lo), day_number(hi)),
+    )
 
 
 def _pack_day(conn: psycopg.Connection, day: datetime) -> int:
@@ -192,8 +196,7 @@ def _reclaim(conn: psycopg.Connection, name: str, deleted: int) -> None:
     table = sql.Identifier(name).as_string(conn)
     if deleted:
         conn.execute(f"vacuum {table}")  # also counts the live rows (reltuples) for the check below
-    pages, rows = one_row(conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass",
-                               (table,)))
+    pages, rows = one_row(conn.execute("select relpages, reltuples from pg_class where oid = %s::regclass", (table,)))
     if pages * 8192 <= RECLAIM_RATIO * max(rows, 0) * ROW_BYTES + RECLAIM_MIN:
         return  # the partition's next rows reuse the space
     conn.execute("set lock_timeout = '5s'")  # rewriting the few live rows is short; never queue readers for long
@@ -207,8 +210,9 @@ def _reclaim(conn: psycopg.Connection, name: str, deleted: int) -> None:
 
 def _days_with_rows(conn: psycopg.Connection, name: str, before: datetime) -> list[datetime]:
     table = sql.Identifier(name).as_string(conn)
-    rows = conn.execute(f"select distinct date_bin('1 day', time, %s) from {table} where time < %s order by 1",
-                        (EPOCH, before)).fetchall()
+    rows = conn.execute(
+        f"select distinct date_bin('1 day', time, %s) from {table} where time < %s order by 1", (EPOCH, before)
+    ).fetchall()
     return [day for (day,) in rows]
 
 

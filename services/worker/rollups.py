@@ -124,8 +124,7 @@ def _recompute_sql(table: str, width: timedelta) -> str:
 
 
 LOCK_BUCKETS = f"with {KEYS}, {_lock_sql('rollup_1m', MINUTE)}, {_lock_sql('rollup_1h', HOUR)} select 1"
-RECOMPUTE_BUCKETS = (f"with {KEYS}, {_recompute_sql('rollup_1m', MINUTE)}, {_recompute_sql('rollup_1h', HOUR)} "
-                     "select 1")
+RECOMPUTE_BUCKETS = f"with {KEYS}, {_recompute_sql('rollup_1m', MINUTE)}, {_recompute_sql('rollup_1h', HOUR)} select 1"
 
 
 def recompute(conn: psycopg.Connection, series: Sequence[int], times: Sequence[datetime]) -> None:
@@ -163,6 +162,7 @@ def expire(conn: psycopg.Connection, dataset_id: int, cutoff: datetime) -> None:
     with conn.transaction():
         series = [i for (i,) in conn.execute("select id from series where dataset_id = %s order by id", (dataset_id,))]
         for table, width in ROLLUPS:
-            conn.execute(f"delete from {table} where series_id = any(%s) and bucket + {interval(width)} <= %s",
-                         (series, cutoff))
+            conn.execute(
+                f"delete from {table} where series_id = any(%s) and bucket + {interval(width)} <= %s", (series, cutoff)
+            )
         recompute(conn, series, [cutoff] * len(series))

@@ -80,8 +80,9 @@ def wait_for_redis(redis: Redis) -> None:
             delay = min(delay * 2, 5)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
-               metrics_port: int | None = None) -> bool:
+def run_worker(
+    settings: Settings, *, burst: bool = False, name: str | None = None, metrics_port: int | None = None
+) -> bool:
     """Work until stopped (or, with `burst`, until the queue is empty); False if the worker quit on an error.
 
     RQ's worker gives up when Redis goes away; this one waits for Redis and goes on working, under a fresh

@@ -179,8 +179,9 @@ class Writer:
                 events = self._insert_events(conn, batch.events)
                 self._insert_rejects(conn, batch.rejects)
             self._mark_seen(conn, batch.seen)
-            return WriteResult(stored, len(batch.rows) - unknown - stored, len(batch.rejects), unknown,
-                               events, registered)
+            return WriteResult(
+                stored, len(batch.rows) - unknown - stored, len(batch.rejects), unknown, events, registered
+            )
         except psycopg.OperationalError:
             self.close()
             raise

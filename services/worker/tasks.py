@@ -124,8 +124,12 @@ def write_patiently(batch: Batch, patience_s: float) -> WriteResult:
 
 # Errors retrying cannot mend. ProgramLimitExceeded (SQLSTATE class 54: a value too large for an index, say) is
 # an OperationalError to psycopg, but it is about the data, not about the database being away.
-LASTING_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError,
-                  psycopg.errors.ProgramLimitExceeded)
+LASTING_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    psycopg.errors.ProgramLimitExceeded,
+)
 
 
 def write_alone(message: QueueMessage, context: Context, patience_s: float) -> WriteResult:
@@ -134,8 +138,9 @@ def write_alone(message: QueueMessage, context: Context, patience_s: float) -> W
         return write_patiently(normalize([message], context), patience_s)
     except LASTING_ERRORS as error:
         log.exception("a %s message could not be stored", message.get("format"))
-        return write_patiently(reject_all([message], f"could not be stored ({type(error).__name__}: {error})"),
-                               patience_s)
+        return write_patiently(
+            reject_all([message], f"could not be stored ({type(error).__name__}: {error})"), patience_s
+        )
 
 
 def reject_all(messages: list[QueueMessage], reason: str) -> Batch:

@@ -25,8 +25,14 @@ def compose() -> dict:
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (Debian package docker-compose; .ci/run installs it)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNSTREAM_", "COMPOSE_"))}
-    done = subprocess.run(["docker-compose", "-f", "compose.yaml", "--profile", "replica", "config"], cwd=ROOT,
-                          env={**env, **ENV}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["docker-compose", "-f", "compose.yaml", "--profile", "replica", "config"],
+        cwd=ROOT,
+        env={**env, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -39,8 +45,9 @@ def commands() -> set[str]:
 def settings_of(service: dict) -> Settings:
     """The Settings a container of `service` reads from its environment (and nothing else)."""
     env = {k: v for k, v in service["environment"].items()}
-    fields = {name.removeprefix("OWNSTREAM_").lower(): value for name, value in env.items()
-              if name.startswith("OWNSTREAM_")}
+    fields = {
+        name.removeprefix("OWNSTREAM_").lower(): value for name, value in env.items() if name.startswith("OWNSTREAM_")
+    }
     return Settings.model_validate(fields)
 
 
@@ -88,8 +95,9 @@ def test_images_and_ports_match_the_code(compose):
     published = {str(p["target"]) if isinstance(p, dict) else p.split(":")[-1] for p in services["proxy"]["ports"]}
     assert str(defaults.port) in published
     mqtt = settings_of(services["mqtt"])
-    mosquitto_ports = {int(p["target"]) if isinstance(p, dict) else int(p.split(":")[-1])
-                       for p in services["mosquitto"]["ports"]}
+    mosquitto_ports = {
+        int(p["target"]) if isinstance(p, dict) else int(p.split(":")[-1]) for p in services["mosquitto"]["ports"]
+    }
     assert (urlsplit(mqtt.mqtt_url).port or 1883) in mosquitto_ports
     assert mqtt.mqtt_client_id and mqtt.mqtt_metrics_port
     assert settings_of(services["worker"]).worker_metrics_port

@@ -27,7 +27,8 @@ def values(url, dataset, variable) -> list:
 
 
 def test_influxdb_client_writes_synchronously_and_batching_pings_checks_health_and_refuses_queries(
-        ownstream_url, settings):
+    ownstream_url, settings
+):
     dataset = make_dataset(settings, variables=())
     failures: list = []
     with InfluxDBClient(url=ownstream_url, token=dataset.write_key, org="any") as client:
@@ -35,14 +36,19 @@ def test_influxdb_client_writes_synchronously_and_batching_pings_checks_health_a
         health = client.health()
         assert (health.status, health.name) == ("pass", "influxdb")
         client.write_api(write_options=SYNCHRONOUS).write(
-            bucket=str(dataset.id), record=Point("env").tag("room", "kitchen").field("temp", 20.5).time(T0))
+            bucket=str(dataset.id), record=Point("env").tag("room", "kitchen").field("temp", 20.5).time(T0)
+        )
         batching = client.write_api(
             write_options=WriteOptions(batch_size=2, flush_interval=200, max_retries=0),
-            error_callback=lambda conf, data, error: failures.append(error))
+            error_callback=lambda conf, data, error: failures.append(error),
+        )
         with batching:
             for second in range(1, 6):
-                batching.write(bucket=str(dataset.id), write_precision=WritePrecision.S,
-                               record=f"env,room=kitchen temp={20 + second}.5 {int(T0.timestamp()) + second}")
+                batching.write(
+                    bucket=str(dataset.id),
+                    write_precision=WritePrecision.S,
+                    record=f"env,room=kitchen temp={20 + second}.5 {int(T0.timestamp()) + second}",
+                )
         with pytest.raises(ApiException) as refused:
             client.query_api().query(f'from(bucket: "{dataset.id}") |> range(start: -1h)')
         assert refused.value.status == 501 and "not supported" in str(refused.value)
@@ -54,13 +60,21 @@ def test_influxdb_client_writes_synchronously_and_batching_pings_checks_health_a
 def test_influxdb_v1_client_creates_database_writes_points_and_pings(ownstream_url, settings):
     dataset = make_dataset(settings, variables=())
     port = int(ownstream_url.rsplit(":", 1)[1])
-    client = influxdb.InfluxDBClient(host="127.0.0.1", port=port, username="any", password=dataset.write_key,
-                                     database=str(dataset.id), timeout=10)
+    client = influxdb.InfluxDBClient(
+        host="127.0.0.1", port=port, username="any", password=dataset.write_key, database=str(dataset.id), timeout=10
+    )
     try:
         assert client.ping() == "1.8.10"
         client.create_database(str(dataset.id))  # Telegraf and scripts do this first: a no-op that succeeds
-        points = [{"measurement": "env", "tags": {"room": "cellar"}, "time": (T0 + timedelta(seconds=i)).isoformat(),
-                   "fields": {"temp": 10.0 + i, "count": i}} for i in range(3)]
+        points = [
+            {
+                "measurement": "env",
+                "tags": {"room": "cellar"},
+                "time": (T0 + timedelta(seconds=i)).isoformat(),
+                "fields": {"temp": 10.0 + i, "count": i},
+            }
+            for i in range(3)
+        ]
         assert client.write_points(points) is True
         assert client.write_points(points, time_precision="s", database=str(dataset.id)) is True  # a resend
         with pytest.raises(influxdb.exceptions.InfluxDBClientError, match="not found"):
@@ -75,19 +89,33 @@ def test_influxdb_v1_client_creates_database_writes_points_and_pings(ownstream_u
 def test_a_telegraf_request_replayed(ownstream_url, settings):
     dataset = make_dataset(settings, variables=())
     # As Telegraf's outputs.influxdb_v2 sends it: gzip (its default content_encoding), its user agent, a token.
-    body = (b"cpu,cpu=cpu-total,host=server01 usage_idle=97.5,usage_user=1.25 1772366400000000000\n"
-            b"mem,host=server01 used_percent=41.2,available=8123456789i 1772366400000000000\n")
+    body = (
+        b"cpu,cpu=cpu-total,host=server01 usage_idle=97.5,usage_user=1.25 1772366400000000000\n"
+        b"mem,host=server01 used_percent=41.2,available=8123456789i 1772366400000000000\n"
+    )
     response = httpx.post(
-        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns", content=gzip.compress(body),
-        headers={"User-Agent": "Telegraf/1.30.1 Go/1.22.1", "Content-Type": "text/plain; charset=utf-8",
-                 "Content-Encoding": "gzip", "Accept-Encoding": "gzip",
-                 "Authorization": f"Token {dataset.write_key}"})
+        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns",
+        content=gzip.compress(body),
+        headers={
+            "User-Agent": "Telegraf/1.30.1 Go/1.22.1",
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-Encoding": "gzip",
+            "Accept-Encoding": "gzip",
+            "Authorization": f"Token {dataset.write_key}",
+        },
+    )
     assert response.status_code == 204, response.text
-    wrong = httpx.post(f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns",
-                       content=gzip.compress(body), headers={"Content-Encoding": "gzip",
-                                                             "Authorization": "Token not-a-key"})
+    wrong = httpx.post(
+        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns",
+        content=gzip.compress(body),
+        headers={"Content-Encoding": "gzip", "Authorization": "Token not-a-key"},
+    )
     assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
     drain(settings)
     rows = data_rows(ownstream_url, dataset.id, dataset.read_key, tag="host:server01")
     assert {(r["variable"], r["value"]) for r in rows} == {
-        ("cpu.usage_idle", 97.5), ("cpu.usage_user", 1.25), ("mem.used_percent", 41.2), ("mem.available", 8123456789)}
+        ("cpu.usage_idle", 97.5),
+        ("cpu.usage_user", 1.25),
+        ("mem.used_percent", 41.2),
+        ("mem.available", 8123456789),
+    }

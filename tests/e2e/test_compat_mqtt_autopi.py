@@ -40,20 +40,32 @@ def test_paho_publishes_on_every_topic_form(settings, client, private_broker, mq
     dataset = make_dataset(settings, variables=("field1", "field2"), accept_new_variables=True)
     token = make_device(settings, dataset.id, "car-1")
     key = dataset.write_key
-    publish(private_broker.port, [
-        (f"channels/{dataset.id}/publish/{key}", "field1=1.5&field2=2&status=up"),
-        (f"channels/{dataset.id}/publish/fields/field2/{key}", "3"),
-        (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"engine": {"rpm": 900}}})),
-        (f"devices/{token}/autopi", (SAMPLES / "obd_bat.json").read_bytes()),
-        (f"datasets/{dataset.id}/influx/{key}", "weather,room=attic temperature=30.5 1772366400000000000"),
-    ], protocol)
+    publish(
+        private_broker.port,
+        [
+            (f"channels/{dataset.id}/publish/{key}", "field1=1.5&field2=2&status=up"),
+            (f"channels/{dataset.id}/publish/fields/field2/{key}", "3"),
+            (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"engine": {"rpm": 900}}})),
+            (f"devices/{token}/autopi", (SAMPLES / "obd_bat.json").read_bytes()),
+            (f"datasets/{dataset.id}/influx/{key}", "weather,room=attic temperature=30.5 1772366400000000000"),
+        ],
+        protocol,
+    )
     wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 5, timeout=15, what="5 messages")
     drain(settings)
-    rows = client.get(f"/api/v1/datasets/{dataset.id}/data",
-                      params={"key": dataset.read_key, "start": "2000-01-01T00:00:00Z", "limit": 100}).json()["rows"]
+    rows = client.get(
+        f"/api/v1/datasets/{dataset.id}/data",
+        params={"key": dataset.read_key, "start": "2000-01-01T00:00:00Z", "limit": 100},
+    ).json()["rows"]
     found = {(r["variable"], r["value"]) for r in rows}
-    assert {("field1", 1.5), ("field2", 2), ("field2", 3), ("engine.rpm", 900), ("obd.bat.voltage", 15.4),
-            ("weather.temperature", 30.5)} <= found
+    assert {
+        ("field1", 1.5),
+        ("field2", 2),
+        ("field2", 3),
+        ("engine.rpm", 900),
+        ("obd.bat.voltage", 15.4),
+        ("weather.temperature", 30.5),
+    } <= found
 
 
 def test_autopi_sample_uploads(ownstream_url, settings):
@@ -62,9 +74,15 @@ def test_autopi_sample_uploads(ownstream_url, settings):
     dataset = make_dataset(settings, variables=())
     token = make_device(settings, dataset.id, "car-1")
     for sample in sorted(SAMPLES.glob("*.json")):
-        response = httpx.post(f"{ownstream_url}/autopi", content=gzip.compress(sample.read_bytes()),
-                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                                       "Content-Encoding": "gzip"})
+        response = httpx.post(
+            f"{ownstream_url}/autopi",
+            content=gzip.compress(sample.read_bytes()),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+        )
         assert response.status_code == 200, (sample.name, response.text)
     drain(settings)
     rows = data_rows(ownstream_url, dataset.id, dataset.read_key, start="2000-01-01T00:00:00Z", limit=10_000)

@@ -28,8 +28,11 @@ def csv_rows(text: str) -> list[dict]:
 @pytest.mark.e2e
 def test_every_channel_method_in_json_and_csv(ownstream_url, settings):
     dataset = make_dataset(settings, name="Garden", variables=("field1", "field2"))
-    entry = orjson.loads(channel(ownstream_url, dataset.id, dataset.write_key, "json").update(
-        {"field1": 21.5, "field2": "7", "status": "ok"}))
+    entry = orjson.loads(
+        channel(ownstream_url, dataset.id, dataset.write_key, "json").update(
+            {"field1": 21.5, "field2": "7", "status": "ok"}
+        )
+    )
     assert (entry["entry_id"], entry["field1"], entry["field2"], entry["status"]) == (1, "21.5", "7", "ok")
     assert channel(ownstream_url, dataset.id, dataset.write_key, "csv").update({"field1": 22}) == "2"
     drain(settings)
@@ -38,11 +41,17 @@ def test_every_channel_method_in_json_and_csv(ownstream_url, settings):
     feed = orjson.loads(as_json.get({"results": 10}))
     assert [(f["entry_id"], f["field1"], f["field2"]) for f in feed["feeds"]] == [(1, "21.5", "7"), (2, "22", None)]
     assert (feed["channel"]["id"], feed["channel"]["field1"], feed["channel"]["last_entry_id"]) == (
-        dataset.id, "field1", 2)
+        dataset.id,
+        "field1",
+        2,
+    )
     field = orjson.loads(as_json.get_field(2))
     assert [(f["entry_id"], f["field2"]) for f in field["feeds"]] == [(1, "7"), (2, None)]
     assert orjson.loads(as_json.get_field_last(1)) | {"created_at": None} == {
-        "created_at": None, "entry_id": 2, "field1": "22"}
+        "created_at": None,
+        "entry_id": 2,
+        "field1": "22",
+    }
     age = orjson.loads(as_json.get_last_data_age(1))
     assert age["last_data_age_units"] == "s" and 0 <= int(age["last_data_age"]) < 60
     view = orjson.loads(as_json.view())
@@ -85,14 +94,19 @@ def test_feeds_of_a_mixed_dataset_hold_thingspeak_entries_only(ownstream_url, se
     dataset = make_dataset(settings, variables=("field1",), accept_new_variables=True)
     writer = channel(ownstream_url, dataset.id, dataset.write_key, "csv")
     assert writer.update({"field1": 1}) == "1"
-    influx = httpx.post(f"{ownstream_url}/api/v2/write", params={"bucket": dataset.id, "precision": "s"},
-                        headers={"Authorization": f"Token {dataset.write_key}"},
-                        content="weather temperature=3,door=\"open\"\nweather field1=9")
+    influx = httpx.post(
+        f"{ownstream_url}/api/v2/write",
+        params={"bucket": dataset.id, "precision": "s"},
+        headers={"Authorization": f"Token {dataset.write_key}"},
+        content='weather temperature=3,door="open"\nweather field1=9',
+    )
     assert influx.status_code == 204, influx.text
     token = make_device(settings, dataset.id, "car-1")
-    autopi = httpx.post(f"{ownstream_url}/autopi", headers={"Authorization": f"Bearer {token}",
-                                                            "Content-Encoding": "gzip"},
-                        content=gzip.compress(b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]'))
+    autopi = httpx.post(
+        f"{ownstream_url}/autopi",
+        headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"},
+        content=gzip.compress(b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]'),
+    )
     assert autopi.status_code == 200, autopi.text
     assert writer.update({"field1": 2, "field2": 5}) == "2"  # field2: not weather.temperature, a new variable
     drain(settings)
@@ -104,5 +118,11 @@ def test_feeds_of_a_mixed_dataset_hold_thingspeak_entries_only(ownstream_url, se
     assert [r["entry_id"] for r in rows] == ["1", "2"]  # integers only: pandas reads the column as int64
     described = httpx.get(f"{ownstream_url}/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
     declared = {v["tag"]: v["declared"] for v in described["variables"]}
-    assert declared == {"field1": True, "weather.temperature": False, "weather.door": False, "weather.field1": False,
-                        "obd.bat.voltage": False, "field2": False}
+    assert declared == {
+        "field1": True,
+        "weather.temperature": False,
+        "weather.door": False,
+        "weather.field1": False,
+        "obd.bat.voltage": False,
+        "field2": False,
+    }

@@ -20,9 +20,21 @@ VENDOR = Path(__file__).resolve().parents[2] / "services/api/static/vendor/uPlot
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--window-size=1280,1700", "--virtual-time-budget=10000", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1700",
+            "--virtual-time-budget=10000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here (apt-get install chromium to run it)")
@@ -31,10 +43,18 @@ def test_dataset_page_draws_uplot_charts(settings, tmp_path):
     dataset = make_dataset(settings, name="Greenhouse", variables=("temperature", "humidity"), public=True)
     with served("all", "/healthz") as base:
         now = datetime.now(UTC)
-        readings = [{"time": (now - timedelta(minutes=5 * i)).isoformat(),
-                     "values": {"temperature": 20 + (i % 12) / 2, "humidity": 60 - (i % 20)}} for i in range(280)]
-        response = httpx.post(f"{base}/api/v1/datasets/{dataset.id}/readings",
-                              headers={"X-Write-Key": dataset.write_key}, json={"readings": readings})
+        readings = [
+            {
+                "time": (now - timedelta(minutes=5 * i)).isoformat(),
+                "values": {"temperature": 20 + (i % 12) / 2, "humidity": 60 - (i % 20)},
+            }
+            for i in range(280)
+        ]
+        response = httpx.post(
+            f"{base}/api/v1/datasets/{dataset.id}/readings",
+            headers={"X-Write-Key": dataset.write_key},
+            json={"readings": readings},
+        )
         assert response.status_code == 202, response.text
         drain(settings)
 

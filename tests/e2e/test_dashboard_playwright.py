@@ -21,8 +21,16 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "services/api/static/vendor/uPlot.iife.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "correct horse battery"
 XSS_NAME = "<script>alert(1)</script>"
 XSS_VARIABLE = '"><img src=x onerror=alert(1)>'
@@ -90,8 +98,9 @@ def until(page, condition, timeout: float, what: str) -> None:
 
 
 def push(base: str, dataset_id: int, key: str, readings: list[dict]) -> None:
-    response = httpx.post(f"{base}/api/v1/datasets/{dataset_id}/readings", headers={"X-Write-Key": key},
-                          json={"readings": readings})
+    response = httpx.post(
+        f"{base}/api/v1/datasets/{dataset_id}/readings", headers={"X-Write-Key": key}, json={"readings": readings}
+    )
     assert response.status_code == 202, response.text
 
 
@@ -142,9 +151,18 @@ def test_dashboard_from_setup_to_sharing(settings, _):
 
         # readings over the last day
         now = datetime.now(UTC).replace(microsecond=0)
-        push(base, dataset_id, write_key, [
-            {"time": (now - timedelta(minutes=5 * i)).isoformat(),
-             "values": {"temperature": 20 + (i % 12) / 2, "humidity": 60 - (i % 20)}} for i in range(280)])
+        push(
+            base,
+            dataset_id,
+            write_key,
+            [
+                {
+                    "time": (now - timedelta(minutes=5 * i)).isoformat(),
+                    "values": {"temperature": 20 + (i % 12) / 2, "humidity": 60 - (i % 20)},
+                }
+                for i in range(280)
+            ],
+        )
         drain(settings)
 
         # the chart shows them
@@ -153,9 +171,15 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         charts_loaded(page, 2)
         assert page.locator("figure.chart").count() == 2
         # each chart grows to fill the box reserved for it, and no further
-        until(page, lambda: page.evaluate("Array.from(document.querySelectorAll('figure.chart .uplot'))"
-                                          ".every(u => u.offsetHeight >= 280 && u.offsetHeight <= 300)"),
-              5, "charts filling their boxes")
+        until(
+            page,
+            lambda: page.evaluate(
+                "Array.from(document.querySelectorAll('figure.chart .uplot'))"
+                ".every(u => u.offsetHeight >= 280 && u.offsetHeight <= 300)"
+            ),
+            5,
+            "charts filling their boxes",
+        )
         first = parse_qs(urlsplit(watch.chart_requests[0]).query)
         assert first["format"] == ["columns"] and first["bucket"] == ["auto"] and first["agg"] == ["min,max,avg"]
         start, end = int(first["start"][0]), int(first["end"][0])
@@ -215,8 +239,9 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         # keyboard: the first Tab reaches the skip link, drawn with a visible focus ring
         page.goto(f"{base}/dashboard/datasets/{dataset_id}")
         page.keyboard.press("Tab")
-        focus = page.evaluate("[document.activeElement.className, getComputedStyle(document.activeElement)"
-                              ".outlineStyle]")
+        focus = page.evaluate(
+            "[document.activeElement.className, getComputedStyle(document.activeElement).outlineStyle]"
+        )
         assert focus[0] == "skip" and focus[1] != "none"
 
         # a device: registered, token shown once with its snippets, seen once it sends
@@ -234,10 +259,15 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         # a new write key: the old one is refused, the new one works
         page.click(f"form[action='/dashboard/datasets/{dataset_id}/keys/write'] button")
         new_key = page.text_content("[data-key=write]")
-        assert new_key != write_key and ("confirm", "Regenerate the write key? Devices using the old one will "
-                                         "be refused.") in watch.dialogs
-        wait_for(lambda: httpx.get(f"{base}/update", params={"api_key": write_key, "temperature": 1})
-                 .status_code == 401, timeout=5, what="the old write key refused")
+        assert (
+            new_key != write_key
+            and ("confirm", "Regenerate the write key? Devices using the old one will be refused.") in watch.dialogs
+        )
+        wait_for(
+            lambda: httpx.get(f"{base}/update", params={"api_key": write_key, "temperature": 1}).status_code == 401,
+            timeout=5,
+            what="the old write key refused",
+        )
         assert httpx.get(f"{base}/update", params={"api_key": new_key, "temperature": 1}).status_code == 200
 
         # a form posted without its CSRF token is refused and changes nothing
@@ -253,8 +283,12 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         page.click("form.wide button[type=submit]")
         evil_id = int(page.text_content("main p strong"))
         evil_key = page.text_content("[data-key=write]")
-        push(base, evil_id, evil_key, [{"time": (now - timedelta(minutes=i)).isoformat(), "values": {"evil": i}}
-                                       for i in range(30)])
+        push(
+            base,
+            evil_id,
+            evil_key,
+            [{"time": (now - timedelta(minutes=i)).isoformat(), "values": {"evil": i}} for i in range(30)],
+        )
         drain(settings)
         page.goto(f"{base}/dashboard/datasets/{evil_id}")
         charts_loaded(page, 1)
@@ -299,7 +333,8 @@ def test_dashboard_from_setup_to_sharing(settings, _):
         page.click("form[action='/logout'] button")
         page.goto(f"{base}/dashboard/datasets/{evil_id}")
         assert urlsplit(page.url).path == "/login" and parse_qs(urlsplit(page.url).query)["next"] == [
-            f"/dashboard/datasets/{evil_id}"]
+            f"/dashboard/datasets/{evil_id}"
+        ]
         assert XSS_NAME not in page.content()
         shoot(page, "login")
 

@@ -50,12 +50,17 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 def test_blocks_marked_not_run_are_skipped_and_the_rest_kept_in_order():
-    text = ("intro\n```bash\necho one \\\n  two  # same line\n# a comment\n```\n"
-            "<!-- readme: not run (needs Docker) -->\n```bash\ndocker compose up\n```\n"
-            "```toml\nx = 1\n```\n```bash\necho three\n```\n")
+    text = (
+        "intro\n```bash\necho one \\\n  two  # same line\n# a comment\n```\n"
+        "<!-- readme: not run (needs Docker) -->\n```bash\ndocker compose up\n```\n"
+        "```toml\nx = 1\n```\n```bash\necho three\n```\n"
+    )
     blocks = readme_blocks(text)
     assert [(b.commands, b.skipped) for b in blocks] == [
-        (["echo one two  # same line"], None), (["docker compose up"], "needs Docker"), (["echo three"], None)]
+        (["echo one two  # same line"], None),
+        (["docker compose up"], "needs Docker"),
+        (["echo three"], None),
+    ]
     assert blocks[0].line == 2
 
 
@@ -63,8 +68,15 @@ class Shell:
     """One bash session fed command by command, as a person pasting commands into a terminal."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(["bash", "--noprofile", "--norc"], cwd=ROOT, env=env, text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc"],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
     def run(self, command: str) -> str:
         self.process.stdin.write(f"{command}\nprintf '\\n__status__ %s\\n' $?\n")
@@ -159,12 +171,20 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
 
             # what the README's examples wrote is stored: JSON, ThingSpeak, line protocol, AutoPi, MQTT
             expected = {"door": "open", "weather.door": "open", "weather.temperature": 21.5, "obd.bat.voltage": 12.6}
-            wait_for(lambda: all(value in stored_variables(base, dataset_id, read_key).get(name, [])
-                                 for name, value in expected.items())
-                     and stored_variables(base, dataset_id, read_key)["temperature"].count(PUSHED_VALUE) >= 4,
-                     timeout=10, what="the README's writes (JSON, ThingSpeak, line protocol, AutoPi, 2 MQTT)")
-            feeds = httpx.get(f"{base}/channels/{dataset_id}/feeds.json",
-                              params={"api_key": read_key, "status": "true"}).json()["feeds"]
+            wait_for(
+                lambda: (
+                    all(
+                        value in stored_variables(base, dataset_id, read_key).get(name, [])
+                        for name, value in expected.items()
+                    )
+                    and stored_variables(base, dataset_id, read_key)["temperature"].count(PUSHED_VALUE) >= 4
+                ),
+                timeout=10,
+                what="the README's writes (JSON, ThingSpeak, line protocol, AutoPi, 2 MQTT)",
+            )
+            feeds = httpx.get(
+                f"{base}/channels/{dataset_id}/feeds.json", params={"api_key": read_key, "status": "true"}
+            ).json()["feeds"]
             assert [(f["field1"], f["status"]) for f in feeds if f["status"]] == [("21.5", "ok")]
             assert all(isinstance(f["entry_id"], int) for f in feeds)  # only ThingSpeak entries, never null ids
 
@@ -178,8 +198,9 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
             assert group_members(up.pid) == set(), "processes left behind after Ctrl-C"
     finally:
         broker.stop()
-    report = ([f"ran     README.md:{b.line}: {b.commands[0][:70]}" for b in ran]
-              + [f"skipped README.md:{b.line}: {b.skipped}" for b in skipped])
+    report = [f"ran     README.md:{b.line}: {b.commands[0][:70]}" for b in ran] + [
+        f"skipped README.md:{b.line}: {b.skipped}" for b in skipped
+    ]
     record_property("readme_blocks", report)
     with capsys.disabled():
         print("\nREADME shell blocks:\n  " + "\n  ".join(report))

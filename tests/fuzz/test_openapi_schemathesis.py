@@ -24,8 +24,9 @@ def fuzz(client, schema_dict: dict, headers: dict, examples: int) -> tuple[int, 
         operation = result.ok()
         operations += 1
 
-        @hypothesis_settings(max_examples=examples, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(operation.as_strategy())
         def check(case):
             nonlocal cases
@@ -40,8 +41,12 @@ def fuzz(client, schema_dict: dict, headers: dict, examples: int) -> tuple[int, 
                 kwargs["data"] = data
             response = client.request(**kwargs, follow_redirects=False)
             cases += 1
-            assert response.status_code < 500, (case.method, case.formatted_path, response.status_code,
-                                                response.text[:500])
+            assert response.status_code < 500, (
+                case.method,
+                case.formatted_path,
+                response.status_code,
+                response.text[:500],
+            )
             case.validate_response(response, checks=[response_schema_conformance])
 
         check()
@@ -51,8 +56,11 @@ def fuzz(client, schema_dict: dict, headers: dict, examples: int) -> tuple[int, 
 @pytest.fixture
 def credentials(client, settings) -> dict:
     dataset = make_dataset(settings, variables=("field1", "temperature", "humidity"))
-    return {"X-Write-Key": dataset.write_key, "X-Read-Key": dataset.read_key,
-            "Authorization": f"Bearer {make_token(settings)}"}
+    return {
+        "X-Write-Key": dataset.write_key,
+        "X-Read-Key": dataset.read_key,
+        "Authorization": f"Bearer {make_token(settings)}",
+    }
 
 
 def test_ingest_and_api_schemas_fuzzed_without_a_5xx(client, credentials):

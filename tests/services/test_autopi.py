@@ -18,8 +18,11 @@ SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
 
 def post(client, token, body, **headers):
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    return client.post("/autopi", content=content,
-                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers})
+    return client.post(
+        "/autopi",
+        content=content,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers},
+    )
 
 
 def post_samples(client, token):
@@ -64,15 +67,31 @@ def test_every_sample_is_queryable_with_its_type_and_time(client, settings):
     assert isinstance(got["obd.bat.level"][0], int) and isinstance(got["track.pos.cog"][0], float)
     assert set(got) == {
         *(f"track.pos.{f}" for f in ("utc", "cog", "nsat", "alt", "sog", "loc.lat", "loc.lon")),
-        "obd.bat.voltage", "obd.bat.state", "obd.bat.level", "ec2x.data_usage.sent", "ec2x.data_usage.recv",
-        "event.system.minion.@tag", "event.system.power.@tag", "event.system.power.trigger",
+        "obd.bat.voltage",
+        "obd.bat.state",
+        "obd.bat.level",
+        "ec2x.data_usage.sent",
+        "ec2x.data_usage.recv",
+        "event.system.minion.@tag",
+        "event.system.power.@tag",
+        "event.system.power.trigger",
         "event.system.power.awaken",
     }
     assert events(client, dataset) == [
-        {"time": "2021-02-24T09:02:02.532461Z", "type": "event.system.power", "tag": "system/power/on",
-         "device": "car1", "fields": {"trigger": "stn", "awaken": "sleeping"}},
-        {"time": "2021-02-24T09:02:12.192479Z", "type": "event.system.minion", "tag": "system/minion/online",
-         "device": "car1", "fields": {}},
+        {
+            "time": "2021-02-24T09:02:02.532461Z",
+            "type": "event.system.power",
+            "tag": "system/power/on",
+            "device": "car1",
+            "fields": {"trigger": "stn", "awaken": "sleeping"},
+        },
+        {
+            "time": "2021-02-24T09:02:12.192479Z",
+            "type": "event.system.minion",
+            "tag": "system/minion/online",
+            "device": "car1",
+            "fields": {},
+        },
     ]
     # variables are registered on first sight, after the dataset's existing ones
     described = client.get(f"/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
@@ -111,8 +130,11 @@ def test_a_broken_record_is_listed_as_rejected_and_the_rest_is_stored(client, se
     dataset = make_dataset(settings, variables=())
     token = make_device(settings, dataset.id)
     broken = {"@t": "obd.bat", "@ts": "half past nine", "voltage": 11.0}
-    batch = [{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5}, broken,
-             {"@t": "obd.bat", "@ts": "2026-01-01T00:00:01Z", "voltage": 12.6}]
+    batch = [
+        {"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5},
+        broken,
+        {"@t": "obd.bat", "@ts": "2026-01-01T00:00:01Z", "voltage": 12.6},
+    ]
     response = post(client, token, batch)
     assert response.status_code == 200, response.text
     drain(settings)
@@ -165,8 +187,12 @@ def test_gzip_body_is_accepted(client, settings):
 def test_a_body_that_is_not_a_json_array_is_refused_and_nothing_is_queued(client, settings):
     dataset = make_dataset(settings, variables=())
     token = make_device(settings, dataset.id)
-    for body, expected in ((b'{"@t": "obd.bat"}', "JSON array"), (b"[{", "not JSON"), (b"", "not JSON"),
-                           (b"\xff[]", "not JSON")):
+    for body, expected in (
+        (b'{"@t": "obd.bat"}', "JSON array"),
+        (b"[{", "not JSON"),
+        (b"", "not JSON"),
+        (b"\xff[]", "not JSON"),
+    ):
         response = post(client, token, body)
         assert response.status_code == 400, body
         assert expected in response.json()["detail"]
@@ -204,7 +230,10 @@ def test_a_write_key_also_uploads_without_a_device(client, settings):
     assert post(client, dataset.write_key, (SAMPLES / "obd_bat.json").read_bytes()).status_code == 200
     drain(settings)
     assert {(r["variable"], "device" in r) for r in data(client, dataset)} == {
-        ("obd.bat.voltage", False), ("obd.bat.state", False), ("obd.bat.level", False)}
+        ("obd.bat.voltage", False),
+        ("obd.bat.state", False),
+        ("obd.bat.level", False),
+    }
 
 
 def test_new_variables_are_registered_after_existing_ones_and_take_no_field_slot(client, settings):
@@ -213,7 +242,11 @@ def test_new_variables_are_registered_after_existing_ones_and_take_no_field_slot
     drain(settings)
     described = client.get(f"/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
     assert [(v["tag"], v["declared"]) for v in described["variables"]] == [
-        ("temperature", True), ("obd.bat.level", False), ("obd.bat.state", False), ("obd.bat.voltage", False)]
+        ("temperature", True),
+        ("obd.bat.level", False),
+        ("obd.bat.state", False),
+        ("obd.bat.voltage", False),
+    ]
     assert client.get("/update", params={"key": dataset.write_key, "obd.bat.level": "5"}).status_code == 200
     channel = client.get(f"/channels/{dataset.id}.json", params={"api_key": dataset.read_key}).json()
     assert channel["field1"] == "temperature" and "field2" not in channel  # ThingSpeak slots stay the owner's

@@ -42,12 +42,14 @@ class Stack:
 
     def handled(self, count: int) -> None:
         """Wait until the bridge has acknowledged `count` messages (enqueued or recorded by then)."""
-        wait_for(lambda: self.bridge.metrics.value(self.bridge.metrics.acked) >= count, timeout=15,
-                 what=f"{count} acks")
+        wait_for(
+            lambda: self.bridge.metrics.value(self.bridge.metrics.acked) >= count, timeout=15, what=f"{count} acks"
+        )
 
     def create(self, dataset_id: int, device_id: str):
-        return self.client.post("/api/devices/create", json={"deviceId": device_id, "datasetId": dataset_id},
-                                headers=self.auth)
+        return self.client.post(
+            "/api/devices/create", json={"deviceId": device_id, "datasetId": dataset_id}, headers=self.auth
+        )
 
     @property
     def auth(self) -> dict[str, str]:
@@ -62,8 +64,12 @@ def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """A dynsec broker bootstrapped by `ownstream mqtt bootstrap`, a bridge and the app with broker accounts on."""
     store = init_dynamic_security(tmp_path / "mosquitto", ADMIN, ADMIN_PASSWORD)
     broker = start_broker(tmp_path / "mosquitto", settings, dynsec=store)
-    env = {"OWNSTREAM_MQTT_URL": broker.url, "OWNSTREAM_MQTT_DYNSEC": "true",
-           "OWNSTREAM_MQTT_ADMIN_USERNAME": ADMIN, "OWNSTREAM_MQTT_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env = {
+        "OWNSTREAM_MQTT_URL": broker.url,
+        "OWNSTREAM_MQTT_DYNSEC": "true",
+        "OWNSTREAM_MQTT_ADMIN_USERNAME": ADMIN,
+        "OWNSTREAM_MQTT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
@@ -90,8 +96,9 @@ def rows_of(stack: Stack, dataset, **params) -> list[dict]:
 
 def rejected(settings: Settings, dataset_id: int) -> list[tuple[str, str]]:
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select device, reason from rejected_records where dataset_id = %s order by id",
-                            (dataset_id,)).fetchall()
+        return conn.execute(
+            "select device, reason from rejected_records where dataset_id = %s order by id", (dataset_id,)
+        ).fetchall()
 
 
 def sync(*args: str) -> dict:
@@ -125,8 +132,9 @@ def test_a_device_registered_through_the_api_publishes_with_its_own_account(stac
     assert other.publish(f"{root}/telemetry", orjson.dumps({"temperature": -99})).is_failure
     assert not stack.peer(dataset.id, "car-1", other_token).accepted
     assert Peer(stack.broker.port).publish(f"{root}/telemetry", orjson.dumps({"temperature": -98})).is_failure
-    assert not other.publish(f"registered/{dataset.id}/car-2/telemetry",
-                             orjson.dumps({"ts": 1767225603000, "values": {"temperature": 23}})).is_failure
+    assert not other.publish(
+        f"registered/{dataset.id}/car-2/telemetry", orjson.dumps({"ts": 1767225603000, "values": {"temperature": 23}})
+    ).is_failure
     stack.handled(5)
     drain(settings)
 
@@ -139,7 +147,10 @@ def test_a_device_registered_through_the_api_publishes_with_its_own_account(stac
     ]
     autopi_rows = rows_of(stack, dataset, start="2021-02-24T09:03:09Z", end="2021-02-24T09:03:10Z")
     assert {(r["variable"], r["device"]) for r in autopi_rows} == {
-        ("obd.bat.level", "car-1"), ("obd.bat.state", "car-1"), ("obd.bat.voltage", "car-1")}
+        ("obd.bat.level", "car-1"),
+        ("obd.bat.state", "car-1"),
+        ("obd.bat.voltage", "car-1"),
+    }
     assert rejected(settings, dataset.id) == []
     device.close()
     other.close()
@@ -225,8 +236,11 @@ def test_sync_removes_stale_and_unknown_accounts_and_names_devices_without_one(s
     make_device(settings, dataset.id, "car-3")  # registered while broker accounts were off
 
     users = {name: device_username(dataset.id, name) for name in ("car-1", "car-2", "car-3", "ghost")}
-    assert sync() == {"removed": [users["ghost"]], "stale": [users["car-2"]],
-                      "missing": [users["car-2"], users["car-3"]]}
+    assert sync() == {
+        "removed": [users["ghost"]],
+        "stale": [users["car-2"]],
+        "missing": [users["car-2"], users["car-3"]],
+    }
     assert not stack.peer(dataset.id, "car-2", "a-token-nobody-holds").accepted
     assert not stack.peer(dataset.id, "ghost", "ghost-token").accepted
     assert stack.peer(dataset.id, "car-1", kept_token).accepted  # an account of the current token is kept
@@ -258,10 +272,17 @@ def test_bad_input_and_wrong_keys_make_no_account(stack, settings):
     bobs = make_dataset(settings, owner="bob")
     assert stack.create(dataset.id, "a b").status_code == 400
     assert stack.create(bobs.id, "car-1").status_code == 403
-    assert stack.client.post("/api/devices/create", json={"deviceId": "car-1", "datasetId": dataset.id}
-                             ).status_code == 401
-    assert stack.client.post("/api/devices/create", json={"deviceId": "car-1", "datasetId": dataset.id},
-                             headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        stack.client.post("/api/devices/create", json={"deviceId": "car-1", "datasetId": dataset.id}).status_code == 401
+    )
+    assert (
+        stack.client.post(
+            "/api/devices/create",
+            json={"deviceId": "car-1", "datasetId": dataset.id},
+            headers={"Authorization": "Bearer wrong"},
+        ).status_code
+        == 401
+    )
     assert stack.client.post("/api/devices/car-1/token", headers=stack.auth).status_code == 404
     assert device_accounts(stack.admin) == {}
 

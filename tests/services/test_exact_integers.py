@@ -26,14 +26,23 @@ def read_everything(client, dataset) -> dict[str, dict]:
     out = {"json": {r["variable"]: r["value"] for r in client.get(url, params=base).json()["rows"]}}
     columns = client.get(url, params={**base, "format": "columns"}).json()
     out["columns"] = {s["variable"]: v for s in columns["series"] for v in s["value"]}
-    out["csv"] = {r["variable"]: int(r["value"])
-                  for r in csv.DictReader(io.StringIO(client.get(url, params={**base, "format": "csv"}).text))}
-    out["ndjson"] = {r["variable"]: r["value"] for r in map(
-        json.loads, client.get(url, params={**base, "format": "ndjson"}).text.splitlines())}
-    out["latest"] = {s["variable"]: s["value"] for s in client.get(
-        f"/api/v1/datasets/{dataset.id}/latest", params=base).json()["series"]}
-    out["seed"] = {k: v["values"][0][0] for k, v in client.get(
-        f"/datasets/{dataset.id}", params=base).json().items() if isinstance(v, dict) and v["values"]}
+    out["csv"] = {
+        r["variable"]: int(r["value"])
+        for r in csv.DictReader(io.StringIO(client.get(url, params={**base, "format": "csv"}).text))
+    }
+    out["ndjson"] = {
+        r["variable"]: r["value"]
+        for r in map(json.loads, client.get(url, params={**base, "format": "ndjson"}).text.splitlines())
+    }
+    out["latest"] = {
+        s["variable"]: s["value"]
+        for s in client.get(f"/api/v1/datasets/{dataset.id}/latest", params=base).json()["series"]
+    }
+    out["seed"] = {
+        k: v["values"][0][0]
+        for k, v in client.get(f"/datasets/{dataset.id}", params=base).json().items()
+        if isinstance(v, dict) and v["values"]
+    }
     return out
 
 
@@ -41,14 +50,24 @@ def test_http_protocols_keep_integers_exact(client, settings):
     dataset = make_dataset(settings, variables=("native",))
     token = make_device(settings, dataset.id, "car1")
     write = {"X-Write-Key": dataset.write_key}
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", headers=write,
-                           content=orjson.dumps({"readings": [{"time": T, "values": {"native": BIG}}]}))
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers=write,
+        content=orjson.dumps({"readings": [{"time": T, "values": {"native": BIG}}]}),
+    )
     assert response.status_code == 202, response.text
-    response = client.post("/api/v2/write", params={"bucket": str(dataset.id), "org": "x", "precision": "s"},
-                           content=f"m line={BIG}i 1772366400", headers={"Authorization": f"Token {dataset.write_key}"})
+    response = client.post(
+        "/api/v2/write",
+        params={"bucket": str(dataset.id), "org": "x", "precision": "s"},
+        content=f"m line={BIG}i 1772366400",
+        headers={"Authorization": f"Token {dataset.write_key}"},
+    )
     assert response.status_code == 204, response.text
-    response = client.post("/autopi", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                           content=f'[{{"@t": "obd.x", "@ts": "{T}", "autopi": {BIG}}}]'.encode())
+    response = client.post(
+        "/autopi",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        content=f'[{{"@t": "obd.x", "@ts": "{T}", "autopi": {BIG}}}]'.encode(),
+    )
     assert response.status_code == 200, response.text
     drain(settings)
     for fmt, values in read_everything(client, dataset).items():
@@ -80,11 +99,21 @@ def test_mqtt_keeps_integers_exact(client, settings, broker):
     bridge.start()
     try:
         wait_for(bridge.subscribed.is_set, timeout=60, what="bridge subscribed")
-        publish_all(broker.port, [(f"devices/{token}/telemetry",
-                                   f'{{"ts": 1772366400000, "values": {{"temperature": {BIG}}}}}')])
-        wait_for(lambda: drain(settings) or client.get(f"/api/v1/datasets/{dataset.id}/latest",
-                                                       params={"key": dataset.read_key}).json()["series"],
-                 timeout=60, interval=0.2, what="the MQTT reading stored")
+        publish_all(
+            broker.port,
+            [(f"devices/{token}/telemetry", f'{{"ts": 1772366400000, "values": {{"temperature": {BIG}}}}}')],
+        )
+        wait_for(
+            lambda: (
+                drain(settings)
+                or client.get(f"/api/v1/datasets/{dataset.id}/latest", params={"key": dataset.read_key}).json()[
+                    "series"
+                ]
+            ),
+            timeout=60,
+            interval=0.2,
+            what="the MQTT reading stored",
+        )
     finally:
         bridge.stop()
     for fmt, values in read_everything(client, dataset).items():

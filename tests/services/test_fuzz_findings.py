@@ -12,8 +12,12 @@ from tests.support.worker import drain
 
 
 def write(client, dataset, body: str, bucket: str | None = None):
-    return client.post("/api/v2/write", params={"bucket": bucket or str(dataset.id)}, content=body.encode(),
-                       headers={"Authorization": f"Token {dataset.write_key}"})
+    return client.post(
+        "/api/v2/write",
+        params={"bucket": bucket or str(dataset.id)},
+        content=body.encode(),
+        headers={"Authorization": f"Token {dataset.write_key}"},
+    )
 
 
 def stored(settings) -> int:
@@ -38,8 +42,7 @@ def test_line_protocol_oddities_are_refused_at_the_edge(client, settings):
 def test_a_series_too_large_to_index_is_rejected_not_retried(settings):
     dataset = make_dataset(settings)
     huge_tags = "m," + ",".join(f"t{i}=v{i}" for i in range(5000)) + " x=1 1767225600000000000"
-    good = make_message("lineproto", dataset.id, "m x=2 1767225600000000000", source="http",
-                        params={"precision": "ns"})
+    good = make_message("lineproto", dataset.id, "m x=2 1767225600000000000", source="http", params={"precision": "ns"})
     bad = make_message("lineproto", dataset.id, huge_tags, source="http", params={"precision": "ns"})
     result = tasks.ingest_batch([good, bad])  # must return, not raise (RQ would retry it for days)
     assert (result["stored"], result["rejected"]) == (1, 1)
@@ -48,14 +51,27 @@ def test_a_series_too_large_to_index_is_rejected_not_retried(settings):
 def test_deep_nesting_is_refused_or_kept_aside(client, settings):
     dataset = make_dataset(settings, accept_new_variables=True)
     deep = '{"readings": [{"values": {"temperature": ' + '{"a":' * 1000 + "1" + "}" * 1000 + "}}]}"
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", content=deep,
-                           headers={"X-Write-Key": dataset.write_key, "Content-Type": "application/json"})
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        content=deep,
+        headers={"X-Write-Key": dataset.write_key, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and "nested" in response.json()["detail"]
 
     token = make_device(settings, dataset.id, "car-1")
-    records = ('[{"@t": "event.a", "@ts": "2026-06-01T00:00:00Z", "v": ' + "[" * 300 + "1" + "]" * 300 + "}, "
-               + orjson.dumps([{"@t": "x" * 1000, "@ts": "2026-06-01T00:00:00Z", "v": 1},
-                               {"@t": "obd.bat", "@ts": "2026-06-01T00:00:00Z", "level": 5}]).decode()[1:])
+    records = (
+        '[{"@t": "event.a", "@ts": "2026-06-01T00:00:00Z", "v": '
+        + "[" * 300
+        + "1"
+        + "]" * 300
+        + "}, "
+        + orjson.dumps(
+            [
+                {"@t": "x" * 1000, "@ts": "2026-06-01T00:00:00Z", "v": 1},
+                {"@t": "obd.bat", "@ts": "2026-06-01T00:00:00Z", "level": 5},
+            ]
+        ).decode()[1:]
+    )
     response = client.post("/autopi", content=records, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     drain(settings)  # fails the test if the job failed
@@ -74,6 +90,7 @@ def test_huge_numbers_in_pushes_are_kept_as_text_and_aggregate(client, settings)
     rows = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key}).json()["rows"]
     assert sorted(str(r["value"])[:5] for r in rows) == ["1e+30", "1e+30", "99999"]
     for param in ("average", "sum"):
-        response = client.get(f"/channels/{dataset.id}/feeds.json", params={"api_key": dataset.read_key,
-                                                                            param: "daily"})
+        response = client.get(
+            f"/channels/{dataset.id}/feeds.json", params={"api_key": dataset.read_key, param: "daily"}
+        )
         assert response.status_code == 200, response.text

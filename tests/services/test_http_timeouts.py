@@ -16,8 +16,6 @@ from tests.support.worker import drain
 TIMEOUTS = {"OWNSTREAM_HTTP_HEADER_TIMEOUT_S": "1", "OWNSTREAM_HTTP_BODY_TIMEOUT_S": "1"}
 
 
-
-
 def trickle(url: str, head: bytes, body: bytes, pause_s: float = 0.2) -> tuple[bytes, int]:
     """Send `head` at once, then `body` a byte at a time; returns (the server's answer, body bytes sent)."""
     address = urlsplit(url)
@@ -39,15 +37,21 @@ def trickle(url: str, head: bytes, body: bytes, pause_s: float = 0.2) -> tuple[b
 def test_a_body_trickled_slower_than_the_deadline_gets_408_and_stores_nothing(settings):
     dataset = make_dataset(settings, variables=("temperature",))
     body = b'{"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 21.5}}]}' + b" " * 100
-    head = (f"POST /api/v1/datasets/{dataset.id}/readings HTTP/1.1\r\nHost: x\r\nX-Write-Key: {dataset.write_key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/datasets/{dataset.id}/readings HTTP/1.1\r\nHost: x\r\nX-Write-Key: {dataset.write_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with served("all", "/healthz", env=TIMEOUTS) as url:
         answer, sent = trickle(url, head, body)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b'"error":"request_timeout"' in answer and b"body" in answer
         assert sent < len(body)  # cut off long before the client would have finished
-        ok = httpx.post(f"{url}/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                        content=body, timeout=10)
+        ok = httpx.post(
+            f"{url}/api/v1/datasets/{dataset.id}/readings",
+            headers={"X-Write-Key": dataset.write_key},
+            content=body,
+            timeout=10,
+        )
         assert ok.status_code == 202  # the server is still there for everyone else
     drain(settings)
     assert reading_count(settings, dataset.id) == 1  # the trickled request stored nothing; the normal one did

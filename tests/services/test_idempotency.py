@@ -65,11 +65,14 @@ def test_keys_are_per_dataset(client, settings):
 
 def test_bulk_resend_stores_once(client, settings):
     dataset = make_dataset(settings, variables=FIELDS)
-    body = {"write_api_key": dataset.write_key, "updates": [{"delta_t": 0, "field1": "a"},
-                                                            {"delta_t": 1, "field1": "b"}]}
+    body = {
+        "write_api_key": dataset.write_key,
+        "updates": [{"delta_t": 0, "field1": "a"}, {"delta_t": 1, "field1": "b"}],
+    }
     for _ in range(2):
-        response = client.post(f"/channels/{dataset.id}/bulk_update.json", json=body,
-                               headers={"Idempotency-Key": "batch-1"})
+        response = client.post(
+            f"/channels/{dataset.id}/bulk_update.json", json=body, headers={"Idempotency-Key": "batch-1"}
+        )
         assert response.status_code == 202
     drain(settings)
     assert entries(client, dataset) == [(1, "a"), (2, "b")]
@@ -105,8 +108,9 @@ def test_a_resend_while_the_first_is_in_flight_is_told_to_retry(settings):
         idempotency = client.app.ingest.state.ingest.idempotency
         redis_key = idempotency.redis_key(dataset.id, "busy")
         Redis.from_url(settings.redis_url).set(redis_key, PENDING + b"other-request", ex=30)
-        response = client.get("/update", params={"api_key": dataset.write_key, "field1": "1"},
-                              headers={"Idempotency-Key": "busy"})
+        response = client.get(
+            "/update", params={"api_key": dataset.write_key, "field1": "1"}, headers={"Idempotency-Key": "busy"}
+        )
     assert response.status_code == 409 and response.headers["Retry-After"] == "1"
     assert "in progress" in response.json()["detail"]
     assert drain(settings) == 0
@@ -129,7 +133,8 @@ def test_release_keeps_an_answer_recorded_with_the_data(settings):
 
 def test_bad_idempotency_key_is_400(client, settings):
     dataset = make_dataset(settings, variables=FIELDS)
-    response = client.get("/update", params={"api_key": dataset.write_key, "field1": "1"},
-                          headers={"Idempotency-Key": "x" * 300})
+    response = client.get(
+        "/update", params={"api_key": dataset.write_key, "field1": "1"}, headers={"Idempotency-Key": "x" * 300}
+    )
     assert response.status_code == 400
     assert drain(settings) == 0

@@ -16,8 +16,9 @@ from tests.support.worker import drain
 def limited(settings):
     from services.combined import create_app
 
-    tight = settings.model_copy(update={"read_cost_ms_per_minute": 1, "ingest_rate_per_key": 1.0,
-                                        "ingest_burst_per_key": 2.0})
+    tight = settings.model_copy(
+        update={"read_cost_ms_per_minute": 1, "ingest_rate_per_key": 1.0, "ingest_burst_per_key": 2.0}
+    )
     with TestClient(create_app(tight)) as test_client:
         yield test_client
 

@@ -17,16 +17,28 @@ from tests.support.worker import drain
 def writes(client, dataset, token):
     """One new variable by each HTTP protocol; their answers' status codes (and details) by protocol."""
     answers = {
-        "json": client.post(f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                            content=orjson.dumps({"readings": [{"values": {"door": "open"}}]})),
+        "json": client.post(
+            f"/api/v1/datasets/{dataset.id}/readings",
+            headers={"X-Write-Key": dataset.write_key},
+            content=orjson.dumps({"readings": [{"values": {"door": "open"}}]}),
+        ),
         "thingspeak": client.get("/update", params={"api_key": dataset.write_key, "wind": "3"}),
-        "line protocol": client.post("/api/v2/write", params={"bucket": dataset.id},
-                                     headers={"Authorization": f"Token {token}"}, content="weather rain=1"),
-        "autopi": client.post("/autopi", headers={"Authorization": f"Bearer {token}"},
-                              content=b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]'),
+        "line protocol": client.post(
+            "/api/v2/write",
+            params={"bucket": dataset.id},
+            headers={"Authorization": f"Token {token}"},
+            content="weather rain=1",
+        ),
+        "autopi": client.post(
+            "/autopi",
+            headers={"Authorization": f"Bearer {token}"},
+            content=b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]',
+        ),
     }
-    return {name: (r.status_code, (r.json().get("detail") or r.json().get("message")) if r.status_code >= 400 else "")
-            for name, r in answers.items()}
+    return {
+        name: (r.status_code, (r.json().get("detail") or r.json().get("message")) if r.status_code >= 400 else "")
+        for name, r in answers.items()
+    }
 
 
 def variables(client, dataset) -> dict[str, bool]:
@@ -48,15 +60,26 @@ def test_a_dataset_that_declared_its_variables_refuses_new_ones_by_every_protoco
     assert variables(client, dataset) == {"temperature": True}
 
     owner = make_token(settings)
-    changed = client.patch(f"/api/v1/datasets/{dataset.id}", json={"accept_new_variables": True},
-                           headers={"Authorization": f"Bearer {owner}"})
+    changed = client.patch(
+        f"/api/v1/datasets/{dataset.id}",
+        json={"accept_new_variables": True},
+        headers={"Authorization": f"Bearer {owner}"},
+    )
     assert changed.status_code == 200 and changed.json()["accept_new_variables"] is True
-    wait_for(lambda: client.get("/update", params={"api_key": dataset.write_key, "wind": "3"}).status_code == 200,
-             timeout=2, what="receivers see the change")
+    wait_for(
+        lambda: client.get("/update", params={"api_key": dataset.write_key, "wind": "3"}).status_code == 200,
+        timeout=2,
+        what="receivers see the change",
+    )
     assert [code for code, _ in writes(client, dataset, token).values()] == [202, 200, 204, 200]
     drain(settings)
-    assert variables(client, dataset) == {"temperature": True, "door": False, "wind": False, "weather.rain": False,
-                                          "obd.bat.voltage": False}
+    assert variables(client, dataset) == {
+        "temperature": True,
+        "door": False,
+        "wind": False,
+        "weather.rain": False,
+        "obd.bat.voltage": False,
+    }
 
 
 def test_a_dataset_made_without_variables_accepts_new_ones(client, settings):
@@ -81,14 +104,15 @@ def test_changing_the_rule_refuses_bad_input_and_strangers(client, settings):
     dataset = make_dataset(settings, variables=("temperature",))
     owner = {"Authorization": f"Bearer {make_token(settings)}"}
     url = f"/api/v1/datasets/{dataset.id}"
-    for body in ({}, {"accept_new_variables": "maybe"}, {"accept_new_variables": True, "colour": "red"},
-                 {"name": ""}):
+    for body in ({}, {"accept_new_variables": "maybe"}, {"accept_new_variables": True, "colour": "red"}, {"name": ""}):
         response = client.patch(url, json=body, headers=owner)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"] == "bad_request"
     assert client.patch(url, json={"accept_new_variables": True}).status_code == 401
-    assert client.patch(url, json={"accept_new_variables": True},
-                        headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        client.patch(url, json={"accept_new_variables": True}, headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
     bob = {"Authorization": f"Bearer {make_token(settings, 'bob')}"}
     assert client.patch(url, json={"accept_new_variables": True}, headers=bob).status_code == 403
     assert client.patch("/api/v1/datasets/999999", json={"public": True}, headers=owner).status_code == 404

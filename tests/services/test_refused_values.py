@@ -12,25 +12,37 @@ BIG = str(2**31)
 
 @pytest.fixture
 def ctx(client, settings):
-    return client, make_dataset(settings, variables=("field1", "status")), {
-        "Authorization": f"Bearer {make_token(settings)}"}
+    return (
+        client,
+        make_dataset(settings, variables=("field1", "status")),
+        {"Authorization": f"Bearer {make_token(settings)}"},
+    )
 
 
-@pytest.mark.parametrize("path", [
-    f"/api/v1/datasets/{BIG}/data", f"/api/v1/datasets/{2**70}", f"/channels/{BIG}/feeds.json", f"/datasets/{2**40}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/datasets/{BIG}/data",
+        f"/api/v1/datasets/{2**70}",
+        f"/channels/{BIG}/feeds.json",
+        f"/datasets/{2**40}",
+    ],
+)
 def test_ids_beyond_the_column_are_not_found(ctx, path):
     client, dataset, _ = ctx
     assert client.get(path, params={"key": dataset.read_key}).status_code == 404
 
 
-@pytest.mark.parametrize(("path", "params"), [
-    ("/api/v1/datasets/{id}/data", {"device": "a\x00"}),
-    ("/api/v1/datasets/{id}/data", {"vars": "a\x00b"}),
-    ("/api/v1/datasets/{id}/events", {"type": "a\x00b"}),
-    ("/api/devices", {"datasetId": BIG}),
-    ("/api/v1/datasets/{id}/rejected", {"before_id": str(2**63)}),
-])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/datasets/{id}/data", {"device": "a\x00"}),
+        ("/api/v1/datasets/{id}/data", {"vars": "a\x00b"}),
+        ("/api/v1/datasets/{id}/events", {"type": "a\x00b"}),
+        ("/api/devices", {"datasetId": BIG}),
+        ("/api/v1/datasets/{id}/rejected", {"before_id": str(2**63)}),
+    ],
+)
 def test_reads_with_unstorable_values_are_400(ctx, path, params):
     client, dataset, auth = ctx
     response = client.get(path.format(id=dataset.id), params={"key": dataset.read_key, **params}, headers=auth)
@@ -46,10 +58,16 @@ def test_management_refuses_nul_and_changes_nothing(ctx):
     assert client.get("/api/v1/datasets", headers=auth).json() == before
 
 
-@pytest.mark.parametrize("params", [
-    {"field1": "a\x00b"}, {"status": "x\x00"}, {"field1": "1", "timezone": "Europe"},
-    {"field1": "1", "timezone": "a" * 300}, {"field1": "1", "created_at": "2026-01-01 00:00", "timezone": "Europe"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"field1": "a\x00b"},
+        {"status": "x\x00"},
+        {"field1": "1", "timezone": "Europe"},
+        {"field1": "1", "timezone": "a" * 300},
+        {"field1": "1", "created_at": "2026-01-01 00:00", "timezone": "Europe"},
+    ],
+)
 def test_pushes_with_unstorable_values_are_400_and_store_nothing(ctx, settings, params):
     client, dataset, _ = ctx
     response = client.get("/update", params={"api_key": dataset.write_key, **params})
@@ -61,8 +79,9 @@ def test_pushes_with_unstorable_values_are_400_and_store_nothing(ctx, settings, 
 def test_native_device_with_nul_is_400(ctx):
     client, dataset, _ = ctx
     body = {"readings": [{"device": "d\x00", "values": {"field1": 1}}]}
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", json=body,
-                           headers={"X-Write-Key": dataset.write_key})
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings", json=body, headers={"X-Write-Key": dataset.write_key}
+    )
     assert response.status_code == 400 and "NUL" in response.json()["detail"]
 
 

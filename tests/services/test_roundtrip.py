@@ -17,8 +17,16 @@ def rows_by(client, dataset, **params):
 def test_push_round_trip_keeps_types_and_receipt_time(client, settings):
     dataset = make_dataset(settings)
     before = datetime.now(UTC)
-    response = client.get("/update", params={"key": dataset.write_key, "temperature": "21.5",
-                                             "humidity": "40", "status": "door open", "door": "true"})
+    response = client.get(
+        "/update",
+        params={
+            "key": dataset.write_key,
+            "temperature": "21.5",
+            "humidity": "40",
+            "status": "door open",
+            "door": "true",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.text == "1"  # the new entry id (ThingSpeak's reply)
     drain(settings)
@@ -33,8 +41,10 @@ def test_push_round_trip_keeps_types_and_receipt_time(client, settings):
 
 def test_push_with_created_at_and_api_key_name_and_post_form(client, settings):
     dataset = make_dataset(settings)
-    response = client.post("/update", data={"api_key": dataset.write_key, "temperature": "-3.25",
-                                            "created_at": "2026-01-02T03:04:05.123456+01:00"})
+    response = client.post(
+        "/update",
+        data={"api_key": dataset.write_key, "temperature": "-3.25", "created_at": "2026-01-02T03:04:05.123456+01:00"},
+    )
     assert response.status_code == 200, response.text
     assert response.text == "1"
     drain(settings)
@@ -44,12 +54,15 @@ def test_push_with_created_at_and_api_key_name_and_post_form(client, settings):
 
 def test_native_json_round_trip(client, settings):
     dataset = make_dataset(settings)
-    body = {"readings": [
-        {"time": "2026-03-01T12:00:00Z", "values": {"temperature": 1.5, "status": "ok", "door": False}},
-        {"time": "2026-03-01T12:00:01.5Z", "device": "shed", "values": {"temperature": 2, "humidity": 55.5}},
-    ]}
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", json=body,
-                           headers={"X-Write-Key": dataset.write_key})
+    body = {
+        "readings": [
+            {"time": "2026-03-01T12:00:00Z", "values": {"temperature": 1.5, "status": "ok", "door": False}},
+            {"time": "2026-03-01T12:00:01.5Z", "device": "shed", "values": {"temperature": 2, "humidity": 55.5}},
+        ]
+    }
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings", json=body, headers={"X-Write-Key": dataset.write_key}
+    )
     assert response.status_code == 202, response.text
     drain(settings)
     rows = rows_by(client, dataset)
@@ -66,8 +79,11 @@ def test_native_json_round_trip(client, settings):
 
 def test_seed_document_read(client, settings):
     dataset = make_dataset(settings, variables=("var1", "var2"))
-    client.post(f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                json={"readings": [{"time": "2015-09-21T20:27:10.518Z", "values": {"var1": 1, "var2": 2}}]})
+    client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"time": "2015-09-21T20:27:10.518Z", "values": {"var1": 1, "var2": 2}}]},
+    )
     drain(settings)
     document = client.get(f"/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
     assert document == {

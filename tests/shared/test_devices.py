@@ -17,8 +17,12 @@ from tests.support.http import wait_for
 
 def waiting_on_lock(settings) -> bool:
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
-                            "and wait_event_type = 'Lock'").fetchone()[0] > 0
+        return (
+            conn.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            > 0
+        )
 
 
 def test_a_concurrent_registration_of_the_same_id_is_a_conflict_not_a_crash(settings):

@@ -46,6 +46,11 @@ def test_a_racing_second_setup_waits_and_is_refused(settings):
 
 def _waiting_on_lock(factory) -> bool:
     with transaction(factory) as session:
-        return bool(session.scalar(text(
-            "select count(*) from pg_locks where locktype = 'advisory' and not granted "
-            "and database = (select oid from pg_database where datname = current_database())")))
+        return bool(
+            session.scalar(
+                text(
+                    "select count(*) from pg_locks where locktype = 'advisory' and not granted "
+                    "and database = (select oid from pg_database where datname = current_database())"
+                )
+            )
+        )

@@ -27,28 +27,67 @@ def test_no_tags_and_no_timestamp():
     assert (point.measurement, point.tags, point.fields, point.time_ns) == ("weather", {}, {"temp": 21.5}, None)
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("1.5", 1.5), ("-1.5", -1.5), ("1", 1.0), ("1.", 1.0), (".5", 0.5), ("-.5", -0.5), ("01", 1.0),
-    ("1e3", 1000.0), ("1E+3", 1000.0), ("2.5e-1", 0.25),
-    ("3i", 3), ("-3i", -3), ("9223372036854775807i", 2**63 - 1), ("-9223372036854775808i", -(2**63)),
-    ("3u", 3), ("18446744073709551615u", 2**64 - 1),
-    ("t", True), ("T", True), ("true", True), ("True", True), ("TRUE", True),
-    ("f", False), ("F", False), ("false", False), ("False", False), ("FALSE", False),
-    ('"text"', "text"), ('""', ""), ('"with space, comma=equals"', "with space, comma=equals"),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1.5", 1.5),
+        ("-1.5", -1.5),
+        ("1", 1.0),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("-.5", -0.5),
+        ("01", 1.0),
+        ("1e3", 1000.0),
+        ("1E+3", 1000.0),
+        ("2.5e-1", 0.25),
+        ("3i", 3),
+        ("-3i", -3),
+        ("9223372036854775807i", 2**63 - 1),
+        ("-9223372036854775808i", -(2**63)),
+        ("3u", 3),
+        ("18446744073709551615u", 2**64 - 1),
+        ("t", True),
+        ("T", True),
+        ("true", True),
+        ("True", True),
+        ("TRUE", True),
+        ("f", False),
+        ("F", False),
+        ("false", False),
+        ("False", False),
+        ("FALSE", False),
+        ('"text"', "text"),
+        ('""', ""),
+        ('"with space, comma=equals"', "with space, comma=equals"),
+    ],
+)
 def test_field_types(text, value):
     got = one(f"m v={text} 1").fields["v"]
     assert got == value and type(got) is type(value)
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("+1", "invalid number"), ("1_0", "invalid number"), ("1.2.3", "invalid number"), ("1e500", "invalid number"),
-    ("nan", "invalid field value"), ("inf", "invalid field value"), ("-", "invalid field value"),
-    ("1e", "invalid field value"), ("tRue", "invalid field value"), ("yes", "invalid field value"),
-    ("9223372036854775808i", "out of the 64-bit range"), ("1.5i", "invalid integer"), ("i", "invalid integer"),
-    ("-1u", "invalid unsigned"), ("18446744073709551616u", "out of range"),
-    ('"open', "unbalanced quotes"), ("١٢", "invalid field value"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("+1", "invalid number"),
+        ("1_0", "invalid number"),
+        ("1.2.3", "invalid number"),
+        ("1e500", "invalid number"),
+        ("nan", "invalid field value"),
+        ("inf", "invalid field value"),
+        ("-", "invalid field value"),
+        ("1e", "invalid field value"),
+        ("tRue", "invalid field value"),
+        ("yes", "invalid field value"),
+        ("9223372036854775808i", "out of the 64-bit range"),
+        ("1.5i", "invalid integer"),
+        ("i", "invalid integer"),
+        ("-1u", "invalid unsigned"),
+        ("18446744073709551616u", "out of range"),
+        ('"open', "unbalanced quotes"),
+        ("١٢", "invalid field value"),
+    ],
+)
 def test_bad_field_values(text, reason):
     with pytest.raises(LineError, match=reason):
         parse(f"m v={text} 1")
@@ -83,10 +122,19 @@ def test_quote_in_a_tag_value_is_literal():
     assert [p.tags["t"] for p in points] == ['"x', 'y"']
 
 
-@pytest.mark.parametrize(("precision", "factor"), [
-    ("ns", 1), ("n", 1), ("us", 1_000), ("u", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000),
-    ("m", 60_000_000_000), ("h", 3_600_000_000_000),
-])
+@pytest.mark.parametrize(
+    ("precision", "factor"),
+    [
+        ("ns", 1),
+        ("n", 1),
+        ("us", 1_000),
+        ("u", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ],
+)
 def test_precisions(precision, factor):
     assert one("m v=1 1000", precision).time_ns == 1000 * factor
     assert precision_factor(precision) == PRECISIONS[precision] == factor
@@ -121,31 +169,34 @@ def test_last_duplicate_field_wins():
     assert one("m v=1,v=2 1").fields == {"v": 2.0}
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("m", "missing fields"),
-    ("m ", "missing fields"),
-    (",t=a v=1", "missing measurement"),
-    ("m, v=1", "missing tag key"),
-    ("m,=a v=1", "missing tag key"),
-    ("m,t v=1", "missing tag value"),
-    ("m,t= v=1", "missing tag value"),
-    ("m,t=a=b v=1", "invalid tag format"),
-    ("m,t=a,t=b v=1", "duplicate tags"),
-    ("m =1", "missing field key"),
-    ("m v=", "missing field value"),
-    ("m v", "invalid field format"),
-    ("m v=1,,w=2", "invalid field format"),
-    ("m v=1,w=2,", "invalid field format"),
-    ("m v=1=2", "invalid field format"),
-    ('m v="a"b', "invalid field format"),
-    ("m v=1 10.5", "bad timestamp"),
-    ("m v=1 +10", "bad timestamp"),
-    ("m v=1 1e3", "bad timestamp"),
-    ("m v=1 99999999999999999999", "out of range"),
-    ("m v=1 1 x", "point is invalid"),
-    (r"m\ v=1", "missing fields"),
-    ('m s="x",v=1 1 2', "point is invalid"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("m", "missing fields"),
+        ("m ", "missing fields"),
+        (",t=a v=1", "missing measurement"),
+        ("m, v=1", "missing tag key"),
+        ("m,=a v=1", "missing tag key"),
+        ("m,t v=1", "missing tag value"),
+        ("m,t= v=1", "missing tag value"),
+        ("m,t=a=b v=1", "invalid tag format"),
+        ("m,t=a,t=b v=1", "duplicate tags"),
+        ("m =1", "missing field key"),
+        ("m v=", "missing field value"),
+        ("m v", "invalid field format"),
+        ("m v=1,,w=2", "invalid field format"),
+        ("m v=1,w=2,", "invalid field format"),
+        ("m v=1=2", "invalid field format"),
+        ('m v="a"b', "invalid field format"),
+        ("m v=1 10.5", "bad timestamp"),
+        ("m v=1 +10", "bad timestamp"),
+        ("m v=1 1e3", "bad timestamp"),
+        ("m v=1 99999999999999999999", "out of range"),
+        ("m v=1 1 x", "point is invalid"),
+        (r"m\ v=1", "missing fields"),
+        ('m s="x",v=1 1 2', "point is invalid"),
+    ],
+)
 def test_bad_lines(line, reason):
     with pytest.raises(LineError, match=reason) as caught:
         parse(f"ok v=1 1\n{line}\nok v=2 2")
@@ -172,7 +223,7 @@ def test_long_line_is_shortened_in_the_message():
 
 def test_any_input_parses_or_names_its_line():
     rng = random.Random(20260301)
-    alphabet = ['m', 'v', '1', '0', '.', '-', 'i', 'u', 't', 'e', ' ', ',', '=', '"', '\\', '\n', '\r', '#', '\t']
+    alphabet = ["m", "v", "1", "0", ".", "-", "i", "u", "t", "e", " ", ",", "=", '"', "\\", "\n", "\r", "#", "\t"]
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         try:
@@ -187,8 +238,14 @@ def test_any_input_parses_or_names_its_line():
 def test_what_the_official_client_escapes_parses_back(name):
     from influxdb_client import Point as ClientPoint
 
-    line = (ClientPoint(f"m {name}").tag(f"t {name}", f"v {name}").field(f"f {name}", f"s {name}")
-            .field("n", 3).time(1_772_366_400_000_000_000).to_line_protocol())
+    line = (
+        ClientPoint(f"m {name}")
+        .tag(f"t {name}", f"v {name}")
+        .field(f"f {name}", f"s {name}")
+        .field("n", 3)
+        .time(1_772_366_400_000_000_000)
+        .to_line_protocol()
+    )
     point = one(line)
     assert point.measurement == f"m {name}"
     assert point.tags == {f"t {name}": f"v {name}"}

@@ -13,8 +13,20 @@ from shared.migrate import alembic_config
 from tests.support import services as svc
 from tests.support.processes import run_cli
 
-TABLES = {"alembic_version", "ownstream_meta", "users", "datasets", "variables", "dataset_keys", "devices",
-          "user_tokens", "events", "series", "rejected_records", "readings"}
+TABLES = {
+    "alembic_version",
+    "ownstream_meta",
+    "users",
+    "datasets",
+    "variables",
+    "dataset_keys",
+    "devices",
+    "user_tokens",
+    "events",
+    "series",
+    "rejected_records",
+    "readings",
+}
 
 
 @pytest.fixture
@@ -25,15 +37,21 @@ def empty_database() -> Iterator[str]:
 
 
 def migrate(url: str, timescaledb: str):
-    return run_cli("migrate", env={"OWNSTREAM_DATABASE_URL": url, "OWNSTREAM_TIMESCALEDB": timescaledb,
-                                   "OWNSTREAM_ENVIRONMENT": "test"})
+    return run_cli(
+        "migrate",
+        env={"OWNSTREAM_DATABASE_URL": url, "OWNSTREAM_TIMESCALEDB": timescaledb, "OWNSTREAM_ENVIRONMENT": "test"},
+    )
 
 
 def schema(url: str) -> dict:
     with psycopg.connect(url) as conn:
-        tables = {name for (name,) in conn.execute(
-            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition")}
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition"
+            )
+        }
         info = {"tables": tables}
         if "readings" in tables:
             kind = conn.execute("select relkind from pg_class where relname = 'readings'").fetchone()
@@ -42,7 +60,8 @@ def schema(url: str) -> dict:
             info["version"] = conn.execute("select version_num from alembic_version").fetchone()[0]
             info["readings_pk"] = conn.execute(
                 "select pg_get_constraintdef(oid) from pg_constraint where conrelid = 'readings'::regclass "
-                "and contype = 'p'").fetchone()[0]
+                "and contype = 'p'"
+            ).fetchone()[0]
     return info
 
 
@@ -55,7 +74,7 @@ def test_migrate_from_empty_on_plain_postgresql_twice(empty_database):
     assert after_first["readings_kind"] == "p"  # declarative range partitioning
     assert after_first["mode"] == "partitioned"
     assert after_first["version"] == head
-    assert after_first["readings_pk"] == "PRIMARY KEY (series_id, \"time\")"
+    assert after_first["readings_pk"] == 'PRIMARY KEY (series_id, "time")'
 
     second = migrate(empty_database, "auto")
     assert second.returncode == 0, second.stderr

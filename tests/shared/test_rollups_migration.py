@@ -21,16 +21,22 @@ def test_upgrade_rolls_up_existing_readings_and_downgrade_drops_the_tables():
         upgrade(settings, "0001")
         start = datetime(2026, 2, 27, 23, 50, tzinfo=UTC)
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            partitions.ensure_partitions(conn, {partitions.period_start(start, "month"),
-                                                partitions.period_start(start + timedelta(days=3), "month")},
-                                         "month", set())
+            partitions.ensure_partitions(
+                conn,
+                {partitions.period_start(start, "month"), partitions.period_start(start + timedelta(days=3), "month")},
+                "month",
+                set(),
+            )
             conn.execute("insert into users (username, password_hash) values ('alice', 'x')")
             conn.execute("insert into datasets (owner_id, name) values (1, 'Old')")
             conn.execute("insert into series (dataset_id, variable) values (1, 'a'), (1, 'b')")
-            conn.execute("insert into readings (series_id, time, v_num, v_int, v_str) "
-                         "select 1 + g %% 2, %s + g * interval '17 seconds', "
-                         "case when g %% 3 = 0 then g / 7.0 end, case when g %% 3 = 1 then g + 9007199254740993 end, "
-                         "case when g %% 3 = 2 then 'text' end from generate_series(0, 2000) g", (start,))
+            conn.execute(
+                "insert into readings (series_id, time, v_num, v_int, v_str) "
+                "select 1 + g %% 2, %s + g * interval '17 seconds', "
+                "case when g %% 3 = 0 then g / 7.0 end, case when g %% 3 = 1 then g + 9007199254740993 end, "
+                "case when g %% 3 = 2 then 'text' end from generate_series(0, 2000) g",
+                (start,),
+            )
         upgrade(settings)
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             assert conn.execute("select count(*) from rollup_1h").fetchone()[0] > 1

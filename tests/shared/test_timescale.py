@@ -26,9 +26,14 @@ from tests.support.processes import ROOT
 from tests.support.services import free_port
 
 # the repository's sibling ../shared; from a git worktree under <repo>/../wt/<name>, ../../shared
-TOOL = next((base / "shared" / "tools" / "timescale-lite" for base in (ROOT.parent, ROOT.parent.parent)
-             if (base / "shared" / "tools" / "timescale-lite" / "start").exists()),
-            ROOT.parent / "shared" / "tools" / "timescale-lite")
+TOOL = next(
+    (
+        base / "shared" / "tools" / "timescale-lite"
+        for base in (ROOT.parent, ROOT.parent.parent)
+        if (base / "shared" / "tools" / "timescale-lite" / "start").exists()
+    ),
+    ROOT.parent / "shared" / "tools" / "timescale-lite",
+)
 
 
 def require_tool() -> None:
@@ -46,8 +51,13 @@ def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("timescale-lite-modules")
     for name in ("package.json", "package-lock.json"):
         shutil.copy(TOOL / name, home / name)
-    installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=home,
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr
     return home / "node_modules"
 
@@ -57,8 +67,13 @@ def timescale_lite(node_modules: Path, state: Path) -> Iterator[str]:
     """A fresh timescale-lite server on a free port (state under `state`); yields its DSN."""
     state.mkdir(parents=True)
     (state / "node_modules").symlink_to(node_modules, target_is_directory=True)
-    started = subprocess.run([str(TOOL / "start"), str(free_port())], capture_output=True, text=True, timeout=180,
-                             env={**os.environ, "TIMESCALE_LITE_HOME": str(state)})
+    started = subprocess.run(
+        [str(TOOL / "start"), str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "TIMESCALE_LITE_HOME": str(state)},
+    )
     assert started.returncode == 0, started.stderr
     pid = int((state / "pid").read_text())
     try:
@@ -100,18 +115,28 @@ def test_timescaledb_on_makes_a_compressed_hypertable(migrated_on):
 
     [(mode,)] = fetch(timescale_dsn, "select value from ownstream_meta where key = 'storage_mode'")
     assert mode == "timescaledb"
-    [(compressed,)] = fetch(timescale_dsn, "select compression_enabled from timescaledb_information.hypertables "
-                                           "where hypertable_name = 'readings'")
+    [(compressed,)] = fetch(
+        timescale_dsn,
+        "select compression_enabled from timescaledb_information.hypertables where hypertable_name = 'readings'",
+    )
     assert compressed is True
-    [(column, interval)] = fetch(timescale_dsn, "select column_name, time_interval from "
-                                                "timescaledb_information.dimensions where hypertable_name = 'readings'")
+    [(column, interval)] = fetch(
+        timescale_dsn,
+        "select column_name, time_interval from timescaledb_information.dimensions where hypertable_name = 'readings'",
+    )
     assert (column, interval) == ("time", timedelta(days=7))
-    settings_rows = fetch(timescale_dsn, "select attname, segmentby_column_index, orderby_column_index, orderby_asc "
-                                         "from timescaledb_information.compression_settings "
-                                         "where hypertable_name = 'readings' order by attname")
+    settings_rows = fetch(
+        timescale_dsn,
+        "select attname, segmentby_column_index, orderby_column_index, orderby_asc "
+        "from timescaledb_information.compression_settings "
+        "where hypertable_name = 'readings' order by attname",
+    )
     assert settings_rows == [("series_id", 1, None, None), ("time", None, 1, False)]
-    [(config,)] = fetch(timescale_dsn, "select config from timescaledb_information.jobs "
-                                       "where proc_name = 'policy_compression' and hypertable_name = 'readings'")
+    [(config,)] = fetch(
+        timescale_dsn,
+        "select config from timescaledb_information.jobs "
+        "where proc_name = 'policy_compression' and hypertable_name = 'readings'",
+    )
     assert config["compress_after"] == "30 days"
 
 
@@ -122,14 +147,14 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         conn.execute("insert into users (username, password_hash) values ('alice', 'x')")
         conn.execute("insert into datasets (owner_id, name) values (1, 'Weather')")
         [(series_id,)] = conn.execute(
-            "insert into series (dataset_id, variable) values (1, 'temperature') returning id").fetchall()
+            "insert into series (dataset_id, variable) values (1, 'temperature') returning id"
+        ).fetchall()
         conn.execute(STAGING_DDL)
         rows = [(series_id, start + timedelta(hours=i), float(i), None, None, None, None, i) for i in range(48)]
 
         def write() -> list[tuple]:  # the worker's statements, with INSERT standing in for COPY
             with conn.transaction():
-                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                                          rows)
+                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
                 inserted = conn.execute(INSERT_READINGS).fetchall()
                 conn.execute(REPLACE_READINGS)
                 return inserted
@@ -138,8 +163,8 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         chunks = conn.execute("select compress_chunk(c) from show_chunks('readings') c").fetchall()
         assert chunks
         [(compressed_chunks,)] = conn.execute(
-            "select count(*) from timescaledb_information.chunks where hypertable_name = 'readings' "
-            "and is_compressed").fetchall()
+            "select count(*) from timescaledb_information.chunks where hypertable_name = 'readings' and is_compressed"
+        ).fetchall()
         assert compressed_chunks == len(chunks)
         assert write() == []  # a resend into compressed chunks stores nothing new
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
@@ -149,11 +174,17 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
         assert (count, total) == (48, sum(range(48)) + 100)
         # readers go through readings_in / readings_last (migration 0003), the hypertable alone here
-        first_day = conn.execute("select count(*), sum(v_num) from readings_in(array[%s]::bigint[], %s, %s)",
-                                 (series_id, start, start + timedelta(days=1))).fetchall()
+        first_day = conn.execute(
+            "select count(*), sum(v_num) from readings_in(array[%s]::bigint[], %s, %s)",
+            (series_id, start, start + timedelta(days=1)),
+        ).fetchall()
         assert first_day == [(24, sum(range(24)) + 100)]
-        assert [r[0] for r in conn.execute("select v_num from readings_last(%s, '-infinity', 'infinity', 2)",
-                                           (series_id,)).fetchall()] == [47.0, 46.0]
+        assert [
+            r[0]
+            for r in conn.execute(
+                "select v_num from readings_last(%s, '-infinity', 'infinity', 2)", (series_id,)
+            ).fetchall()
+        ] == [47.0, 46.0]
 
 
 @pytest.mark.parametrize(("wanted", "mode"), [("auto", "timescaledb"), ("off", "partitioned")])
@@ -176,19 +207,26 @@ def test_continuous_aggregates_equal_raw_aggregation_and_answer_bucketed_queries
     # no server-side prepared statements: timescale-lite is one session for every client, so names would clash
     with psycopg.connect(migrated_on, autocommit=True, prepare_threshold=None) as conn:
         [(user,)] = conn.execute("insert into users (username, password_hash) values ('carol', 'x') returning id")
-        [(dataset,)] = conn.execute("insert into datasets (owner_id, name) values (%s, 'Rollups') returning id",
-                                    (user,))
-        ids = {v: conn.execute("insert into series (dataset_id, variable) values (%s, %s) returning id",
-                               (dataset, v)).fetchone()[0] for v in ("float", "int", "mixed")}
+        [(dataset,)] = conn.execute(
+            "insert into datasets (owner_id, name) values (%s, 'Rollups') returning id", (user,)
+        )
+        ids = {
+            v: conn.execute(
+                "insert into series (dataset_id, variable) values (%s, %s) returning id", (dataset, v)
+            ).fetchone()[0]
+            for v in ("float", "int", "mixed")
+        }
         readings = history(start, timedelta(hours=2), seed=3)
         conn.execute(STAGING_DDL)
 
         def write(batch: list) -> None:  # the worker's statements, with INSERT standing in for COPY
             rows = [(ids[v], t, *columns(value), None, n) for n, (v, t, value) in enumerate(batch)]
             with conn.transaction():
-                conn.execute("insert into staging_readings select * from unnest(%s::int8[], %s::timestamptz[], "
-                             "%s::float8[], %s::int8[], %s::text[], %s::bool[], %s::int8[], %s::int4[])",
-                             [list(column) for column in zip(*rows, strict=True)])
+                conn.execute(
+                    "insert into staging_readings select * from unnest(%s::int8[], %s::timestamptz[], "
+                    "%s::float8[], %s::int8[], %s::text[], %s::bool[], %s::int8[], %s::int4[])",
+                    [list(column) for column in zip(*rows, strict=True)],
+                )
                 conn.execute(INSERT_READINGS)
                 conn.execute(REPLACE_READINGS)
 
@@ -203,10 +241,17 @@ def test_continuous_aggregates_equal_raw_aggregation_and_answer_bucketed_queries
         # readings after the last refresh: real-time aggregation adds them (materialized_only = false)
         write([("float", start + timedelta(hours=3, seconds=s), s / 4) for s in range(0, 400, 3)])
         series = sorted(ids.values())
-        for bucket in (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=15), timedelta(hours=1),
-                       timedelta(days=1)):
-            for lo, hi in ((start - timedelta(hours=3), start + timedelta(hours=9)),
-                           (start + timedelta(minutes=3, seconds=1.5), start + timedelta(hours=3, minutes=2.25))):
+        for bucket in (
+            timedelta(seconds=10),
+            timedelta(minutes=1),
+            timedelta(minutes=15),
+            timedelta(hours=1),
+            timedelta(days=1),
+        ):
+            for lo, hi in (
+                (start - timedelta(hours=3), start + timedelta(hours=9)),
+                (start + timedelta(minutes=3, seconds=1.5), start + timedelta(hours=3, minutes=2.25)),
+            ):
                 with conn.cursor() as cur:
                     expected = raw_bucketed(cur, series, lo, hi, bucket, AGGS)
                     assert_same(bucketed(cur, series, lo, hi, bucket, AGGS), expected, AGGS)

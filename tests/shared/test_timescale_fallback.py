@@ -24,8 +24,10 @@ def listed_not_preloaded() -> Iterator[str]:
     name = svc.next_database_name()
     url = svc.recreate_database(name)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("create view public.pg_available_extensions as select 'timescaledb'::name as name, "
-                     "'2.23.0'::text as default_version, null::text as installed_version, ''::text as comment")
+        conn.execute(
+            "create view public.pg_available_extensions as select 'timescaledb'::name as name, "
+            "'2.23.0'::text as default_version, null::text as installed_version, ''::text as comment"
+        )
         conn.execute(f"alter database {name} set search_path = public, pg_catalog")
         conn.execute(f"""
             create function public.refuse_timescaledb() returns event_trigger language plpgsql as $$
@@ -33,15 +35,19 @@ def listed_not_preloaded() -> Iterator[str]:
                 raise exception '{PRELOAD_ERROR}'
                     using hint = 'Please preload the timescaledb library via shared_preload_libraries.';
             end $$""")
-        conn.execute("create event trigger refuse_timescaledb on ddl_command_start when tag in ('CREATE EXTENSION') "
-                     "execute function public.refuse_timescaledb()")
+        conn.execute(
+            "create event trigger refuse_timescaledb on ddl_command_start when tag in ('CREATE EXTENSION') "
+            "execute function public.refuse_timescaledb()"
+        )
     yield url
     svc.drop_database(name)
 
 
 def migrate(url: str, timescaledb: str):
-    return run_cli("migrate", env={"OWNSTREAM_DATABASE_URL": url, "OWNSTREAM_TIMESCALEDB": timescaledb,
-                                   "OWNSTREAM_ENVIRONMENT": "test"})
+    return run_cli(
+        "migrate",
+        env={"OWNSTREAM_DATABASE_URL": url, "OWNSTREAM_TIMESCALEDB": timescaledb, "OWNSTREAM_ENVIRONMENT": "test"},
+    )
 
 
 def test_the_fake_server_behaves_like_one_without_preload(listed_not_preloaded):
@@ -56,7 +62,8 @@ def test_auto_falls_back_to_partitions(listed_not_preloaded):
     assert result.returncode == 0, result.stderr
     with psycopg.connect(listed_not_preloaded) as conn:
         assert conn.execute("select value from ownstream_meta where key = 'storage_mode'").fetchone() == (
-            "partitioned",)
+            "partitioned",
+        )
         assert conn.execute("select relkind from pg_class where relname = 'readings'").fetchone() == ("p",)
         assert conn.execute("select count(*) from pg_extension where extname = 'timescaledb'").fetchone() == (0,)
 

@@ -18,8 +18,11 @@ def scalar(settings: Settings, query: str, params: tuple = ()) -> object:
 def reading_count(settings: Settings, dataset_id: int | None = None) -> int:
     if dataset_id is None:
         return scalar(settings, "select count(*) from readings")
-    return scalar(settings, "select count(*) from readings r join series s on s.id = r.series_id "
-                            "where s.dataset_id = %s", (dataset_id,))
+    return scalar(
+        settings,
+        "select count(*) from readings r join series s on s.id = r.series_id where s.dataset_id = %s",
+        (dataset_id,),
+    )
 
 
 def entry_count(settings: Settings, dataset_id: int) -> int:

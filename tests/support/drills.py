@@ -39,8 +39,12 @@ from tests.support.services import free_port
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 RECOVERY_S = 120  # every acknowledged reading stored within this long after the fault ends
-FAST_RECOVERY = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1",
-                 "OWNSTREAM_WRITE_PATIENCE_S": "5", "OWNSTREAM_KEY_CACHE_POLL_S": "0.2"}
+FAST_RECOVERY = {
+    "OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2",
+    "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1",
+    "OWNSTREAM_WRITE_PATIENCE_S": "5",
+    "OWNSTREAM_KEY_CACHE_POLL_S": "0.2",
+}
 
 
 class PrivatePostgres:
@@ -56,8 +60,22 @@ class PrivatePostgres:
             shutil.chown(self.directory, "postgres", "postgres")
             self.as_owner = ["runuser", "-u", "postgres", "--"]
         self.data = self.directory / "data"
-        subprocess.run([*self.as_owner, str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.as_owner,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.start()
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             conn.execute("create database ownstream")
@@ -66,14 +84,28 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        subprocess.run([*self.as_owner, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
-                        str(self.directory / "pg.log"), "-w", "-o",
-                        f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.as_owner,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.directory / "pg.log"),
+                "-w",
+                "-o",
+                f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run([*self.as_owner, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*self.as_owner, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
+            capture_output=True,
+        )
 
     def remove(self) -> None:
         self.stop("immediate")
@@ -95,8 +127,19 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", str(ROOT / "deploy" / "redis.conf"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                str(ROOT / "deploy" / "redis.conf"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(self.answers, timeout=15, what="private redis")
 
     def answers(self) -> bool:
@@ -127,9 +170,14 @@ class Stack:
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.directory / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "services.cli", *args], cwd=ROOT,
-                                   env={**os.environ, **self.env, **(env or {})}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-X", "faulthandler", "-m", "services.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, **self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes[name] = process
         return process
 
@@ -156,8 +204,9 @@ class Stack:
     def start_bridge(self) -> None:
         """The bridge, once subscribed (a message published before any subscription reaches no one)."""
         port = free_port()
-        process = self.spawn("bridge", "mqtt", "--client-id", "drill-bridge",
-                             env={"OWNSTREAM_MQTT_METRICS_PORT": str(port)})
+        process = self.spawn(
+            "bridge", "mqtt", "--client-id", "drill-bridge", env={"OWNSTREAM_MQTT_METRICS_PORT": str(port)}
+        )
 
         def subscribed() -> bool:
             if process.poll() is not None:
@@ -201,9 +250,14 @@ class Stack:
 
 
 def stack_env(settings: Settings, *, database_url: str, redis_url: str, mqtt_url: str) -> dict[str, str]:
-    return {**FAST_RECOVERY, "OWNSTREAM_DATABASE_URL": database_url, "OWNSTREAM_REDIS_URL": redis_url,
-            "OWNSTREAM_MQTT_URL": mqtt_url, "OWNSTREAM_QUEUE_NAME": settings.queue_name,
-            "OWNSTREAM_REDIS_NAMESPACE": settings.redis_namespace}
+    return {
+        **FAST_RECOVERY,
+        "OWNSTREAM_DATABASE_URL": database_url,
+        "OWNSTREAM_REDIS_URL": redis_url,
+        "OWNSTREAM_MQTT_URL": mqtt_url,
+        "OWNSTREAM_QUEUE_NAME": settings.queue_name,
+        "OWNSTREAM_REDIS_NAMESPACE": settings.redis_namespace,
+    }
 
 
 def migrated(settings: Settings, database_url: str) -> Settings:
@@ -221,8 +275,18 @@ class Tally:
 class Load:
     """A steady, bounded stream of readings with known ids over HTTP and MQTT at once."""
 
-    def __init__(self, ingest_url: str, dataset_id: int, write_key: str, device_token: str, broker_port: int, *,
-                 http_per_s: float = 40, mqtt_per_s: float = 80, message_ids: bool = True) -> None:
+    def __init__(
+        self,
+        ingest_url: str,
+        dataset_id: int,
+        write_key: str,
+        device_token: str,
+        broker_port: int,
+        *,
+        http_per_s: float = 40,
+        mqtt_per_s: float = 80,
+        message_ids: bool = True,
+    ) -> None:
         self.ingest_url, self.dataset_id, self.write_key = ingest_url, dataset_id, write_key
         self.topic = f"devices/{device_token}/telemetry"
         self.broker_port, self.message_ids = broker_port, message_ids
@@ -231,8 +295,10 @@ class Load:
         self._stop = threading.Event()
         self._pending: dict[int, int] = {}  # MQTT packet id -> reading id, until the broker's PUBACK
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._http_loop, daemon=True),
-                         threading.Thread(target=self._mqtt_loop, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._http_loop, daemon=True),
+            threading.Thread(target=self._mqtt_loop, daemon=True),
+        ]
 
     def __enter__(self) -> Load:
         for thread in self._threads:
@@ -255,8 +321,10 @@ class Load:
                 moment = (BASE + timedelta(milliseconds=i)).isoformat()
                 self.http.sent.add(i)
                 try:
-                    if client.post(url, json={"readings": [{"time": moment, "values": {"http": i}}]}
-                                   ).status_code == 202:
+                    if (
+                        client.post(url, json={"readings": [{"time": moment, "values": {"http": i}}]}).status_code
+                        == 202
+                    ):
                         self.http.acked.add(i)
                 except httpx.HTTPError:
                     pass  # not acknowledged: may be missing, never doubled
@@ -269,8 +337,9 @@ class Load:
             self.mqtt.acked.add(i)
 
     def _mqtt_loop(self) -> None:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"drill-device-{os.getpid()}",
-                             protocol=mqtt.MQTTv5)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"drill-device-{os.getpid()}", protocol=mqtt.MQTTv5
+        )
         client.on_publish = self._on_publish
         client.connect("127.0.0.1", self.broker_port)
         client.loop_start()
@@ -306,9 +375,11 @@ def queue_state(stack: Stack) -> str:
         first = queue.fetch_job(failed.get_job_ids()[0]) if len(failed) else None
         earlier = queue.count
         time.sleep(5)  # is the queue moving at all?
-        return (f"queued {earlier}, 5 s later {queue.count}, started {len(StartedJobRegistry(queue=queue))}, "
-                f"failed {len(failed)}"
-                + (f", first failure: {first.exc_info[-2000:] if first and first.exc_info else '?'}" if first else ""))
+        return (
+            f"queued {earlier}, 5 s later {queue.count}, started {len(StartedJobRegistry(queue=queue))}, "
+            f"failed {len(failed)}"
+            + (f", first failure: {first.exc_info[-2000:] if first and first.exc_info else '?'}" if first else "")
+        )
     except RedisError as error:
         return f"Redis unreachable: {error}"
 
@@ -316,9 +387,11 @@ def queue_state(stack: Stack) -> str:
 def stored(database_url: str, dataset_id: int, variable: str) -> Counter:
     """How many times each reading id is stored for `variable`."""
     with psycopg.connect(database_url, connect_timeout=3) as conn:
-        rows = conn.execute("select coalesce(r.v_int, r.v_num::bigint) from readings r join series s "
-                            "on s.id = r.series_id where s.dataset_id = %s and s.variable = %s",
-                            (dataset_id, variable)).fetchall()
+        rows = conn.execute(
+            "select coalesce(r.v_int, r.v_num::bigint) from readings r join series s "
+            "on s.id = r.series_id where s.dataset_id = %s and s.variable = %s",
+            (dataset_id, variable),
+        ).fetchall()
     return Counter(value for (value,) in rows)
 
 
@@ -334,9 +407,14 @@ class Figures:
     recovered_s: float
 
     def line(self) -> str:
-        return (f"DRILL {self.drill}: " + "; ".join(
-            f"{t} sent {self.sent[t]} acked {self.acked[t]} stored {self.stored[t]} duplicated {self.duplicated[t]}"
-            for t in ("http", "mqtt")) + f"; all acknowledged stored {self.recovered_s:.1f} s after the fault")
+        return (
+            f"DRILL {self.drill}: "
+            + "; ".join(
+                f"{t} sent {self.sent[t]} acked {self.acked[t]} stored {self.stored[t]} duplicated {self.duplicated[t]}"
+                for t in ("http", "mqtt")
+            )
+            + f"; all acknowledged stored {self.recovered_s:.1f} s after the fault"
+        )
 
 
 def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ended: float, stack: Stack) -> Figures:
@@ -350,23 +428,34 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
             return False
 
     try:
-        wait_for(complete, timeout=max(5.0, RECOVERY_S - (time.monotonic() - fault_ended)), interval=0.5,
-                 what="every acknowledged reading stored")
+        wait_for(
+            complete,
+            timeout=max(5.0, RECOVERY_S - (time.monotonic() - fault_ended)),
+            interval=0.5,
+            what="every acknowledged reading stored",
+        )
     except TimeoutError:
-        missing = {t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in
-                   tallies.items()}
+        missing = {
+            t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in tallies.items()
+        }
         state = queue_state(stack)
         stack.dump_stacks()
-        raise AssertionError(f"{drill}: acknowledged readings missing: {missing}\nqueue: {state}\n"
-                             f"{stack.logs()}") from None
+        raise AssertionError(
+            f"{drill}: acknowledged readings missing: {missing}\nqueue: {state}\n{stack.logs()}"
+        ) from None
     recovered = time.monotonic() - fault_ended
     counts = {t: stored(database_url, dataset_id, t) for t in tallies}
     for t, tally in tallies.items():
         doubled = {i: n for i, n in counts[t].items() if n > 1}
         assert not doubled, f"{drill}: {t} readings stored more than once: {dict(list(doubled.items())[:20])}"
         assert set(counts[t]) <= tally.sent, f"{drill}: {t} readings stored that were never sent"
-    figures = Figures(drill, {t: len(x.sent) for t, x in tallies.items()}, {t: len(x.acked) for t, x in
-                      tallies.items()}, {t: len(counts[t]) for t in tallies},
-                      {t: sum(1 for n in counts[t].values() if n > 1) for t in tallies}, max(0.0, recovered))
+    figures = Figures(
+        drill,
+        {t: len(x.sent) for t, x in tallies.items()},
+        {t: len(x.acked) for t, x in tallies.items()},
+        {t: len(counts[t]) for t in tallies},
+        {t: sum(1 for n in counts[t].values() if n > 1) for t in tallies},
+        max(0.0, recovered),
+    )
     print(figures.line())
     return figures

@@ -51,8 +51,14 @@ def make_dataset(
             user = session.scalar(select(User).where(User.username == owner))
             if user is None:
                 user = create_user(session, owner, PASSWORD)
-            dataset, keys = create_dataset(session, user, name, [VariableSpec(t) for t in variables],
-                                           public=public, accept_new_variables=accept_new_variables)
+            dataset, keys = create_dataset(
+                session,
+                user,
+                name,
+                [VariableSpec(t) for t in variables],
+                public=public,
+                accept_new_variables=accept_new_variables,
+            )
             return MadeDataset(dataset.id, keys.read_key, keys.write_key, owner)
     finally:
         engine.dispose()

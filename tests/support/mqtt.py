@@ -50,16 +50,25 @@ class PrivateBroker:
 
     def start(self) -> None:
         """Start (again) on the same port and data folder."""
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.directory / "mosquitto.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: port_open("127.0.0.1", self.port) or self.process.poll() is not None, timeout=10,
-                 what="mosquitto")
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.directory / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(
+            lambda: port_open("127.0.0.1", self.port) or self.process.poll() is not None, timeout=10, what="mosquitto"
+        )
         if self.process.poll() is not None:
             raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {self.log()}")
 
 
-def start_broker(directory: Path, settings: Settings, *, extra: str = "", dynsec: Path | None = None,
-                 ) -> PrivateBroker:
+def start_broker(
+    directory: Path,
+    settings: Settings,
+    *,
+    extra: str = "",
+    dynsec: Path | None = None,
+) -> PrivateBroker:
     port = free_port()
     config = write_local_broker_config(directory, port, settings, extra=extra, dynsec=dynsec)
     assert config == directory / "mosquitto.conf"
@@ -114,8 +123,13 @@ class Peer:
         self.client.loop_stop()
 
 
-def client(port: int, *, client_id: str = "", username: str | None = None, password: str | None = None,
-           ) -> mqtt.Client:
+def client(
+    port: int,
+    *,
+    client_id: str = "",
+    username: str | None = None,
+    password: str | None = None,
+) -> mqtt.Client:
     """A connected MQTT v5 client with its network loop running."""
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if username is not None:
@@ -194,8 +208,13 @@ def start_bridge(broker: PrivateBroker, directory: Path, client_id: str) -> Brid
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"bridge-{client_id}-{metrics_port}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "services.cli", "mqtt", "--client-id", client_id],
-                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "mqtt", "--client-id", client_id],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     bridge = BridgeProcess(client_id, metrics_port, process, log_path)
     try:
         wait_for(bridge.subscribed, timeout=90, interval=0.05, what=f"bridge {client_id} subscribed")

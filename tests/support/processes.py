@@ -14,19 +14,29 @@ ROOT = Path(__file__).resolve().parents[2]
 OWNSTREAM = [sys.executable, "-m", "services.cli"]
 
 
-def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run `ownstream ARGS...` to completion; output captured as text."""
-    return subprocess.run([*OWNSTREAM, *args], input=input, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [*OWNSTREAM, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 @contextmanager
-def ownstream_process(*args: str, env: dict[str, str] | None = None, stop_signal: int = signal.SIGTERM,
-                      **popen) -> Iterator[subprocess.Popen]:
+def ownstream_process(
+    *args: str, env: dict[str, str] | None = None, stop_signal: int = signal.SIGTERM, **popen
+) -> Iterator[subprocess.Popen]:
     """`ownstream ARGS...` running in its own process group; stopped with `stop_signal` (then killed) on exit."""
-    process = subprocess.Popen([*OWNSTREAM, *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                               start_new_session=True, **popen)
+    process = subprocess.Popen(
+        [*OWNSTREAM, *args], cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True, **popen
+    )
     try:
         yield process
     finally:

@@ -72,17 +72,39 @@ from ordered group by 1, 2 order by 1, 2
 """
 
 
-def raw_bucketed(cur: psycopg.Cursor, ids: Sequence[int], start: datetime, end: datetime, bucket: timedelta,
-                 aggs: Sequence[str]) -> list[tuple]:
+def raw_bucketed(
+    cur: psycopg.Cursor, ids: Sequence[int], start: datetime, end: datetime, bucket: timedelta, aggs: Sequence[str]
+) -> list[tuple]:
     """What `bucketed` must answer, computed from raw readings; ints where every reading is an integer."""
     cur.execute(RAW_REFERENCE, {"ids": list(ids), "start": start, "end": end, "bucket": bucket})
     out = []
-    for (series_id, b, count, exact, sum_int, sum_f, avg_f, avg_i, min_i, max_i, min_f, max_f,
-         first_i, first_f, last_i, last_f) in cur.fetchall():
-        values = {"count": count, "avg": float(avg_i) if exact else avg_f,
-                  "sum": int(sum_int) if exact else sum_f,
-                  "min": min_i if exact else min_f, "max": max_i if exact else max_f,
-                  "first": first_i if exact else first_f, "last": last_i if exact else last_f}
+    for (
+        series_id,
+        b,
+        count,
+        exact,
+        sum_int,
+        sum_f,
+        avg_f,
+        avg_i,
+        min_i,
+        max_i,
+        min_f,
+        max_f,
+        first_i,
+        first_f,
+        last_i,
+        last_f,
+    ) in cur.fetchall():
+        values = {
+            "count": count,
+            "avg": float(avg_i) if exact else avg_f,
+            "sum": int(sum_int) if exact else sum_f,
+            "min": min_i if exact else min_f,
+            "max": max_i if exact else max_f,
+            "first": first_i if exact else first_f,
+            "last": last_i if exact else last_f,
+        }
         out.append((series_id, b, *(values[agg] for agg in aggs)))
     return out
 
@@ -112,26 +134,42 @@ def states_from_raw(conn: psycopg.Connection, width: timedelta) -> dict[tuple, t
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     groups: dict[tuple, list] = {}
     for series_id, moment, v_num, v_int in conn.execute(
-            "select series_id, time, v_num, v_int "
-            "from readings_in((select array_agg(id) from series), '-infinity', 'infinity') "
-            "where v_num is not null or v_int is not null order by series_id, time"):
+        "select series_id, time, v_num, v_int "
+        "from readings_in((select array_agg(id) from series), '-infinity', 'infinity') "
+        "where v_num is not null or v_int is not null order by series_id, time"
+    ):
         groups.setdefault((series_id, epoch + (moment - epoch) // width * width), []).append((moment, v_num, v_int))
     out = {}
     for key, rows in groups.items():
         nums = [v for _, v, _ in rows if v is not None]
         ints = [v for _, _, v in rows if v is not None]
         (t0, n0, i0), (t1, n1, i1) = rows[0], rows[-1]
-        out[key] = (len(nums), math.fsum(nums) if nums else None, min(nums, default=None), max(nums, default=None),
-                    len(ints), sum(ints) if ints else None, min(ints, default=None), max(ints, default=None),
-                    t0, n0, i0, t1, n1, i1)
+        out[key] = (
+            len(nums),
+            math.fsum(nums) if nums else None,
+            min(nums, default=None),
+            max(nums, default=None),
+            len(ints),
+            sum(ints) if ints else None,
+            min(ints, default=None),
+            max(ints, default=None),
+            t0,
+            n0,
+            i0,
+            t1,
+            n1,
+            i1,
+        )
     return out
 
 
 def stored_states(conn: psycopg.Connection, table: str) -> dict[tuple, tuple]:
     rows = conn.execute(f"select * from {table}").fetchall()
     convert = {1: float, 5: int}  # numeric sums: of floats, of integers
-    return {(row[0], row[1]): tuple(convert[i](v) if i in convert and v is not None else v
-                                    for i, v in enumerate(row[2:])) for row in rows}
+    return {
+        (row[0], row[1]): tuple(convert[i](v) if i in convert and v is not None else v for i, v in enumerate(row[2:]))
+        for row in rows
+    }
 
 
 def assert_rollups_exact(conn: psycopg.Connection) -> None:

@@ -41,8 +41,9 @@ def recreate_database(name: str, template: str | None = None) -> str:
     with admin_connection() as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         if template:
-            conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
-                                                                          sql.Identifier(template)))
+            conn.execute(
+                sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+            )
         else:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     return database_url(name)

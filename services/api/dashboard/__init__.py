@@ -23,4 +23,3 @@ def include_dashboard(app: FastAPI) -> None:
     app.include_router(embed.router)
     install_page_errors(app)
     app.add_middleware(SecurityHeaders)
-

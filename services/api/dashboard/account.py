@@ -74,13 +74,21 @@ def login(request: Request, session: SessionDep, form: FormDep, limiter: LoginLi
     try:
         limiter.check(username, address)
     except RateLimited as error:
-        return page(request, "login.html", status_code=429, error=error.detail.capitalize() + ".",
-                    username=username, next=target, headers=error.headers)
+        return page(
+            request,
+            "login.html",
+            status_code=429,
+            error=error.detail.capitalize() + ".",
+            username=username,
+            next=target,
+            headers=error.headers,
+        )
     user = authenticate(session, username, password)
     if user is None:
         limiter.failed(username, address)
-        return page(request, "login.html", status_code=401, error="Wrong username or password.",
-                    username=username, next=target)
+        return page(
+            request, "login.html", status_code=401, error="Wrong username or password.", username=username, next=target
+        )
     limiter.succeeded(username)
     start_session(request, user)
     return redirect(target)

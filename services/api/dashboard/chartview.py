@@ -86,8 +86,11 @@ def chart_view(request: Request, dataset: Dataset) -> ChartView:
     tags = [v.tag for v in dataset.variables]
     wanted = {tag for value in params.getlist("vars") for tag in value.split(",") if tag}
     chosen = wanted or set(tags[:DEFAULT_CHARTS])
-    view = ChartView(DEFAULT_RANGE, variables=[t for t in tags if t in chosen] or tags[:DEFAULT_CHARTS],
-                     overlay=params.get("overlay") in ("1", "on", "true"))
+    view = ChartView(
+        DEFAULT_RANGE,
+        variables=[t for t in tags if t in chosen] or tags[:DEFAULT_CHARTS],
+        overlay=params.get("overlay") in ("1", "on", "true"),
+    )
     start, end = params.get("start"), params.get("end")
     if start or end:
         if not (start and end):
@@ -109,5 +112,9 @@ def first_reading(session: Session, dataset_id: int) -> datetime | None:
 
 def chart_context(request: Request, session: Session, dataset: Dataset) -> dict:
     """What a page with charts of `dataset` needs: the view, its time bounds, and the variables' names."""
-    return {"view": chart_view(request, dataset), "ranges": RANGE_LABELS, "first": first_reading(session, dataset.id),
-            "names": {v.tag: {"name": v.name or v.tag, "unit": v.unit or ""} for v in dataset.variables}}
+    return {
+        "view": chart_view(request, dataset),
+        "ranges": RANGE_LABELS,
+        "first": first_reading(session, dataset.id),
+        "names": {v.tag: {"name": v.name or v.tag, "unit": v.unit or ""} for v in dataset.variables},
+    }

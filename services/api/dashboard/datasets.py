@@ -35,13 +35,17 @@ RECENT_REJECTED = 20
 
 
 @router.get("")
-def index(request: Request, session: SessionDep, user: LoggedInDep, redis: RedisDep,
-          settings: SettingsDep) -> Response:
+def index(request: Request, session: SessionDep, user: LoggedInDep, redis: RedisDep, settings: SettingsDep) -> Response:
     datasets = list(session.scalars(select(Dataset).where(Dataset.owner_id == user.id).order_by(Dataset.id)))
     since = datetime.now(UTC) - RECENT
     ids = [d.id for d in datasets]
-    return page(request, "index.html", datasets=datasets, rejected=rejected_counts(session, ids, since),
-                failed=failed_job_counts(redis, settings, ids, since))
+    return page(
+        request,
+        "index.html",
+        datasets=datasets,
+        rejected=rejected_counts(session, ids, since),
+        failed=failed_job_counts(redis, settings, ids, since),
+    )
 
 
 @router.get("/datasets/new")
@@ -56,31 +60,56 @@ def new(request: Request, session: SessionDep, user: LoggedInDep, form: FormDep)
     rows = list(zip(form.getlist("var_tag"), form.getlist("var_name"), form.getlist("var_unit"), strict=False))
     try:
         dataset, keys = create_dataset(
-            session, user, forms.text(form, "name", 200, required=True), forms.variables(form),
-            description=forms.text(form, "description", 10_000), public=public,
+            session,
+            user,
+            forms.text(form, "name", 200, required=True),
+            forms.variables(form),
+            description=forms.text(form, "description", 10_000),
+            public=public,
         )
     except OwnstreamError as error:
-        return page(request, "dataset_new.html", status_code=error.status_code, error=error.detail,
-                    form=values, variables=rows)
+        return page(
+            request, "dataset_new.html", status_code=error.status_code, error=error.detail, form=values, variables=rows
+        )
     snippets = dataset_snippets(dataset, server_of(request), keys.write_key, keys.read_key)
     session.commit()
-    return page(request, "keys.html", headers=NO_STORE, dataset=dataset,
-                keys={"read": keys.read_key, "write": keys.write_key}, snippets=snippets)
+    return page(
+        request,
+        "keys.html",
+        headers=NO_STORE,
+        dataset=dataset,
+        keys={"read": keys.read_key, "write": keys.write_key},
+        snippets=snippets,
+    )
 
 
 @router.get("/datasets/{dataset_id}")
-def show(request: Request, session: SessionDep, user: PageUserDep, dataset: ViewableDatasetDep, redis: RedisDep,
-         settings: SettingsDep) -> Response:
+def show(
+    request: Request,
+    session: SessionDep,
+    user: PageUserDep,
+    dataset: ViewableDatasetDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> Response:
     owner = user is not None and user.id == dataset.owner_id
-    latest = {tag: values[-1] for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1)
-              .items() if values}
+    latest = {
+        tag: values[-1]
+        for tag, values in latest_per_variable(session, dataset.id, EARLIEST, LATEST, 1).items()
+        if values
+    }
     context = {"dataset": dataset, "owner": owner, "latest": latest, **chart_context(request, session, dataset)}
     if owner:
         server = server_of(request)
         context["devices"] = list_devices(session, user, dataset.id)
-        context["rejected"] = list(session.scalars(
-            select(RejectedRecord).where(RejectedRecord.dataset_id == dataset.id)
-            .order_by(RejectedRecord.id.desc()).limit(RECENT_REJECTED)))
+        context["rejected"] = list(
+            session.scalars(
+                select(RejectedRecord)
+                .where(RejectedRecord.dataset_id == dataset.id)
+                .order_by(RejectedRecord.id.desc())
+                .limit(RECENT_REJECTED)
+            )
+        )
         context["snippets"] = dataset_snippets(dataset, server)
         context["device_snippets"] = device_snippets(dataset, server, "DEVICE_ID")
         context["failed_jobs"] = failed_jobs_of(redis, settings, dataset.id)
@@ -96,14 +125,22 @@ def failed_jobs_of(redis: Redis, settings: Settings, dataset_id: int) -> int | N
 
 
 @router.post("/datasets/{dataset_id}/keys/{kind}")
-def regenerate(request: Request, kind: Literal["read", "write"], session: SessionDep, dataset: OwnDatasetDep,
-               form: FormDep, redis: RedisDep, settings: SettingsDep) -> Response:
+def regenerate(
+    request: Request,
+    kind: Literal["read", "write"],
+    session: SessionDep,
+    dataset: OwnDatasetDep,
+    form: FormDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> Response:
     key = regenerate_key(session, dataset, kind)
     snippets = dataset_snippets(dataset, server_of(request), key) if kind == "write" else []
     session.commit()
     announce(redis, settings)
-    return page(request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True,
-                snippets=snippets)
+    return page(
+        request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True, snippets=snippets
+    )
 
 
 @router.get("/datasets/{dataset_id}/edit")
@@ -112,19 +149,24 @@ def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
 
 
 @router.post("/datasets/{dataset_id}/edit")
-def edit(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
-         settings: SettingsDep) -> Response:
+def edit(
+    request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep, settings: SettingsDep
+) -> Response:
     accepting = forms.checkbox(form, "accept_new_variables")
     changed_rule = accepting != dataset.accept_new_variables
     try:
         with session.begin_nested():  # all of the edit or none of it
-            update_dataset(session, dataset, name=forms.text(form, "name", 200, required=True),
-                           description=forms.text(form, "description", 10_000),
-                           public=forms.checkbox(form, "public"), accept_new_variables=accepting)
+            update_dataset(
+                session,
+                dataset,
+                name=forms.text(form, "name", 200, required=True),
+                description=forms.text(form, "description", 10_000),
+                public=forms.checkbox(form, "public"),
+                accept_new_variables=accepting,
+            )
             added = [add_variable(session, dataset, spec) for spec in forms.variables(form)]
     except OwnstreamError as error:
-        return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail,
-                    dataset=dataset)
+        return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail, dataset=dataset)
     session.commit()
     if added or changed_rule:  # receivers cache each dataset's variables and this rule
         announce(redis, settings)
@@ -138,8 +180,9 @@ def delete_form(request: Request, dataset: OwnDatasetDep) -> Response:
 
 
 @router.post("/datasets/{dataset_id}/delete")
-def delete(request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep,
-           settings: SettingsDep) -> Response:
+def delete(
+    request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep, settings: SettingsDep
+) -> Response:
     name, dataset_id = dataset.name, dataset.id
     devices = delete_dataset(session, dataset)
     session.commit()

@@ -15,23 +15,39 @@ from shared.devices import create_device, find_device, refresh_token, revoke_dev
 from shared.errors import OwnstreamError
 from shared.models import Dataset, Device
 
-router = APIRouter(prefix="/dashboard/datasets/{dataset_id}/devices", route_class=PageRoute,
-                   include_in_schema=False)
+router = APIRouter(prefix="/dashboard/datasets/{dataset_id}/devices", route_class=PageRoute, include_in_schema=False)
 
 
 def _back(dataset: Dataset) -> Response:
     return redirect(f"/dashboard/datasets/{dataset.id}#devices-heading")
 
 
-def _token_page(request: Request, dataset: Dataset, device: Device, token: str, created: bool,
-                snippets: list[Snippet]) -> Response:
-    return page(request, "device_token.html", headers=NO_STORE, dataset=dataset, device=device, token=token,
-                created=created, snippets=snippets)
+def _token_page(
+    request: Request, dataset: Dataset, device: Device, token: str, created: bool, snippets: list[Snippet]
+) -> Response:
+    return page(
+        request,
+        "device_token.html",
+        headers=NO_STORE,
+        dataset=dataset,
+        device=device,
+        token=token,
+        created=created,
+        snippets=snippets,
+    )
 
 
 @router.post("")
-def register(request: Request, session: SessionDep, user: LoggedInDep, dataset: OwnDatasetDep, form: FormDep,
-             redis: RedisDep, settings: SettingsDep, accounts: AccountsDep) -> Response:
+def register(
+    request: Request,
+    session: SessionDep,
+    user: LoggedInDep,
+    dataset: OwnDatasetDep,
+    form: FormDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+) -> Response:
     try:  # a refused id or a duplicate changes nothing, so the dataset page can say why
         device, token = create_device(session, user, dataset.id, forms.text(form, "device_id", 200).strip())
     except OwnstreamError as error:
@@ -45,8 +61,17 @@ def register(request: Request, session: SessionDep, user: LoggedInDep, dataset: 
 
 
 @router.post("/{device_id}/token")
-def new_token(request: Request, device_id: str, session: SessionDep, user: LoggedInDep, dataset: OwnDatasetDep,
-              form: FormDep, redis: RedisDep, settings: SettingsDep, accounts: AccountsDep) -> Response:
+def new_token(
+    request: Request,
+    device_id: str,
+    session: SessionDep,
+    user: LoggedInDep,
+    dataset: OwnDatasetDep,
+    form: FormDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+) -> Response:
     device = find_device(session, user, device_id, dataset.id)
     token = refresh_token(session, device)
     accounts.provision(device, token)
@@ -57,8 +82,17 @@ def new_token(request: Request, device_id: str, session: SessionDep, user: Logge
 
 
 @router.post("/{device_id}/revoke")
-def revoke(request: Request, device_id: str, session: SessionDep, user: LoggedInDep, dataset: OwnDatasetDep,
-           form: FormDep, redis: RedisDep, settings: SettingsDep, accounts: AccountsDep) -> Response:
+def revoke(
+    request: Request,
+    device_id: str,
+    session: SessionDep,
+    user: LoggedInDep,
+    dataset: OwnDatasetDep,
+    form: FormDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+) -> Response:
     device = find_device(session, user, device_id, dataset.id)
     revoke_device(session, device)
     session.commit()

@@ -29,7 +29,8 @@ def rejected_counts(session: Session, dataset_ids: Iterable[int], since: datetim
     rows = session.execute(
         select(RejectedRecord.dataset_id, func.count())
         .where(RejectedRecord.dataset_id.in_(ids), RejectedRecord.received_at >= since)
-        .group_by(RejectedRecord.dataset_id))
+        .group_by(RejectedRecord.dataset_id)
+    )
     return {dataset_id: count for dataset_id, count in rows}
 
 

@@ -23,8 +23,15 @@ from shared.keys import announce_key_change
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 TEMPLATES.env.globals["csrf_token"] = csrf_token
 NO_STORE = {"Cache-Control": "no-store"}
-STEPS = ((86_400 * 365, "year"), (86_400 * 30, "month"), (86_400 * 7, "week"), (86_400, "day"), (3600, "hour"),
-         (60, "minute"), (1, "second"))
+STEPS = (
+    (86_400 * 365, "year"),
+    (86_400 * 30, "month"),
+    (86_400 * 7, "week"),
+    (86_400, "day"),
+    (3600, "hour"),
+    (60, "minute"),
+    (1, "second"),
+)
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -57,8 +64,9 @@ def notify(request: Request, message: str, *, error: bool = False) -> None:
     request.session["notice_error" if error else "notice"] = message
 
 
-def page(request: Request, template: str, status_code: int = 200, headers: dict | None = None,
-         **context: object) -> Response:
+def page(
+    request: Request, template: str, status_code: int = 200, headers: dict | None = None, **context: object
+) -> Response:
     context.setdefault("user", getattr(request.state, "viewer", None))
     context["notice"] = request.session.pop("notice", None)
     context["notice_error"] = request.session.pop("notice_error", None)

@@ -66,8 +66,9 @@ def _line(dataset: Dataset) -> tuple[str, str]:
     return f"{name},room=kitchen {key}=21.5", f"{measurement}.{field}"
 
 
-def dataset_snippets(dataset: Dataset, server: Server, write_key: str = WRITE_KEY,
-                     read_key: str = READ_KEY) -> list[Snippet]:
+def dataset_snippets(
+    dataset: Dataset, server: Server, write_key: str = WRITE_KEY, read_key: str = READ_KEY
+) -> list[Snippet]:
     """Ways to write to (and read from) `dataset` with its write key."""
     base, sample = server.base_url, _sample(dataset)
     query = "&".join(f"{tag}={value}" for tag, value in sample)
@@ -75,36 +76,53 @@ def dataset_snippets(dataset: Dataset, server: Server, write_key: str = WRITE_KE
     line, line_variable = _line(dataset)
     q = shlex.quote
     return [
-        Snippet("curl-update", "HTTP: /update (ThingSpeak style)",
-                f"curl {q(f'{base}/update?api_key={write_key}&{query}')}",
-                "GET or POST; answers with the entry id."),
-        Snippet("curl-json", "HTTP: native JSON",
-                f"curl -X POST {q(f'{base}/api/v1/datasets/{dataset.id}/readings')} \\\n"
-                f"  -H {q(f'X-Write-Key: {write_key}')} -H 'Content-Type: application/json' \\\n"
-                f"  -d {q(values)}",
-                "Add \"time\" (ISO-8601) and \"device\" to a reading as needed; several readings per request."),
-        Snippet("arduino", "Arduino: ThingSpeak library",
-                "// In ThingSpeak.h, point the library at this server:\n"
-                f"#define THINGSPEAK_URL \"{server.host}\"\n"
-                f"#define THINGSPEAK_PORT_NUMBER {server.port}\n\n"
-                "// in setup(): ThingSpeak.begin(client);\n"
-                f"ThingSpeak.writeField({dataset.id}, 1, value, \"{write_key}\");  // field1 = {sample[0][0]}",
-                "fieldN is the dataset's N-th variable."),
-        Snippet("influx-line", "InfluxDB line protocol",
-                f"curl -XPOST {q(f'{base}/api/v2/write?bucket={dataset.id}&precision=s')} \\\n"
-                f"  -H {q(f'Authorization: Token {write_key}')} --data-binary {q(line)}",
-                f"Field f of measurement m is stored as variable m.f (here {line_variable}); tags stay with the "
-                "series."),
-        Snippet("telegraf", "Telegraf: outputs.influxdb_v2",
-                "[[outputs.influxdb_v2]]\n"
-                f"  urls = [\"{base}\"]\n"
-                f"  token = \"{write_key}\"\n"
-                "  organization = \"any\"\n"
-                f"  bucket = \"{dataset.id}\""),
+        Snippet(
+            "curl-update",
+            "HTTP: /update (ThingSpeak style)",
+            f"curl {q(f'{base}/update?api_key={write_key}&{query}')}",
+            "GET or POST; answers with the entry id.",
+        ),
+        Snippet(
+            "curl-json",
+            "HTTP: native JSON",
+            f"curl -X POST {q(f'{base}/api/v1/datasets/{dataset.id}/readings')} \\\n"
+            f"  -H {q(f'X-Write-Key: {write_key}')} -H 'Content-Type: application/json' \\\n"
+            f"  -d {q(values)}",
+            'Add "time" (ISO-8601) and "device" to a reading as needed; several readings per request.',
+        ),
+        Snippet(
+            "arduino",
+            "Arduino: ThingSpeak library",
+            "// In ThingSpeak.h, point the library at this server:\n"
+            f'#define THINGSPEAK_URL "{server.host}"\n'
+            f"#define THINGSPEAK_PORT_NUMBER {server.port}\n\n"
+            "// in setup(): ThingSpeak.begin(client);\n"
+            f'ThingSpeak.writeField({dataset.id}, 1, value, "{write_key}");  // field1 = {sample[0][0]}',
+            "fieldN is the dataset's N-th variable.",
+        ),
+        Snippet(
+            "influx-line",
+            "InfluxDB line protocol",
+            f"curl -XPOST {q(f'{base}/api/v2/write?bucket={dataset.id}&precision=s')} \\\n"
+            f"  -H {q(f'Authorization: Token {write_key}')} --data-binary {q(line)}",
+            f"Field f of measurement m is stored as variable m.f (here {line_variable}); tags stay with the series.",
+        ),
+        Snippet(
+            "telegraf",
+            "Telegraf: outputs.influxdb_v2",
+            "[[outputs.influxdb_v2]]\n"
+            f'  urls = ["{base}"]\n'
+            f'  token = "{write_key}"\n'
+            '  organization = "any"\n'
+            f'  bucket = "{dataset.id}"',
+        ),
         *mqtt_dataset_snippets(dataset, server, write_key),
-        Snippet("read", "Read it back",
-                f"curl {q(f'{base}/api/v1/datasets/{dataset.id}/data?key={read_key}&start=-1h')}",
-                "format=csv gives CSV; bucket=1m&agg=avg,min,max downsamples."),
+        Snippet(
+            "read",
+            "Read it back",
+            f"curl {q(f'{base}/api/v1/datasets/{dataset.id}/data?key={read_key}&start=-1h')}",
+            "format=csv gives CSV; bucket=1m&agg=avg,min,max downsamples.",
+        ),
     ]
 
 
@@ -115,13 +133,22 @@ def mqtt_dataset_snippets(dataset: Dataset, server: Server, write_key: str) -> l
     line, _ = _line(dataset)
     pairs = "&".join(f"{tag}={value}" for tag, value in sample)
     return [
-        Snippet("mqtt-publish", "MQTT: ThingSpeak pairs",
-                f"{pub} -t {q(f'channels/{dataset.id}/publish/{write_key}')} -m {q(pairs)}"),
-        Snippet("mqtt-field", "MQTT: one field",
-                f"{pub} -t {q(f'channels/{dataset.id}/publish/fields/field1/{write_key}')} -m '21.5'",
-                f"field1 is {sample[0][0]}."),
-        Snippet("mqtt-influx", "MQTT: line protocol",
-                f"{pub} -t {q(f'datasets/{dataset.id}/influx/{write_key}')} -m {q(line)}"),
+        Snippet(
+            "mqtt-publish",
+            "MQTT: ThingSpeak pairs",
+            f"{pub} -t {q(f'channels/{dataset.id}/publish/{write_key}')} -m {q(pairs)}",
+        ),
+        Snippet(
+            "mqtt-field",
+            "MQTT: one field",
+            f"{pub} -t {q(f'channels/{dataset.id}/publish/fields/field1/{write_key}')} -m '21.5'",
+            f"field1 is {sample[0][0]}.",
+        ),
+        Snippet(
+            "mqtt-influx",
+            "MQTT: line protocol",
+            f"{pub} -t {q(f'datasets/{dataset.id}/influx/{write_key}')} -m {q(line)}",
+        ),
     ]
 
 
@@ -132,20 +159,31 @@ def device_snippets(dataset: Dataset, server: Server, device_id: str, token: str
     telemetry = json.dumps(dict(sample))
     autopi = json.dumps([{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "state": "charging", "voltage": 12.6}])
     return [
-        Snippet("autopi", "AutoPi dongle",
-                f"Cloud API URL:   {server.base_url}\nAuth token:      {token}",
-                "The dongle POSTs its record arrays to /autopi; each field becomes a variable <@t>.<path>."),
-        Snippet("device-http", "HTTP with the device token",
-                f"curl -X POST {q(f'{server.base_url}/api/v1/datasets/{dataset.id}/readings')} \\\n"
-                f"  -H {q(f'X-Write-Key: {token}')} -H 'Content-Type: application/json' \\\n"
-                f"  -d {q(json.dumps({'readings': [{'values': dict(sample)}]}))}"),
-        Snippet("mqtt-telemetry", "MQTT: telemetry",
-                f"{pub} -t {q(f'devices/{token}/telemetry')} -m {q(telemetry)}",
-                "Or {\"ts\": epoch_ms, \"values\": {...}}, or an array of them."),
-        Snippet("mqtt-autopi", "MQTT: AutoPi array",
-                f"{pub} -t {q(f'devices/{token}/autopi')} -m {q(autopi)}"),
-        Snippet("mqtt-registered", "MQTT: broker account (when the broker checks device accounts)",
-                f"{pub} -u {q(device_username(dataset.id, device_id))} -P {q(token)} \\\n"
-                f"  -t {q(f'registered/{dataset.id}/{device_id}/telemetry')} -m {q(telemetry)}",
-                "Also …/autopi, …/influx and …/publish under the same root."),
+        Snippet(
+            "autopi",
+            "AutoPi dongle",
+            f"Cloud API URL:   {server.base_url}\nAuth token:      {token}",
+            "The dongle POSTs its record arrays to /autopi; each field becomes a variable <@t>.<path>.",
+        ),
+        Snippet(
+            "device-http",
+            "HTTP with the device token",
+            f"curl -X POST {q(f'{server.base_url}/api/v1/datasets/{dataset.id}/readings')} \\\n"
+            f"  -H {q(f'X-Write-Key: {token}')} -H 'Content-Type: application/json' \\\n"
+            f"  -d {q(json.dumps({'readings': [{'values': dict(sample)}]}))}",
+        ),
+        Snippet(
+            "mqtt-telemetry",
+            "MQTT: telemetry",
+            f"{pub} -t {q(f'devices/{token}/telemetry')} -m {q(telemetry)}",
+            'Or {"ts": epoch_ms, "values": {...}}, or an array of them.',
+        ),
+        Snippet("mqtt-autopi", "MQTT: AutoPi array", f"{pub} -t {q(f'devices/{token}/autopi')} -m {q(autopi)}"),
+        Snippet(
+            "mqtt-registered",
+            "MQTT: broker account (when the broker checks device accounts)",
+            f"{pub} -u {q(device_username(dataset.id, device_id))} -P {q(token)} \\\n"
+            f"  -t {q(f'registered/{dataset.id}/{device_id}/telemetry')} -m {q(telemetry)}",
+            "Also …/autopi, …/influx and …/publish under the same root.",
+        ),
     ]

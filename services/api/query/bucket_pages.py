@@ -16,8 +16,30 @@ from shared.db import one_row
 from shared.errors import BadRequest
 
 MAX_FILLED = 100_000  # buckets per series when empty ones are filled in
-NICE_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
-          2 * 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400)
+NICE_S = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10_800,
+    21_600,
+    43_200,
+    86_400,
+    2 * 86_400,
+    7 * 86_400,
+    14 * 86_400,
+    28 * 86_400,
+)
 MICROSECOND = timedelta(microseconds=1)
 
 EXTENT = """
@@ -41,8 +63,7 @@ def span_of(cur: psycopg.Cursor, series: list[SeriesInfo], query: ReadQuery) -> 
     """The range buckets cover: as given, or narrowed to the data where start or end was left open."""
     if query.start_given and query.end_given:
         return query.start, query.end
-    first, last = one_row(cur.execute(EXTENT, {"ids": [s.id for s in series], "start": query.start,
-                                       "end": query.end}))
+    first, last = one_row(cur.execute(EXTENT, {"ids": [s.id for s in series], "start": query.start, "end": query.end}))
     if first is None:
         return None
     return (query.start if query.start_given else first), (query.end if query.end_given else last + MICROSECOND)
@@ -83,8 +104,10 @@ def _grid(span: tuple[datetime, datetime], width: timedelta) -> tuple[datetime, 
     low, high = align(span[0], width), align(span[1] - MICROSECOND, width)
     count = (high - low) // width + 1
     if count > MAX_FILLED:
-        raise BadRequest(f"bucket: {count} buckets to fill per series (at most {MAX_FILLED}); use a wider "
-                         "bucket, a shorter range, or fill=none")
+        raise BadRequest(
+            f"bucket: {count} buckets to fill per series (at most {MAX_FILLED}); use a wider "
+            "bucket, a shorter range, or fill=none"
+        )
     return low, count
 
 
@@ -100,7 +123,7 @@ def _paged(rows: list, query: ReadQuery) -> tuple[list, str | None, datetime | N
             rows = [row for row in rows if (row[0], row[1].rank) > mark]
         else:
             rows = [row for row in rows if (row[0], row[1].rank) < mark]
-    page = rows[:query.limit]
+    page = rows[: query.limit]
     if len(rows) > query.limit:
         last = page[-1]
         return page, encode_cursor(last[0], last[1].id, query.order), rows[query.limit][0]
@@ -111,9 +134,15 @@ def bucket_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesIn
     """A bucketed page as JSON rows or columns."""
     width, rows = bucket_rows(conn, series, query)
     page, next_cursor, next_start = _paged(rows, query)
-    head = {"dataset": dataset_id, "bucket": duration_name(width), "bucket_s": _seconds(width),
-            "count": len(page), "truncated": next_cursor is not None, "next_start": next_start,
-            "next_cursor": next_cursor}
+    head = {
+        "dataset": dataset_id,
+        "bucket": duration_name(width),
+        "bucket_s": _seconds(width),
+        "count": len(page),
+        "truncated": next_cursor is not None,
+        "next_start": next_start,
+        "next_cursor": next_cursor,
+    }
     if query.format == "columns":
         lines: dict[int, dict] = {}
         for moment, found, values in page:
@@ -126,10 +155,14 @@ def bucket_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesIn
         ordered = [lines[s.id] for s in series if s.id in lines]  # series come in rank order
         body = {**head, "start": query.start, "end": query.end, "series": ordered}
     else:
-        body = {**head, "rows": [{"time": moment, **identity(found), **dict(zip(query.aggs, values, strict=True))}
-                                 for moment, found, values in page]}
+        body = {
+            **head,
+            "rows": [
+                {"time": moment, **identity(found), **dict(zip(query.aggs, values, strict=True))}
+                for moment, found, values in page
+            ],
+        }
     return orjson.dumps(body, option=orjson.OPT_UTC_Z)
-
 
 
 def _seconds(width: timedelta) -> int | float:

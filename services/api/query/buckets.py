@@ -56,16 +56,22 @@ def _query(parts: list[Span]) -> tuple[str, dict]:
     for n, (table, lo, hi) in enumerate(parts):
         params[f"lo{n}"], params[f"hi{n}"] = lo, hi
         if table is None:  # raw readings, hot or packed, through readings_in (migration 0003)
-            selects.append(f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {RAW_STATE} "
-                           f"from readings_in(%(ids)s::bigint[], %(lo{n})s, %(hi{n})s) where {NUMERIC} group by 1, 2")
+            selects.append(
+                f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {RAW_STATE} "
+                f"from readings_in(%(ids)s::bigint[], %(lo{n})s, %(hi{n})s) where {NUMERIC} group by 1, 2"
+            )
         else:
             by_source.setdefault(table, []).append(f"(bucket >= %(lo{n})s and bucket < %(hi{n})s)")
     for table, ranges in by_source.items():
-        selects.append(f"select series_id, bucket, {STATE_COLUMNS} from {table} "
-                       f"where series_id = any(%(ids)s) and ({' or '.join(ranges)})")
-    sql = (f"with parts as ({' union all '.join(selects)}) "
-           f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {MERGED_STATE} "
-           "from parts group by 1, 2 order by 1, 2")
+        selects.append(
+            f"select series_id, bucket, {STATE_COLUMNS} from {table} "
+            f"where series_id = any(%(ids)s) and ({' or '.join(ranges)})"
+        )
+    sql = (
+        f"with parts as ({' union all '.join(selects)}) "
+        f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {MERGED_STATE} "
+        "from parts group by 1, 2 order by 1, 2"
+    )
     return sql, params
 
 
@@ -76,8 +82,22 @@ def _float(value: Decimal) -> float:
 
 def _aggregate(state: Sequence, agg: str) -> int | float | None:
     """One aggregate of a merged state; integers stay exact when every reading of the bucket is an integer."""
-    n_num, sum_num, min_num, max_num, n_int, sum_int, min_int, max_int, _, first_num, first_int, _, \
-        last_num, last_int = state
+    (
+        n_num,
+        sum_num,
+        min_num,
+        max_num,
+        n_int,
+        sum_int,
+        min_int,
+        max_int,
+        _,
+        first_num,
+        first_int,
+        _,
+        last_num,
+        last_int,
+    ) = state
     exact = n_num == 0  # every reading is an integer
     if agg == "count":
         return n_num + n_int
@@ -98,8 +118,14 @@ def _aggregate(state: Sequence, agg: str) -> int | float | None:
     return num if num is not None else float(whole)
 
 
-def bucketed(cur: psycopg.Cursor, series_ids: Sequence[int], start: datetime, end: datetime, bucket: timedelta,
-             aggs: Sequence[str]) -> list[tuple]:
+def bucketed(
+    cur: psycopg.Cursor,
+    series_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    aggs: Sequence[str],
+) -> list[tuple]:
     """(series_id, bucket_start, *aggs) per bucket with a numeric reading in [start, end), by series and time."""
     unknown = [agg for agg in aggs if agg not in AGGS]
     if unknown:

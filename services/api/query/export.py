@@ -16,8 +16,10 @@ from services.api.query.series import matching_series
 from shared.config import Settings
 from shared.db import connect_reads
 
-CSV_COLUMNS = (f"{TIME_TEXT} as time, k.variable, nullif(k.device, '') as device, "
-               f"nullif(k.tags_text, '') as tags, {VALUE_TEXT} as value")  # NULL: an unquoted empty cell
+CSV_COLUMNS = (
+    f"{TIME_TEXT} as time, k.variable, nullif(k.device, '') as device, "
+    f"nullif(k.tags_text, '') as tags, {VALUE_TEXT} as value"
+)  # NULL: an unquoted empty cell
 # One JSON text per line: CSV with quote and delimiter characters that JSON text from to_json never holds
 # raw (it escapes every control character), so no row is ever quoted or escaped.
 NDJSON_OPTIONS = "(format csv, quote e'\\x01', delimiter e'\\x02')"
@@ -25,10 +27,20 @@ CHUNK = 65_536
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
-def export_rows(conn: psycopg.Connection, dataset_id: int, start: datetime, end: datetime,
-                fmt: str, variables: list[str] | None = None, device: str | None = None,
-                tags: dict[str, list[str]] | None = None, *, order: str = "asc", limit: int | None = None,
-                after: Cursor | None = None) -> Iterator[bytes]:
+def export_rows(
+    conn: psycopg.Connection,
+    dataset_id: int,
+    start: datetime,
+    end: datetime,
+    fmt: str,
+    variables: list[str] | None = None,
+    device: str | None = None,
+    tags: dict[str, list[str]] | None = None,
+    *,
+    order: str = "asc",
+    limit: int | None = None,
+    after: Cursor | None = None,
+) -> Iterator[bytes]:
     """Blocks of the readings in [start, end) in (time, series) order; memory stays flat at any size."""
     series = matching_series(conn, dataset_id, variables, device, tags)
     source, order_by, params = raw_select(series, start, end, order, after) if series else ("", "", {})
@@ -59,9 +71,19 @@ def stream_export(settings: Settings, dataset_id: int, query: ReadQuery) -> Iter
     try:
         with conn.transaction():
             conn.execute("set transaction read only")
-            yield from export_rows(conn, dataset_id, query.start, query.end, query.format, query.variables,
-                                   query.device, query.tags, order=query.order,
-                                   limit=query.limit if query.limit_given else None, after=query.cursor)
+            yield from export_rows(
+                conn,
+                dataset_id,
+                query.start,
+                query.end,
+                query.format,
+                query.variables,
+                query.device,
+                query.tags,
+                order=query.order,
+                limit=query.limit if query.limit_given else None,
+                after=query.cursor,
+            )
     finally:
         conn.close()
 

@@ -9,8 +9,10 @@ from services.api.query.series import SeriesInfo
 # ISO-8601 UTC with a trailing Z; microseconds (all six) only when there are some, as orjson writes datetimes.
 # From the timestamp's own text output (ISO DateStyle, as psycopg needs): to_char costs five times more.
 _UTC_TEXT = "replace((r.time at time zone 'UTC')::text, ' ', 'T')"
-TIME_TEXT = (f"case when date_part('microseconds', r.time)::bigint %% 1000000 = 0 then {_UTC_TEXT} || 'Z' "
-             f"else rpad({_UTC_TEXT}, 26, '0') || 'Z' end")
+TIME_TEXT = (
+    f"case when date_part('microseconds', r.time)::bigint %% 1000000 = 0 then {_UTC_TEXT} || 'Z' "
+    f"else rpad({_UTC_TEXT}, 26, '0') || 'Z' end"
+)
 EPOCH_TEXT = "date_part('epoch', r.time)::text"
 
 # The value as a JSON literal. Integers are v_int (bigint) text: exact at any size, never through a double.

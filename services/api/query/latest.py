@@ -14,8 +14,9 @@ order by k.ord
 """
 
 
-def reading_value(v_num: float | None, v_int: int | None, v_str: str | None,
-                  v_bool: bool | None) -> float | int | str | bool | None:
+def reading_value(
+    v_num: float | None, v_int: int | None, v_str: str | None, v_bool: bool | None
+) -> float | int | str | bool | None:
     """The one set value column of a reading; integers stay exact ints."""
     if v_int is not None:
         return v_int
@@ -31,5 +32,7 @@ def latest_values(conn: psycopg.Connection, series: list[SeriesInfo]) -> list[di
     by_id = {s.id: s for s in series}
     with conn.cursor() as cur:
         rows = cur.execute(LATEST, {"ids": list(by_id)}).fetchall()
-    return [{**column_identity(by_id[sid]), "time": moment, "value": reading_value(*values)}
-            for sid, moment, *values in rows]
+    return [
+        {**column_identity(by_id[sid]), "time": moment, "value": reading_value(*values)}
+        for sid, moment, *values in rows
+    ]

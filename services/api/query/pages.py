@@ -76,11 +76,15 @@ def columns_page(conn: psycopg.Connection, dataset_id: int, series: list[SeriesI
         found = [row for row in rows if row[1]]  # a series seen only in the row left out has no values here
         count = sum(row[1] for row in found)
     found.sort(key=lambda row: by_id[row[0]].rank)
-    head = {**_header(query, dataset_id, count, last, left_out), "start": query.start,
-            "end": query.end, "bucket": None, "bucket_s": None}
+    head = {
+        **_header(query, dataset_id, count, last, left_out),
+        "start": query.start,
+        "end": query.end,
+        "bucket": None,
+        "bucket_s": None,
+    }
     parts = []
     for sid, _, times, values, *_ in found:
         member = orjson.dumps(column_identity(by_id[sid]))
         parts.append(member[:-1] + b',"time":' + times.encode() + b',"value":' + values.encode() + b"}")
     return _with_member(head, "series", b"[" + b",".join(parts) + b"]")
-

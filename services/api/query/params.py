@@ -101,33 +101,66 @@ def bucket_param(value: str | None) -> tuple[timedelta | None, bool]:
 
 
 def read_query(
-    start: Annotated[str | None, Query(description="Start of the range, included: ISO-8601 (`2026-03-01T12:00Z`), "
-                                       "epoch seconds or milliseconds, `now`, or relative to now (`-24h`, `-7d`). "
-                                       "Default: the beginning of time.")] = None,
-    end: Annotated[str | None, Query(description="End of the range, excluded; same forms as `start`. "
-                                     "Default: the end of time.")] = None,
-    vars: Annotated[str | None, Query(description="Comma-separated variables, e.g. `temperature,humidity`. "
-                                      "Default: all.")] = None,
+    start: Annotated[
+        str | None,
+        Query(
+            description="Start of the range, included: ISO-8601 (`2026-03-01T12:00Z`), "
+            "epoch seconds or milliseconds, `now`, or relative to now (`-24h`, `-7d`). "
+            "Default: the beginning of time."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, Query(description="End of the range, excluded; same forms as `start`. Default: the end of time.")
+    ] = None,
+    vars: Annotated[
+        str | None, Query(description="Comma-separated variables, e.g. `temperature,humidity`. Default: all.")
+    ] = None,
     device: Annotated[str | None, Query(description="Only the series of this device.")] = None,
-    tag: Annotated[list[str] | None, Query(description="`key:value`; repeatable: every key must match, values "
-                                           "given for one key are alternatives.")] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(description="`key:value`; repeatable: every key must match, values given for one key are alternatives."),
+    ] = None,
     order: Annotated[str, Query(description="`asc` (oldest first) or `desc` (newest first).")] = "asc",
-    limit: Annotated[int | None, Query(description=f"Rows (or buckets) per page, 1 to {MAX_LIMIT}. Default "
-                                       f"{DEFAULT_LIMIT} for json and columns; csv and ndjson stream every row "
-                                       "unless given.")] = None,
-    cursor: Annotated[str | None, Query(description="Opaque `next_cursor` of the previous page: the next page "
-                                        "starts right after its last row (each row exactly once).")] = None,
-    bucket: Annotated[str | None, Query(description="Aggregate numeric values into epoch-aligned buckets: "
-                                        "`<n><unit>` with unit ms, s, m, h, d, w (`10s`, `15m`, `1h`, `1d`), "
-                                        "or `auto` for about `points` buckets over the range.")] = None,
-    points: Annotated[int | None, Query(description=f"With `bucket=auto`: how many buckets (1 to {MAX_POINTS}, "
-                                        "default 1000).")] = None,
-    agg: Annotated[str | None, Query(description="With `bucket`: comma-separated aggregates among avg, min, max, "
-                                     "sum, count, first, last. Default avg.")] = None,
-    fill: Annotated[str, Query(description="With `bucket`: `none` leaves empty buckets out, `null` lists them "
-                                     "with null values.")] = "none",
-    format: Annotated[str, Query(description="`json` (rows), `columns` (one array per field and series), `csv` "
-                                 "or `ndjson` (streamed).")] = "json",
+    limit: Annotated[
+        int | None,
+        Query(
+            description=f"Rows (or buckets) per page, 1 to {MAX_LIMIT}. Default "
+            f"{DEFAULT_LIMIT} for json and columns; csv and ndjson stream every row "
+            "unless given."
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="Opaque `next_cursor` of the previous page: the next page "
+            "starts right after its last row (each row exactly once)."
+        ),
+    ] = None,
+    bucket: Annotated[
+        str | None,
+        Query(
+            description="Aggregate numeric values into epoch-aligned buckets: "
+            "`<n><unit>` with unit ms, s, m, h, d, w (`10s`, `15m`, `1h`, `1d`), "
+            "or `auto` for about `points` buckets over the range."
+        ),
+    ] = None,
+    points: Annotated[
+        int | None, Query(description=f"With `bucket=auto`: how many buckets (1 to {MAX_POINTS}, default 1000).")
+    ] = None,
+    agg: Annotated[
+        str | None,
+        Query(
+            description="With `bucket`: comma-separated aggregates among avg, min, max, "
+            "sum, count, first, last. Default avg."
+        ),
+    ] = None,
+    fill: Annotated[
+        str, Query(description="With `bucket`: `none` leaves empty buckets out, `null` lists them with null values.")
+    ] = "none",
+    format: Annotated[
+        str,
+        Query(description="`json` (rows), `columns` (one array per field and series), `csv` or `ndjson` (streamed)."),
+    ] = "json",
 ) -> ReadQuery:
     """Every range-query parameter, checked."""
     begin, finish = time_param(start, "start", EARLIEST), time_param(end, "end", LATEST)
@@ -150,12 +183,22 @@ def read_query(
     if bucket and format in ("csv", "ndjson"):
         raise BadRequest("format: csv and ndjson export raw readings; use json or columns with bucket")
     return ReadQuery(
-        start=begin, end=finish, start_given=bool(start), end_given=bool(end),
-        variables=vars_param(vars), device=device, tags=tags_param(tag), order=order,
-        limit=limit or DEFAULT_LIMIT, limit_given=limit is not None,
+        start=begin,
+        end=finish,
+        start_given=bool(start),
+        end_given=bool(end),
+        variables=vars_param(vars),
+        device=device,
+        tags=tags_param(tag),
+        order=order,
+        limit=limit or DEFAULT_LIMIT,
+        limit_given=limit is not None,
         cursor=decode_cursor(cursor, order) if cursor else None,
-        bucket=width, auto_points=(points or 1000) if auto else None,
-        aggs=aggs_param(agg), fill=fill, format=format,
+        bucket=width,
+        auto_points=(points or 1000) if auto else None,
+        aggs=aggs_param(agg),
+        fill=fill,
+        format=format,
     )
 
 

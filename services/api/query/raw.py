@@ -10,8 +10,9 @@ from services.api.query.series import SeriesInfo
 from shared.errors import BadRequest
 
 
-def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: str = "asc",
-               after: Cursor | None = None) -> tuple[str, str, dict]:
+def raw_select(
+    series: list[SeriesInfo], start: datetime, end: datetime, order: str = "asc", after: Cursor | None = None
+) -> tuple[str, str, dict]:
     """(FROM+WHERE clause, ORDER BY list, parameters) over readings_in() `r` (hot and packed readings) joined
     to per-series columns `k`.
 
@@ -22,19 +23,27 @@ def raw_select(series: list[SeriesInfo], start: datetime, end: datetime, order: 
     params: dict = {"start": start, "end": end}
     if len(series) == 1:
         only = series[0]
-        params.update(sid=only.id, frag=identity_members(only), var=only.variable, dev=only.device,
-                      tt=tags_text(only))
-        source = ("readings_in(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
-                  "%(frag)s::text as frag, %(var)s::text as variable, %(dev)s::text as device, "
-                  "%(tt)s::text as tags_text) k where r.series_id = %(sid)s")
+        params.update(sid=only.id, frag=identity_members(only), var=only.variable, dev=only.device, tt=tags_text(only))
+        source = (
+            "readings_in(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
+            "%(frag)s::text as frag, %(var)s::text as variable, %(dev)s::text as device, "
+            "%(tt)s::text as tags_text) k where r.series_id = %(sid)s"
+        )
         order_by = f"r.time {direction}"
     else:
-        params.update(ids=[s.id for s in series], ranks=[s.rank for s in series],
-                      frags=[identity_members(s) for s in series], vars=[s.variable for s in series],
-                      devs=[s.device for s in series], tts=[tags_text(s) for s in series])
-        source = ("readings_in(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
-                  "%(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], %(devs)s::text[], %(tts)s::text[]) "
-                  "as k(id, rank, frag, variable, device, tags_text) on k.id = r.series_id where true")
+        params.update(
+            ids=[s.id for s in series],
+            ranks=[s.rank for s in series],
+            frags=[identity_members(s) for s in series],
+            vars=[s.variable for s in series],
+            devs=[s.device for s in series],
+            tts=[tags_text(s) for s in series],
+        )
+        source = (
+            "readings_in(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
+            "%(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], %(devs)s::text[], %(tts)s::text[]) "
+            "as k(id, rank, frag, variable, device, tags_text) on k.id = r.series_id where true"
+        )
         order_by = f"r.time {direction}, k.rank {direction}"
     source += " and r.time >= %(start)s and r.time < %(end)s"
     if after is not None:
@@ -58,6 +67,9 @@ def page_sql(source: str, order_by: str, columns: str) -> str:
 
 
 # the last row's key, and the time of the first row left out
-TAIL_PARTS = ("max(time) filter (where n = %(limit)s)", "max(sid) filter (where n = %(limit)s)",
-              "max(time) filter (where n = %(limit)s + 1)")
+TAIL_PARTS = (
+    "max(time) filter (where n = %(limit)s)",
+    "max(sid) filter (where n = %(limit)s)",
+    "max(time) filter (where n = %(limit)s + 1)",
+)
 TAIL = ", ".join(TAIL_PARTS)

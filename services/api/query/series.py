@@ -19,8 +19,9 @@ class SeriesInfo:
     rank: int
 
 
-def filter_sql(variables: list[str] | None, device: str | None,
-               tags: dict[str, list[str]] | None, alias: str = "s") -> tuple[str, dict]:
+def filter_sql(
+    variables: list[str] | None, device: str | None, tags: dict[str, list[str]] | None, alias: str = "s"
+) -> tuple[str, dict]:
     """SQL conditions (each starting with `and`) on the series table, and their parameters."""
     sql, params = "", dict[str, object]()
     if variables:
@@ -36,13 +37,21 @@ def filter_sql(variables: list[str] | None, device: str | None,
     return sql, params
 
 
-def matching_series(conn: psycopg.Connection, dataset_id: int, variables: list[str] | None = None,
-                    device: str | None = None, tags: dict[str, list[str]] | None = None) -> list[SeriesInfo]:
+def matching_series(
+    conn: psycopg.Connection,
+    dataset_id: int,
+    variables: list[str] | None = None,
+    device: str | None = None,
+    tags: dict[str, list[str]] | None = None,
+) -> list[SeriesInfo]:
     """The dataset's series matching the filters, ranked by variable, device and tags."""
     filters, params = filter_sql(variables, device, tags)
     with conn.cursor() as cur:
-        cur.execute(f"select s.id, s.variable, s.device, s.tags from series s where s.dataset_id = %(ds)s {filters}"
-                    " order by s.variable, s.device, s.tags::text, s.id", {"ds": dataset_id, **params})
+        cur.execute(
+            f"select s.id, s.variable, s.device, s.tags from series s where s.dataset_id = %(ds)s {filters}"
+            " order by s.variable, s.device, s.tags::text, s.id",
+            {"ds": dataset_id, **params},
+        )
         rows = cur.fetchall()
     return [SeriesInfo(sid, variable, device, tags, rank) for rank, (sid, variable, device, tags) in enumerate(rows)]
 

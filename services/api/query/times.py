@@ -11,8 +11,14 @@ from shared.values import ValueProblem, parse_time
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1),
-         "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 _DURATION = re.compile(r"^(\d{1,9})(ms|s|m|h|d|w)$")
 _RELATIVE = re.compile(r"^(?:now)?\s*([+-])\s*(\d{1,9})(ms|s|m|h|d|w)$")
 _EPOCH = re.compile(r"^[+-]?\d{1,16}(\.\d+)?$")
@@ -45,8 +51,9 @@ def parse_moment(text: str, now: datetime | None = None) -> datetime:
     try:
         return parse_time(candidate)
     except ValueProblem:
-        raise ValueProblem(f"{text!r} is not a time: use ISO-8601, epoch seconds or milliseconds, "
-                           "now, or a relative time like -24h") from None
+        raise ValueProblem(
+            f"{text!r} is not a time: use ISO-8601, epoch seconds or milliseconds, now, or a relative time like -24h"
+        ) from None
 
 
 def _bounded(compute: Callable[[], datetime], text: str) -> datetime:

@@ -20,10 +20,16 @@ router = APIRouter()
 def chart(
     dataset: ReadableDatasetDep,
     session: SessionDep,
-    range: Annotated[Literal["hour", "day", "week", "month"], Query(
-        description="How far back from `end` when `start` is not given.")] = "day",
-    start: Annotated[str | None, Query(description="Start of the range (any form /data accepts); overrides "
-                                       "`range`, so any span, years included, can be drawn.")] = None,
+    range: Annotated[
+        Literal["hour", "day", "week", "month"], Query(description="How far back from `end` when `start` is not given.")
+    ] = "day",
+    start: Annotated[
+        str | None,
+        Query(
+            description="Start of the range (any form /data accepts); overrides "
+            "`range`, so any span, years included, can be drawn."
+        ),
+    ] = None,
     end: Annotated[str | None, Query(description="End of the range; default now.")] = None,
 ) -> JSON:
     """Numeric series in [start, end): `t` epoch seconds, `v` values; averages per `bucket_s` when many."""
@@ -35,15 +41,23 @@ def chart(
         raise BadRequest("start: must be before end")
     names = {v.tag: (v.name or v.tag, v.unit) for v in dataset.variables}
     lines = chart_lines(session, dataset.id, begin, finish)
-    return JSON({
-        "dataset": dataset.id,
-        "start": begin,
-        "end": finish,
-        "max_points": MAX_POINTS,
-        "lines": [
-            {"variable": line.variable, "name": names.get(line.variable, (line.variable, None))[0],
-             "unit": names.get(line.variable, (None, None))[1], "label": line.label,
-             "bucket_s": line.bucket_s, "t": line.t, "v": line.v}
-            for line in lines
-        ],
-    })
+    return JSON(
+        {
+            "dataset": dataset.id,
+            "start": begin,
+            "end": finish,
+            "max_points": MAX_POINTS,
+            "lines": [
+                {
+                    "variable": line.variable,
+                    "name": names.get(line.variable, (line.variable, None))[0],
+                    "unit": names.get(line.variable, (None, None))[1],
+                    "label": line.label,
+                    "bucket_s": line.bucket_s,
+                    "t": line.t,
+                    "v": line.v,
+                }
+                for line in lines
+            ],
+        }
+    )

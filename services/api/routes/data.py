@@ -25,12 +25,14 @@ MILLISECOND = timedelta(milliseconds=1)
 
 
 @router.get("/api/v1/datasets/{dataset_id}/data")
-def dataset_data(dataset: ReadableDatasetDep, session: ReadSessionDep, settings: SettingsDep,
-                 query: ReadQueryDep) -> Response:
+def dataset_data(
+    dataset: ReadableDatasetDep, session: ReadSessionDep, settings: SettingsDep, query: ReadQueryDep
+) -> Response:
     """Readings in [start, end), raw or in buckets, as JSON rows, columns, CSV or NDJSON; paged by `cursor`."""
     if query.format in MEDIA_TYPES:
-        return StreamingResponse(started(stream_export(settings, dataset.id, query)),
-                                 media_type=MEDIA_TYPES[query.format])
+        return StreamingResponse(
+            started(stream_export(settings, dataset.id, query)), media_type=MEDIA_TYPES[query.format]
+        )
     conn = driver_connection(session)
     series = matching_series(conn, dataset.id, query.variables, query.device, query.tags)
     if query.bucket or query.auto_points:
@@ -74,6 +76,3 @@ def dataset_document(
             "values": [[value, (moment - EPOCH) // MILLISECOND] for value, moment in values.get(tag, [])],
         }
     return JSON(document)
-
-
-

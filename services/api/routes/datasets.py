@@ -60,8 +60,9 @@ def describe(dataset: Dataset) -> dict:
         "retention_days": dataset.retention_days,
         "accept_new_variables": dataset.accept_new_variables,
         "created_at": dataset.created_at,
-        "variables": [{"tag": v.tag, "name": v.name, "unit": v.unit, "declared": v.declared}
-                      for v in dataset.variables],
+        "variables": [
+            {"tag": v.tag, "name": v.name, "unit": v.unit, "declared": v.declared} for v in dataset.variables
+        ],
     }
 
 
@@ -74,9 +75,13 @@ def list_datasets(session: SessionDep, user: UserDep) -> list[dict]:
 @router.post("", status_code=201)
 def new_dataset(body: DatasetIn, session: SessionDep, user: UserDep) -> dict:
     dataset, keys = create_dataset(
-        session, user, body.name,
+        session,
+        user,
+        body.name,
         [VariableSpec(v.tag, v.name, v.unit) for v in body.variables],
-        description=body.description, public=body.public, retention_days=body.retention_days,
+        description=body.description,
+        public=body.public,
+        retention_days=body.retention_days,
         accept_new_variables=body.accept_new_variables,
     )
     return {**describe(dataset), "read_key": keys.read_key, "write_key": keys.write_key}
@@ -88,16 +93,21 @@ def get_dataset(dataset: ReadableDatasetDep) -> dict:
 
 
 @router.patch("/{dataset_id}")
-def edit_dataset(body: DatasetChanges, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep,
-                 settings: SettingsDep) -> dict:
+def edit_dataset(
+    body: DatasetChanges, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> dict:
     """Change the name, description, public flag or the accept-new-variables rule; the rest stays."""
     given = {name: value for name, value in body.model_dump(exclude_unset=True).items() if value is not None}
     if not given:
         raise BadRequest("nothing to change: send name, description, public or accept_new_variables")
-    update_dataset(session, dataset, name=given.get("name", dataset.name),
-                   description=given.get("description", dataset.description),
-                   public=given.get("public", dataset.public),
-                   accept_new_variables=given.get("accept_new_variables"))
+    update_dataset(
+        session,
+        dataset,
+        name=given.get("name", dataset.name),
+        description=given.get("description", dataset.description),
+        public=given.get("public", dataset.public),
+        accept_new_variables=given.get("accept_new_variables"),
+    )
     changed = describe(dataset)  # before the commit, which ends the request's transaction
     session.commit()
     announce_key_change(redis, settings.redis_namespace)  # receivers cache the rule with the dataset's variables
@@ -105,8 +115,13 @@ def edit_dataset(body: DatasetChanges, dataset: OwnedDatasetDep, session: Sessio
 
 
 @router.post("/{dataset_id}/keys/{kind}/regenerate")
-def regenerate(kind: Literal["read", "write"], dataset: OwnedDatasetDep, session: SessionDep,
-               redis: RedisDep, settings: SettingsDep) -> dict:
+def regenerate(
+    kind: Literal["read", "write"],
+    dataset: OwnedDatasetDep,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> dict:
     key = regenerate_key(session, dataset, kind)
     session.commit()
     announce_key_change(redis, settings.redis_namespace)
@@ -114,8 +129,9 @@ def regenerate(kind: Literal["read", "write"], dataset: OwnedDatasetDep, session
 
 
 @router.post("/{dataset_id}/variables", status_code=201)
-def new_variable(body: VariableIn, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep,
-                 settings: SettingsDep) -> dict:
+def new_variable(
+    body: VariableIn, dataset: OwnedDatasetDep, session: SessionDep, redis: RedisDep, settings: SettingsDep
+) -> dict:
     variable = add_variable(session, dataset, VariableSpec(body.tag, body.name, body.unit))
     session.commit()
     announce_key_change(redis, settings.redis_namespace)

@@ -35,8 +35,10 @@ router = APIRouter(prefix="/api/devices")
 DatasetChoice = Annotated[int | None, Query(alias="datasetId", description="the dataset, if the id is in several")]
 
 
-def dataset_choice(dataset_id: Annotated[int | None, Query(description="the dataset, if the id is in several")] = None,
-                   camel: DatasetChoice = None) -> int | None:
+def dataset_choice(
+    dataset_id: Annotated[int | None, Query(description="the dataset, if the id is in several")] = None,
+    camel: DatasetChoice = None,
+) -> int | None:
     """`dataset_id`, or its camelCase alias `datasetId`."""
     return dataset_id if dataset_id is not None else camel
 
@@ -59,8 +61,9 @@ def announce(redis: Redis, settings: Settings) -> None:
 
 
 @router.post("/create", status_code=201)
-def create(body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-           accounts: AccountsDep) -> dict:
+def create(
+    body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep, accounts: AccountsDep
+) -> dict:
     """Register a device in one of the caller's datasets; the token is in this answer only."""
     device, token = create_device(session, user, body.dataset_id, body.device_id)
     accounts.provision(device, token)  # before the commit: a broker that is away fails this with nothing changed
@@ -81,8 +84,15 @@ def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: Datas
 
 
 @router.post("/{device_id}/token")
-def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-            accounts: AccountsDep, dataset_id: DatasetParam = None) -> dict:
+def refresh(
+    device_id: str,
+    session: SessionDep,
+    user: UserDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+    dataset_id: DatasetParam = None,
+) -> dict:
     """A new token for the device; the old one is refused by every receiver within a second."""
     found = find_device(session, user, device_id, dataset_id)
     token = refresh_token(session, found)
@@ -93,8 +103,15 @@ def refresh(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep,
 
 
 @router.delete("/{device_id}", status_code=204)
-def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep,
-           accounts: AccountsDep, dataset_id: DatasetParam = None) -> Response:
+def revoke(
+    device_id: str,
+    session: SessionDep,
+    user: UserDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+    dataset_id: DatasetParam = None,
+) -> Response:
     """Unregister the device: its token is refused from now on; its data stays."""
     found = find_device(session, user, device_id, dataset_id)
     key = (found.dataset_id, found.device_id)
@@ -105,8 +122,9 @@ def revoke(device_id: str, session: SessionDep, user: UserDep, redis: RedisDep, 
     return Response(status_code=204)
 
 
-def readable_device(device_id: str, session: SessionDep, user: OptionalUserDep, bearer: BearerDep,
-                    dataset_id: DatasetParam = None) -> Device:
+def readable_device(
+    device_id: str, session: SessionDep, user: OptionalUserDep, bearer: BearerDep, dataset_id: DatasetParam = None
+) -> Device:
     """The device if the caller owns it or is it (its own token)."""
     if user is not None:
         return find_device(session, user, device_id, dataset_id)
@@ -135,13 +153,15 @@ def measurements(
         raise BadRequest("end must be after start")
     rows = read_range(session, found.dataset_id, begin, finish, vars_param(vars), limit + 1, found.device_id)
     truncated = len(rows) > limit
-    return JSON({
-        "device_id": found.device_id,
-        "dataset_id": found.dataset_id,
-        "deviceId": found.device_id,  # camelCase aliases, as the device API first answered
-        "datasetId": found.dataset_id,
-        "count": min(len(rows), limit),
-        "truncated": truncated,
-        "next_start": rows[limit]["time"] if truncated else None,
-        "rows": rows[:limit],
-    })
+    return JSON(
+        {
+            "device_id": found.device_id,
+            "dataset_id": found.dataset_id,
+            "deviceId": found.device_id,  # camelCase aliases, as the device API first answered
+            "datasetId": found.dataset_id,
+            "count": min(len(rows), limit),
+            "truncated": truncated,
+            "next_start": rows[limit]["time"] if truncated else None,
+            "rows": rows[:limit],
+        }
+    )

@@ -40,12 +40,14 @@ def events(
     if device is not None:
         query = query.where(Event.device == device)
     rows = list(session.scalars(query.order_by(Event.time, Event.type, Event.device).limit(limit + 1)))
-    return JSON({
-        "dataset": dataset.id,
-        "count": min(len(rows), limit),
-        "truncated": len(rows) > limit,
-        "events": [
-            {"time": e.time, "type": e.type, "tag": e.tag, "device": e.device, "fields": e.fields}
-            for e in rows[:limit]
-        ],
-    })
+    return JSON(
+        {
+            "dataset": dataset.id,
+            "count": min(len(rows), limit),
+            "truncated": len(rows) > limit,
+            "events": [
+                {"time": e.time, "type": e.type, "tag": e.tag, "device": e.device, "fields": e.fields}
+                for e in rows[:limit]
+            ],
+        }
+    )

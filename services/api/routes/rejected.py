@@ -28,12 +28,21 @@ def rejected(
     records = list(session.scalars(query.order_by(RejectedRecord.id.desc()).limit(limit + 1)))
     more = len(records) > limit
     records = records[:limit]
-    return JSON({
-        "dataset": dataset.id,
-        "records": [
-            {"id": r.id, "received_at": r.received_at, "source": r.source, "format": r.format,
-             "device": r.device, "reason": r.reason, "raw": r.raw}
-            for r in records
-        ],
-        "next_before_id": records[-1].id if more else None,
-    })
+    return JSON(
+        {
+            "dataset": dataset.id,
+            "records": [
+                {
+                    "id": r.id,
+                    "received_at": r.received_at,
+                    "source": r.source,
+                    "format": r.format,
+                    "device": r.device,
+                    "reason": r.reason,
+                    "raw": r.raw,
+                }
+                for r in records
+            ],
+            "next_before_id": records[-1].id if more else None,
+        }
+    )

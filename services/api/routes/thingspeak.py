@@ -101,8 +101,14 @@ def feed_query(dataset: Dataset, params: Mapping[str, str], tz: tzinfo) -> FeedQ
     aggregate, bucket = _aggregation(params)
     origin = datetime(2000, 1, 3, tzinfo=tz)  # a midnight, so that daily buckets are local days
     return FeedQuery(
-        dataset_id=dataset.id, tags=[*fields(dataset).values(), *META_NAMES], start=start, end=end, limit=limit,
-        aggregate=aggregate, step=timedelta(minutes=bucket) if bucket else None, origin=origin,
+        dataset_id=dataset.id,
+        tags=[*fields(dataset).values(), *META_NAMES],
+        start=start,
+        end=end,
+        limit=limit,
+        aggregate=aggregate,
+        step=timedelta(minutes=bucket) if bucket else None,
+        origin=origin,
         round_to=_integer(params, "round", 0, 15),
     )
 
@@ -131,11 +137,13 @@ def channel_document(dataset: Dataset, tz: tzinfo) -> dict:
     names = {v.tag: v.name or v.tag for v in dataset.variables}
     for field, tag in fields(dataset).items():
         document[field] = names[tag]
-    document.update({
-        "created_at": stamp(dataset.created_at, tz),
-        "updated_at": stamp(dataset.updated_at, tz),
-        "last_entry_id": dataset.last_entry_id or None,
-    })
+    document.update(
+        {
+            "created_at": stamp(dataset.created_at, tz),
+            "updated_at": stamp(dataset.updated_at, tz),
+            "last_entry_id": dataset.last_entry_id or None,
+        }
+    )
     return document
 
 
@@ -231,8 +239,12 @@ def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDe
     """The newest entry (ThingSpeak's Read Last Entry)."""
     params = request.query_params
     tz = _zone(params)
-    rows = read_feed(session, FeedQuery(dataset.id, [*fields(dataset).values(), *META_NAMES], limit=1,
-                                        round_to=_integer(params, "round", 0, 15)))
+    rows = read_feed(
+        session,
+        FeedQuery(
+            dataset.id, [*fields(dataset).values(), *META_NAMES], limit=1, round_to=_integer(params, "round", 0, 15)
+        ),
+    )
     if not rows:
         return JSON(-1)
     return JSON(entries(rows, columns(dataset, params), tz, aggregated=False)[0])
@@ -257,8 +269,7 @@ def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, s
     if found is None:
         return JSON(-1)
     moment, entry_id, text = found
-    return JSON({"created_at": stamp(moment, _zone(request.query_params)), "entry_id": entry_id,
-                 f"field{field}": text})
+    return JSON({"created_at": stamp(moment, _zone(request.query_params)), "entry_id": entry_id, f"field{field}": text})
 
 
 def _data_age(field: int, dataset: Dataset, session: SessionDep) -> int | None:

@@ -41,6 +41,5 @@ def normalize(messages: list[QueueMessage], context: Context) -> Batch:
         except Exception as error:  # a bug must not fail the batch forever: keep the message, raw, as rejected
             log.exception("normalizer %s failed on a message", message.get("format"))
             del batch.rows[rows:], batch.rejects[rejects:], batch.events[events:]
-            batch.reject(message, f"could not be normalized ({type(error).__name__}: {error})",
-                         message.get("payload"))
+            batch.reject(message, f"could not be normalized ({type(error).__name__}: {error})", message.get("payload"))
     return batch

@@ -38,8 +38,9 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             batch.reject(message, str(problem), raw_json(record))  # raw JSON, strings quoted
 
 
-def add_record(record: object, dataset_id: int, device: str, context: Context, batch: Batch,
-               known: frozenset[str] | None = None) -> None:
+def add_record(
+    record: object, dataset_id: int, device: str, context: Context, batch: Batch, known: frozenset[str] | None = None
+) -> None:
     """Rows (and an event) of one record; raises ValueProblem naming why it cannot be stored.
 
     `known`: the only variables the dataset takes (None: it accepts new ones).

@@ -17,7 +17,7 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
         if not isinstance(readings, list):
             raise TypeError
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        batch.reject(message, "body is not {\"readings\": [...]}", message["payload"])
+        batch.reject(message, 'body is not {"readings": [...]}', message["payload"])
         return
     received = from_epoch(message["received_at"])
     for reading in readings:

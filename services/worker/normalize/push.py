@@ -13,8 +13,9 @@ from shared.thingspeak import STATUS  # kept as text even when it looks like a n
 from shared.values import ValueProblem, from_epoch, parse_time, scalar_from_text
 
 
-def add_entry(batch: Batch, message: QueueMessage, values: dict[str, str], moment: datetime,
-              entry_id: int | None) -> None:
+def add_entry(
+    batch: Batch, message: QueueMessage, values: dict[str, str], moment: datetime, entry_id: int | None
+) -> None:
     dataset_id, device = message["dataset_id"], message.get("device") or ""
     for tag, text in values.items():
         value = text if tag == STATUS else scalar_from_text(text)

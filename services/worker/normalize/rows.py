@@ -37,7 +37,13 @@ class Batch:
     seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
 
     def add(
-        self, dataset_id: int, device: str, variable: str, tags: str, moment: datetime, value: object,
+        self,
+        dataset_id: int,
+        device: str,
+        variable: str,
+        tags: str,
+        moment: datetime,
+        value: object,
         entry_id: int | None = None,
     ) -> None:
         """Append one reading; raises ValueProblem if the value cannot be stored."""
@@ -60,15 +66,17 @@ class Batch:
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
         """Keep `raw` aside with `reason`; NULs (which PostgreSQL text refuses) are kept visibly escaped."""
         text = raw if isinstance(raw, str) else raw_json(raw)
-        self.rejects.append((
-            message["dataset_id"],
-            from_epoch(message["received_at"]),
-            message["source"],
-            storable(str(message.get("format", ""))),
-            storable(str(message.get("device") or ""))[:NAME_MAX],
-            storable(reason),
-            storable(text),
-        ))
+        self.rejects.append(
+            (
+                message["dataset_id"],
+                from_epoch(message["received_at"]),
+                message["source"],
+                storable(str(message.get("format", ""))),
+                storable(str(message.get("device") or ""))[:NAME_MAX],
+                storable(reason),
+                storable(text),
+            )
+        )
 
 
 def raw_json(value: object) -> str:

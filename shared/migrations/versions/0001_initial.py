@@ -174,6 +174,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("readings", "rejected_records", "series", "events", "user_tokens", "devices", "dataset_keys",
-                  "variables", "datasets", "users", "ownstream_meta"):
+    for table in (
+        "readings",
+        "rejected_records",
+        "series",
+        "events",
+        "user_tokens",
+        "devices",
+        "dataset_keys",
+        "variables",
+        "datasets",
+        "users",
+        "ownstream_meta",
+    ):
         op.drop_table(table)

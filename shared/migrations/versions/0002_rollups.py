@@ -43,8 +43,10 @@ def upgrade() -> None:
         for name, width in ROLLUPS:
             op.execute(continuous_aggregate(name, width))
             end_offset, every = POLICIES[name]
-            op.execute(f"select add_continuous_aggregate_policy('{name}', start_offset => null, "
-                       f"end_offset => interval '{end_offset}', schedule_interval => interval '{every}')")
+            op.execute(
+                f"select add_continuous_aggregate_policy('{name}', start_offset => null, "
+                f"end_offset => interval '{end_offset}', schedule_interval => interval '{every}')"
+            )
         return
     for name, _ in ROLLUPS:
         op.execute(f"""

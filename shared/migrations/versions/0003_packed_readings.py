@@ -84,14 +84,19 @@ $$
 
 
 def _has_lz4() -> bool:
-    found = op.get_bind().exec_driver_sql(
-        "select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'").scalar()
+    found = (
+        op.get_bind()
+        .exec_driver_sql("select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'")
+        .scalar()
+    )
     return bool(found)
 
 
 def upgrade() -> None:
-    mode = op.get_bind().exec_driver_sql(
-        "select value from ownstream_meta where key = 'storage_mode'").scalar() or "partitioned"
+    mode = (
+        op.get_bind().exec_driver_sql("select value from ownstream_meta where key = 'storage_mode'").scalar()
+        or "partitioned"
+    )
     squeeze = " compression lz4" if _has_lz4() else ""
     op.execute(f"""
         create table readings_packed (
@@ -117,8 +122,12 @@ def upgrade() -> None:
         language sql stable parallel safe as $body${body}
         $body$
     """)
-    last = "select * from (" + HOT_LAST + (
-        "" if mode == "timescaledb" else "\n    union all" + PACKED_LAST) + ") x order by x.time desc limit newest"
+    last = (
+        "select * from ("
+        + HOT_LAST
+        + ("" if mode == "timescaledb" else "\n    union all" + PACKED_LAST)
+        + ") x order by x.time desc limit newest"
+    )
     op.execute(f"""
         create or replace function readings_last(one bigint, lo timestamptz, hi timestamptz, newest bigint)
         returns table ({COLUMNS})

@@ -22,8 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("datasets", sa.Column("accept_new_variables", sa.Boolean, nullable=False,
-                                        server_default=sa.text("false")))
+    op.add_column(
+        "datasets", sa.Column("accept_new_variables", sa.Boolean, nullable=False, server_default=sa.text("false"))
+    )
     op.add_column("variables", sa.Column("declared", sa.Boolean, nullable=False, server_default=sa.text("true")))
     op.execute("""
         update variables v set declared = false

@@ -31,8 +31,11 @@ def build(settings: Settings, tmp_path: Path, database_url: str) -> Iterator[Dri
     dataset = make_dataset(on_db, variables=("http", "mqtt"))
     token = make_device(on_db, dataset.id, "drill-device")
     (tmp_path / "logs").mkdir()
-    stack = Stack(tmp_path / "logs", on_db, stack_env(settings, database_url=database_url, redis_url=redis.url,
-                                                      mqtt_url=broker.url))
+    stack = Stack(
+        tmp_path / "logs",
+        on_db,
+        stack_env(settings, database_url=database_url, redis_url=redis.url, mqtt_url=broker.url),
+    )
     try:
         yield Drill(stack, redis, broker, dataset, token, database_url)
     finally:

@@ -17,8 +17,15 @@ def test_bridge_killed_during_a_qos1_stream_loses_and_doubles_nothing(drill):
     stack.start_ingest()
     stack.start_bridge()
     stack.start_worker(1, wait=True)
-    with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port,
-              mqtt_per_s=300, message_ids=False) as load:
+    with Load(
+        stack.ingest_url,
+        drill.dataset.id,
+        drill.dataset.write_key,
+        drill.token,
+        drill.broker.port,
+        mqtt_per_s=300,
+        message_ids=False,
+    ) as load:
         wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 300, timeout=60, what="stream running")
         stack.kill("bridge")
         stack.start_bridge()  # same client id: the broker redelivers what it never got a PUBACK for

@@ -17,8 +17,9 @@ def test_ingest_killed_during_a_burst_loses_and_doubles_nothing(drill):
     stack.start_ingest()
     stack.start_bridge()
     stack.start_worker(1, wait=True)
-    with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port,
-              http_per_s=200) as load:
+    with Load(
+        stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port, http_per_s=200
+    ) as load:
         wait_for(lambda: len(load.http.acked) > 200 and len(load.mqtt.acked) > 80, timeout=60, what="burst running")
         stack.kill("ingest")
         stack.start_ingest()  # as the supervisor would; requests meanwhile fail and are not acknowledged

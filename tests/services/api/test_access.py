@@ -14,8 +14,11 @@ READ_PATHS = ["/api/v1/datasets/{id}/data", "/datasets/{id}", "/api/v1/datasets/
 def private(client, settings):
     dataset = make_dataset(settings, owner="alice")
     make_user(settings, "mallory")
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                           json={"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 7.5}}]})
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 7.5}}]},
+    )
     assert response.status_code == 202
     drain(settings)
     return dataset
@@ -96,8 +99,10 @@ def test_login_refuses_wrong_password_and_bad_bodies(client, private):
     assert client.get("/api/v1/auth/me").status_code == 401
     response = client.post("/api/v1/auth/login", json={"username": "alice"})
     assert response.status_code == 400 and "password" in response.json()["detail"]
-    assert client.post("/api/v1/auth/login", content=b"not json",
-                       headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        client.post("/api/v1/auth/login", content=b"not json", headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
 
 
 MANAGE = [
@@ -143,8 +148,10 @@ def test_dataset_creation_through_the_api(client, private):
     assert client.post("/api/v1/datasets", json={"name": "X"}).status_code == 401
     assert login(client, "mallory").status_code == 200
     assert client.post("/api/v1/datasets", json={"name": ""}).status_code == 400
-    assert client.post("/api/v1/datasets", json={"name": "X", "variables": [{"tag": "a"}, {"tag": "a"}]}
-                       ).status_code == 400
+    assert (
+        client.post("/api/v1/datasets", json={"name": "X", "variables": [{"tag": "a"}, {"tag": "a"}]}).status_code
+        == 400
+    )
     response = client.post("/api/v1/datasets", json={"name": "Mine", "variables": [{"tag": "a"}]})
     assert response.status_code == 201, response.text
     created = response.json()

@@ -18,12 +18,17 @@ def series(client, settings):
     """`temperature` (floats) and `door` (integers) every minute for 2000 minutes, `status` (text) once."""
     dataset = make_dataset(settings, variables=("temperature", "door", "status"))
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=5)
-    readings = [{"time": (start + timedelta(minutes=i)).isoformat(), "values": {"temperature": i + 0.5, "door": i}}
-                for i in range(MINUTES)]
+    readings = [
+        {"time": (start + timedelta(minutes=i)).isoformat(), "values": {"temperature": i + 0.5, "door": i}}
+        for i in range(MINUTES)
+    ]
     readings.append({"time": start.isoformat(), "values": {"status": "ok"}})
     for first in range(0, len(readings), 1000):
-        response = client.post(f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                               json={"readings": readings[first:first + 1000]})
+        response = client.post(
+            f"/api/v1/datasets/{dataset.id}/readings",
+            headers={"X-Write-Key": dataset.write_key},
+            json={"readings": readings[first : first + 1000]},
+        )
         assert response.status_code == 202, response.text
     drain(settings)
     return dataset, start
@@ -51,8 +56,9 @@ def test_long_ranges_are_hourly_averages(client, series):
 
 def test_week_buckets_are_fifteen_minutes(client, series):
     dataset, _ = series
-    line = next(line for line in chart(client, dataset, range="week").json()["lines"]
-                if line["variable"] == "temperature")
+    line = next(
+        line for line in chart(client, dataset, range="week").json()["lines"] if line["variable"] == "temperature"
+    )
     assert line["bucket_s"] == 900 and len(line["t"]) == -(-MINUTES // 15)
     assert line["v"][:2] == pytest.approx([7.5, 22.5])  # mean of 0.5..14.5, of 15.5..29.5
 
@@ -74,8 +80,12 @@ def test_an_empty_range_has_no_lines(client, series):
 
 
 def test_bucket_widths_keep_every_range_under_the_point_limit():
-    assert [bucket_for(timedelta(hours=1)), bucket_for(timedelta(days=1)), bucket_for(timedelta(days=7)),
-            bucket_for(timedelta(days=30))] == [5, 120, 900, 3600]
+    assert [
+        bucket_for(timedelta(hours=1)),
+        bucket_for(timedelta(days=1)),
+        bucket_for(timedelta(days=7)),
+        bucket_for(timedelta(days=30)),
+    ] == [5, 120, 900, 3600]
     for days in (1, 7, 30, 365):
         assert timedelta(days=days).total_seconds() / bucket_for(timedelta(days=days)) <= MAX_POINTS
 

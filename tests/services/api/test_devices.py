@@ -22,8 +22,9 @@ def upload(client, token, records=OBD):
 
 
 def create(client, owner_token, device_id, dataset_id):
-    return client.post("/api/devices/create", json={"deviceId": device_id, "datasetId": dataset_id},
-                       headers=auth(owner_token))
+    return client.post(
+        "/api/devices/create", json={"deviceId": device_id, "datasetId": dataset_id}, headers=auth(owner_token)
+    )
 
 
 def test_create_list_get_never_show_tokens(client, settings):
@@ -35,10 +36,23 @@ def test_create_list_get_never_show_tokens(client, settings):
     token = body.pop("token")
     assert len(token) >= 32
     assert body["deviceId"] == "car1" and body["datasetId"] == dataset.id and body["lastSeenAt"] is None
-    assert set(body) == {"device_id", "dataset_id", "created_at", "updated_at", "last_seen_at",  # the API's names
-                         "deviceId", "datasetId", "createdAt", "updatedAt", "lastSeenAt"}  # kept as aliases
+    assert set(body) == {
+        "device_id",
+        "dataset_id",
+        "created_at",
+        "updated_at",
+        "last_seen_at",  # the API's names
+        "deviceId",
+        "datasetId",
+        "createdAt",
+        "updatedAt",
+        "lastSeenAt",
+    }  # kept as aliases
     assert (body["device_id"], body["dataset_id"], body["created_at"]) == (
-        body["deviceId"], body["datasetId"], body["createdAt"])
+        body["deviceId"],
+        body["datasetId"],
+        body["createdAt"],
+    )
 
     listed = client.get("/api/devices", headers=auth(owner))
     assert listed.status_code == 200 and listed.json() == [body]
@@ -59,11 +73,18 @@ def test_create_refuses_duplicates_bad_input_and_other_peoples_datasets(client, 
     duplicate = create(client, owner, "car1", dataset.id)
     assert duplicate.status_code == 409 and "car1" in duplicate.json()["detail"]
     assert create(client, owner, "car1", bobs.id).json() == create(client, owner, "car1", 999).json() | {
-        "detail": f"no dataset {bobs.id}"}  # bob's private dataset answers as a missing one
+        "detail": f"no dataset {bobs.id}"
+    }  # bob's private dataset answers as a missing one
     assert create(client, owner, "car1", 999).status_code == 404
-    for bad in ({"deviceId": "a b", "datasetId": dataset.id}, {"deviceId": "", "datasetId": dataset.id},
-                {"deviceId": "x/y", "datasetId": dataset.id}, {"deviceId": "car2"}, {"datasetId": dataset.id},
-                {"deviceId": "car2", "datasetId": "first"}, [1]):
+    for bad in (
+        {"deviceId": "a b", "datasetId": dataset.id},
+        {"deviceId": "", "datasetId": dataset.id},
+        {"deviceId": "x/y", "datasetId": dataset.id},
+        {"deviceId": "car2"},
+        {"datasetId": dataset.id},
+        {"deviceId": "car2", "datasetId": "first"},
+        [1],
+    ):
         response = client.post("/api/devices/create", json=bad, headers=auth(owner))
         assert response.status_code == 400, (bad, response.text)
         assert response.json()["error"] == "bad_request"
@@ -139,7 +160,9 @@ def test_measurements_for_the_owner_and_the_device_itself(client, settings):
         response = client.get("/api/devices/car1/measurements", headers=auth(who))
         assert response.status_code == 200, response.text
         assert [(r["variable"], r["value"]) for r in response.json()["rows"]] == [
-            ("obd.bat.state", "ok"), ("obd.bat.voltage", 12.5)]
+            ("obd.bat.state", "ok"),
+            ("obd.bat.voltage", 12.5),
+        ]
     only = client.get("/api/devices/car1/measurements", params={"vars": "obd.bat.voltage"}, headers=auth(car))
     assert [r["value"] for r in only.json()["rows"]] == [12.5]
     late = client.get("/api/devices/car1/measurements", params={"start": "2026-01-02T00:00:00Z"}, headers=auth(car))
@@ -163,14 +186,22 @@ def test_a_device_token_reads_and_writes_its_own_dataset_only(client, settings):
     assert client.get(f"/api/v1/datasets/{other.id}/data", params={"key": token}).status_code == 404
     assert client.get(f"/api/v1/datasets/{other.id}", headers=auth(token)).status_code == 404
     native = {"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1}}]}
-    assert client.post(f"/api/v1/datasets/{other.id}/readings", json=native,
-                       headers={"X-Write-Key": token}).status_code == 401
-    assert client.post(f"/api/v1/datasets/{mine.id}/readings", json=native,
-                       headers={"X-Write-Key": token}).status_code == 202
+    assert (
+        client.post(f"/api/v1/datasets/{other.id}/readings", json=native, headers={"X-Write-Key": token}).status_code
+        == 401
+    )
+    assert (
+        client.post(f"/api/v1/datasets/{mine.id}/readings", json=native, headers={"X-Write-Key": token}).status_code
+        == 202
+    )
     # a device token is not a user: it manages nothing
     assert client.get("/api/devices", headers=auth(token)).status_code == 401
-    assert client.post("/api/devices/create", json={"deviceId": "x", "datasetId": mine.id},
-                       headers=auth(token)).status_code == 401
+    assert (
+        client.post(
+            "/api/devices/create", json={"deviceId": "x", "datasetId": mine.id}, headers=auth(token)
+        ).status_code
+        == 401
+    )
     drain(settings)
     rows = client.get(f"/api/v1/datasets/{mine.id}/data", headers=auth(token)).json()["rows"]
     assert rows == [{"time": "2026-01-01T00:00:00Z", "variable": "temperature", "value": 1, "device": "car1"}]
@@ -198,10 +229,11 @@ def test_cli_creates_and_lists_devices(client, settings):
 def test_snake_case_names_work_as_the_camel_case_ones(client, settings):
     dataset = make_dataset(settings)
     owner = make_token(settings)
-    made = client.post("/api/devices/create", json={"device_id": "car7", "dataset_id": dataset.id},
-                       headers=auth(owner))
+    made = client.post("/api/devices/create", json={"device_id": "car7", "dataset_id": dataset.id}, headers=auth(owner))
     assert made.status_code == 201 and made.json()["device_id"] == "car7"
     chosen = client.get("/api/devices/car7", params={"dataset_id": dataset.id}, headers=auth(owner))
     assert chosen.status_code == 200 and chosen.json()["dataset_id"] == dataset.id
-    assert client.get("/api/devices/car7", params={"dataset_id": dataset.id + 1}, headers=auth(owner)).status_code \
-        in (403, 404)
+    assert client.get("/api/devices/car7", params={"dataset_id": dataset.id + 1}, headers=auth(owner)).status_code in (
+        403,
+        404,
+    )

@@ -33,9 +33,17 @@ def test_another_users_private_dataset_looks_missing_to_every_credential(client,
         {"headers": bearer(bob_device)},
         {"headers": bearer(bob_token)},
     ]
-    paths = ["/api/v1/datasets/{id}", "/api/v1/datasets/{id}/data", "/datasets/{id}", "/api/v1/datasets/{id}/chart",
-             "/api/v1/datasets/{id}/rejected", "/api/v1/datasets/{id}/events", "/channels/{id}/feeds.json",
-             "/channels/{id}.json", "/channels/{id}/fields/1/last"]
+    paths = [
+        "/api/v1/datasets/{id}",
+        "/api/v1/datasets/{id}/data",
+        "/datasets/{id}",
+        "/api/v1/datasets/{id}/chart",
+        "/api/v1/datasets/{id}/rejected",
+        "/api/v1/datasets/{id}/events",
+        "/channels/{id}/feeds.json",
+        "/channels/{id}.json",
+        "/channels/{id}/fields/1/last",
+    ]
     for path in paths:
         for credential in credentials:
             same_as_missing(client, path, alice.id, **credential)

@@ -29,6 +29,9 @@ def test_dashboard_login_shares_the_limit(client, settings):
     make_user(settings)
     for _ in range(LIMIT):
         client.post("/api/v1/auth/login", json={"username": "alice", "password": "wrong"})
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD,
-                                           "csrf_token": csrf_from(client)}, follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(client)},
+        follow_redirects=False,
+    )
     assert response.status_code == 429 and "too many failed logins" in response.text.lower()

@@ -58,8 +58,9 @@ def test_password_change_ends_other_copies_but_keeps_this_browser(client, thief,
     make_user(settings, "alice")
     assert form_login(client, "alice").status_code == 303
     copy_cookie(client, thief)
-    changed = post_form(client, "/settings/password",
-                        {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    changed = post_form(
+        client, "/settings/password", {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert changed.status_code == 303
     assert not logged_in(thief)
     assert logged_in(client)  # the browser that changed it got a session of the new epoch

@@ -20,8 +20,10 @@ def test_dataset_list_show_edit_and_variables(client, settings):
     dataset = make_dataset(settings, name="Garden", variables=("temperature",))
     make_dataset(settings, owner="bob", name="Bob's")
     listed = cli_json("dataset", "list")
-    assert [(d["id"], d["name"], d["owner"]) for d in listed] == [(dataset.id, "Garden", "alice"),
-                                                                   (dataset.id + 1, "Bob's", "bob")]
+    assert [(d["id"], d["name"], d["owner"]) for d in listed] == [
+        (dataset.id, "Garden", "alice"),
+        (dataset.id + 1, "Bob's", "bob"),
+    ]
     assert [d["name"] for d in cli_json("dataset", "list", "--owner", "bob")] == ["Bob's"]
     table = run_cli("dataset", "list")
     assert table.returncode == 0 and "Garden" in table.stdout and table.stderr == ""
@@ -29,10 +31,19 @@ def test_dataset_list_show_edit_and_variables(client, settings):
     # the README's JSON example needs variables the dataset did not have: add them from the CLI
     added = cli_json("dataset", "var", "add", str(dataset.id), "door:Door", "humidity", "--unit", "%")
     assert [(v["tag"], v["name"], v["unit"], v["position"]) for v in added["variables"]] == [
-        ("temperature", "temperature", None, 1), ("door", "Door", "%", 2), ("humidity", "humidity", "%", 3)]
-    pushed = client.post(f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key},
-                         json={"readings": [{"time": "2026-01-01T00:00:00Z",
-                                             "values": {"temperature": 1.5, "door": "open", "humidity": 40}}]})
+        ("temperature", "temperature", None, 1),
+        ("door", "Door", "%", 2),
+        ("humidity", "humidity", "%", 3),
+    ]
+    pushed = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={
+            "readings": [
+                {"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1.5, "door": "open", "humidity": 40}}
+            ]
+        },
+    )
     assert pushed.status_code == 202, pushed.text
     drain(settings)
 
@@ -89,10 +100,11 @@ def test_user_list_passwd_delete(client, settings):
 
     new_password = "another long password"
     assert cli_json("user", "passwd", "alice", "--password-stdin", input=new_password + "\n") == {
-        "username": "alice", "password_changed": True}
+        "username": "alice",
+        "password_changed": True,
+    }
     assert client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD}).status_code == 401
-    assert client.post("/api/v1/auth/login", json={"username": "alice",
-                                                   "password": new_password}).status_code == 200
+    assert client.post("/api/v1/auth/login", json={"username": "alice", "password": new_password}).status_code == 200
     short = run_cli("user", "passwd", "alice", "--password-stdin", input="short\n")
     assert short.returncode == 1 and "at least 8" in short.stderr
     missing = run_cli("user", "passwd", "carol", "--password-stdin", input=new_password + "\n")

@@ -31,17 +31,39 @@ def test_user_create_reads_the_password_from_stdin(client, settings):
 
 def test_dataset_create_prints_usable_keys_once(client, settings):
     assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
-    result = run_cli("dataset", "create", "--owner", "alice", "--name", "Garden", "--var", "temperature:Temperature",
-                     "--var", "soil", "--json")
+    result = run_cli(
+        "dataset",
+        "create",
+        "--owner",
+        "alice",
+        "--name",
+        "Garden",
+        "--var",
+        "temperature:Temperature",
+        "--var",
+        "soil",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     created = orjson.loads(result.stdout)
     assert set(created) == {"id", "name", "read_key", "write_key", "accept_new_variables"}
     assert created["name"] == "Garden"
     assert created["accept_new_variables"] is False  # it declared its variables
     assert len(created["read_key"]) >= 32 and created["read_key"] != created["write_key"]
-    stored = {kind: h for kind, h in [
-        (k, scalar(settings, "select key_hash from dataset_keys where dataset_id = %s and kind = %s",
-                   (created["id"], k))) for k in ("read", "write")]}
+    stored = {
+        kind: h
+        for kind, h in [
+            (
+                k,
+                scalar(
+                    settings,
+                    "select key_hash from dataset_keys where dataset_id = %s and kind = %s",
+                    (created["id"], k),
+                ),
+            )
+            for k in ("read", "write")
+        ]
+    }
     assert stored == {"read": hash_key(created["read_key"]), "write": hash_key(created["write_key"])}
     assert scalar(settings, "select name from variables where tag = 'temperature'") == "Temperature"
 
@@ -89,8 +111,9 @@ def test_key_regeneration_refuses_bad_arguments(settings):
 
 def test_dataset_edit_declares_variables_and_sets_the_new_variables_rule(client, settings):
     assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
-    created = orjson.loads(run_cli("dataset", "create", "--owner", "alice", "--name", "Garden", "--var", "temperature",
-                                   "--json").stdout)
+    created = orjson.loads(
+        run_cli("dataset", "create", "--owner", "alice", "--name", "Garden", "--var", "temperature", "--json").stdout
+    )
     push = {"key": created["write_key"]}
     assert client.get("/update", params={**push, "door": "open"}).status_code == 400
     edited = run_cli("dataset", "edit", str(created["id"]), "--add-var", "door:Door", "--json")

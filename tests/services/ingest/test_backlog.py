@@ -21,9 +21,13 @@ def test_http_refuses_at_the_backlog_limit_and_accepts_again_once_a_worker_drain
     env = {"OWNSTREAM_QUEUE_MAX_BACKLOG": str(LIMIT), "OWNSTREAM_BACKLOG_RETRY_AFTER_S": "7"}
     acknowledged: list[int] = []
     with served("ingest", "/update", env=env) as url:
+
         def push(n: int) -> httpx.Response:
-            return httpx.post(f"{url}/update", timeout=10, params={
-                "api_key": dataset.write_key, "temperature": n, "created_at": f"2026-01-01T00:00:{n:02d}Z"})
+            return httpx.post(
+                f"{url}/update",
+                timeout=10,
+                params={"api_key": dataset.write_key, "temperature": n, "created_at": f"2026-01-01T00:00:{n:02d}Z"},
+            )
 
         refused = None
         for n in range(LIMIT + 5):  # no worker runs: one job per push piles up
@@ -40,6 +44,7 @@ def test_http_refuses_at_the_backlog_limit_and_accepts_again_once_a_worker_drain
         assert push(LIMIT).status_code == 503
 
         with ownstream_process("worker"):
+
             def accepted_again() -> bool:
                 answer = push(len(acknowledged))
                 assert answer.status_code in (200, 503), answer.text
@@ -48,8 +53,11 @@ def test_http_refuses_at_the_backlog_limit_and_accepts_again_once_a_worker_drain
                 return answer.status_code == 200
 
             wait_for(accepted_again, timeout=60, interval=0.1, what="pushes accepted once the worker drained")
-            wait_for(lambda: reading_count(settings, dataset.id) >= len(acknowledged), timeout=60,
-                     what="every acknowledged push stored")
+            wait_for(
+                lambda: reading_count(settings, dataset.id) >= len(acknowledged),
+                timeout=60,
+                what="every acknowledged push stored",
+            )
     assert reading_count(settings, dataset.id) == len(acknowledged) == LIMIT + 1
     assert entry_count(settings, dataset.id) == LIMIT + 1
 
@@ -64,8 +72,15 @@ def test_bridge_holds_pubacks_at_the_backlog_limit_until_the_queue_drains(settin
         wait_for(bridge.subscribed.is_set, timeout=15, what="bridge subscribed")
 
         def publish(n: int) -> None:
-            publish_all(broker.port, [(f"devices/{token}/telemetry",
-                                       orjson.dumps({"ts": 1_767_225_600_000 + n, "values": {"temperature": n}}))])
+            publish_all(
+                broker.port,
+                [
+                    (
+                        f"devices/{token}/telemetry",
+                        orjson.dumps({"ts": 1_767_225_600_000 + n, "values": {"temperature": n}}),
+                    )
+                ],
+            )
 
         for n in (0, 1):  # one job each: the queue reaches the limit
             publish(n)
@@ -73,8 +88,11 @@ def test_bridge_holds_pubacks_at_the_backlog_limit_until_the_queue_drains(settin
         assert queued_jobs(settings) == 2
         for n in (2, 3, 4):
             publish(n)
-        wait_for(lambda: metrics.registry.get_sample_value("ownstream_mqtt_backlog_held") == 1, timeout=15,
-                 what="PUBACKs held")
+        wait_for(
+            lambda: metrics.registry.get_sample_value("ownstream_mqtt_backlog_held") == 1,
+            timeout=15,
+            what="PUBACKs held",
+        )
         wait_for(lambda: metrics.value(metrics.received) == 5, timeout=15, what="all five received")
         assert metrics.value(metrics.acked) == 2 and queued_jobs(settings) == 2
 

@@ -23,8 +23,9 @@ def second_ingest(settings) -> Iterator[str]:
 
 
 def upload(base: str, token: str) -> int:
-    return httpx.post(f"{base}/autopi", content=RECORDS, headers={"Authorization": f"Bearer {token}"},
-                      timeout=5).status_code
+    return httpx.post(
+        f"{base}/autopi", content=RECORDS, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    ).status_code
 
 
 def test_refresh_and_revoke_reach_a_second_ingest_process_within_a_second(client, settings, second_ingest):

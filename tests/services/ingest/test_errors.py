@@ -39,6 +39,7 @@ def error_of(response, status: int) -> str:
 
 # unknown variables ---------------------------------------------------------------------------------------------
 
+
 def test_push_unknown_variable_is_named_and_nothing_stored(client, settings):
     dataset = make_dataset(settings)
     response = client.get("/update", params={"key": dataset.write_key, "temperature": "1", "pressure": "990"})
@@ -48,14 +49,19 @@ def test_push_unknown_variable_is_named_and_nothing_stored(client, settings):
 
 def test_native_unknown_variable_is_named_and_nothing_stored(client, settings):
     dataset = make_dataset(settings)
-    body = {"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1}},
-                         {"time": "2026-01-01T00:00:01Z", "values": {"temperature": 2, "pressure": 990}}]}
+    body = {
+        "readings": [
+            {"time": "2026-01-01T00:00:00Z", "values": {"temperature": 1}},
+            {"time": "2026-01-01T00:00:01Z", "values": {"temperature": 2, "pressure": 990}},
+        ]
+    }
     detail = error_of(native(client, dataset, body), 400)
     assert "'pressure'" in detail and "readings[1]" in detail
     assert_nothing_stored(settings)
 
 
 # keys ----------------------------------------------------------------------------------------------------------
+
 
 def test_push_without_a_valid_write_key_is_401(client, settings):
     dataset = make_dataset(settings)
@@ -92,10 +98,8 @@ MALFORMED = {
     "values-not-object": (b'{"readings": [{"values": [1]}]}', "readings[0].values"),
     "bad-time": (b'{"readings": [{"time": "yesterday", "values": {"temperature": 1}}]}', "readings[0].time"),
     "number-time": (b'{"readings": [{"time": 1700000000, "values": {"temperature": 1}}]}', "readings[0].time"),
-    "ancient-time": (b'{"readings": [{"time": "1899-01-01T00:00:00Z", "values": {"temperature": 1}}]}',
-                     "before 2000"),
-    "future-time": (b'{"readings": [{"time": "2999-01-01T00:00:00Z", "values": {"temperature": 1}}]}',
-                    "future"),
+    "ancient-time": (b'{"readings": [{"time": "1899-01-01T00:00:00Z", "values": {"temperature": 1}}]}', "before 2000"),
+    "future-time": (b'{"readings": [{"time": "2999-01-01T00:00:00Z", "values": {"temperature": 1}}]}', "future"),
     "null-value": (b'{"readings": [{"values": {"temperature": null}}]}', "readings[0].values.temperature: null"),
     "bad-device": (b'{"readings": [{"device": 7, "values": {"temperature": 1}}]}', "readings[0].device"),
     "deep-unknown": (b'{"readings": [{"values": {"loc": {"lat": 1, "gps": {"alt": 5}}}}]}', "'loc.gps.alt'"),
@@ -106,8 +110,11 @@ MALFORMED = {
 def test_malformed_native_body_is_400_naming_the_problem(client, settings, case):
     dataset = make_dataset(settings, variables=("temperature", "loc.lat"))
     body, expected = MALFORMED[case]
-    response = client.post(f"/api/v1/datasets/{dataset.id}/readings", content=body,
-                           headers={"X-Write-Key": dataset.write_key, "Content-Type": "application/json"})
+    response = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        content=body,
+        headers={"X-Write-Key": dataset.write_key, "Content-Type": "application/json"},
+    )
     assert expected in error_of(response, 400)
     assert_nothing_stored(settings)
 
@@ -120,6 +127,7 @@ def test_too_many_readings_in_one_request_is_400(client, settings):
 
 
 # size limits ---------------------------------------------------------------------------------------------------
+
 
 def padded_body(size: int) -> bytes:
     head = b'{"readings": [{"values": {"status": "'
@@ -134,7 +142,7 @@ def test_body_over_the_limit_is_413(client, settings):
 
     def streamed():  # no Content-Length: the limit holds while reading
         for start in range(0, len(body), 65536):
-            yield body[start:start + 65536]
+            yield body[start : start + 65536]
 
     error_of(native(client, dataset, streamed()), 413)
     assert_nothing_stored(settings)
@@ -180,6 +188,7 @@ def test_form_push_over_the_limit_is_413(client, settings):
 
 
 # Redis unreachable ---------------------------------------------------------------------------------------------
+
 
 def test_redis_unreachable_is_503_and_nothing_half_stored(settings):
     dataset = make_dataset(settings)

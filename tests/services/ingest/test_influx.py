@@ -31,8 +31,12 @@ def queued(settings) -> int:
 
 
 def v2(client, dataset_id, key, body, precision="s", **extra):
-    return client.post("/api/v2/write", params={"bucket": str(dataset_id), "org": "any", "precision": precision},
-                       content=body, headers={"Authorization": f"Token {key}", **extra})
+    return client.post(
+        "/api/v2/write",
+        params={"bucket": str(dataset_id), "org": "any", "precision": precision},
+        content=body,
+        headers={"Authorization": f"Token {key}", **extra},
+    )
 
 
 def test_v2_write_round_trip_with_tags_and_types(client, settings):
@@ -93,22 +97,43 @@ def test_v1_write_with_p_basic_and_token(client, settings):
     dataset = make_dataset(settings, accept_new_variables=True)
     basic = base64.b64encode(f"anyone:{dataset.write_key}".encode()).decode()
     sent = [
-        client.post("/write", params={"db": dataset.id, "precision": "s", "p": dataset.write_key, "u": "x"},
-                    content=f"m v=1 {T0}"),
-        client.post("/write", params={"db": dataset.id, "precision": "ms"}, content=f"m v=2 {(T0 + 1) * 1000}",
-                    headers={"Authorization": f"Basic {basic}"}),
-        client.post("/write", params={"db": dataset.id, "precision": "u"}, content=f"m v=3 {(T0 + 2) * 10**6}",
-                    headers={"Authorization": f"Token {dataset.write_key}"}),
-        client.post("/write", params={"db": dataset.id, "precision": "n"}, content=f"m v=4 {(T0 + 3) * 10**9}",
-                    headers={"Authorization": f"Token {dataset.write_key}"}),
-        client.post("/write", params={"db": dataset.id, "precision": "m", "p": dataset.write_key},
-                    content=f"m v=5 {T0 // 60 + 1}"),
+        client.post(
+            "/write",
+            params={"db": dataset.id, "precision": "s", "p": dataset.write_key, "u": "x"},
+            content=f"m v=1 {T0}",
+        ),
+        client.post(
+            "/write",
+            params={"db": dataset.id, "precision": "ms"},
+            content=f"m v=2 {(T0 + 1) * 1000}",
+            headers={"Authorization": f"Basic {basic}"},
+        ),
+        client.post(
+            "/write",
+            params={"db": dataset.id, "precision": "u"},
+            content=f"m v=3 {(T0 + 2) * 10**6}",
+            headers={"Authorization": f"Token {dataset.write_key}"},
+        ),
+        client.post(
+            "/write",
+            params={"db": dataset.id, "precision": "n"},
+            content=f"m v=4 {(T0 + 3) * 10**9}",
+            headers={"Authorization": f"Token {dataset.write_key}"},
+        ),
+        client.post(
+            "/write",
+            params={"db": dataset.id, "precision": "m", "p": dataset.write_key},
+            content=f"m v=5 {T0 // 60 + 1}",
+        ),
     ]
     assert [r.status_code for r in sent] == [204] * 5, [r.text for r in sent]
     drain(settings)
     assert [(r["time"], r["value"]) for r in rows(client, dataset)] == [
-        ("2026-03-01T12:00:00Z", 1.0), ("2026-03-01T12:00:01Z", 2.0), ("2026-03-01T12:00:02Z", 3.0),
-        ("2026-03-01T12:00:03Z", 4.0), ("2026-03-01T12:01:00Z", 5.0),
+        ("2026-03-01T12:00:00Z", 1.0),
+        ("2026-03-01T12:00:01Z", 2.0),
+        ("2026-03-01T12:00:02Z", 3.0),
+        ("2026-03-01T12:00:03Z", 4.0),
+        ("2026-03-01T12:01:00Z", 5.0),
     ]
 
 
@@ -128,7 +153,7 @@ def test_bad_line_is_named_and_nothing_is_written(client, settings):
     assert response.json() == {
         "code": "invalid",
         "message": f"line 4: invalid field value 'oops' for field 'v': not a number, integer, boolean or quoted "
-                   f"string: 'm v=oops {T0 + 2}'",
+        f"string: 'm v=oops {T0 + 2}'",
     }
     v1 = client.post("/write", params={"db": dataset.id, "p": dataset.write_key}, content="m v=1\nm")
     assert v1.status_code == 400 and v1.json()["error"] == "line 2: missing fields: 'm'"
@@ -163,8 +188,9 @@ def test_wrong_missing_and_read_keys_are_401(client, settings):
     for params in ({"p": "nope"}, {}):
         response = client.post("/write", params={"db": dataset.id, **params}, content="m v=1")
         assert response.status_code == 401 and response.json()["error"]
-    bad_basic = client.post("/write", params={"db": dataset.id}, content="m v=1",
-                            headers={"Authorization": "Basic !!notbase64"})
+    bad_basic = client.post(
+        "/write", params={"db": dataset.id}, content="m v=1", headers={"Authorization": "Basic !!notbase64"}
+    )
     assert bad_basic.status_code == 401
     assert queued(settings) == 0
 
@@ -187,7 +213,9 @@ def test_missing_bucket_and_bad_precision_are_400(client, settings):
     dataset = make_dataset(settings, accept_new_variables=True)
     auth = {"Authorization": f"Token {dataset.write_key}"}
     assert client.post("/api/v2/write", content="m v=1", headers=auth).json() == {
-        "code": "invalid", "message": "bucket is required"}
+        "code": "invalid",
+        "message": "bucket is required",
+    }
     assert client.post("/write", content="m v=1", headers=auth).status_code == 400
     bad = client.post("/api/v2/write", params={"bucket": dataset.id, "precision": "n"}, content="m v=1", headers=auth)
     assert bad.status_code == 400 and "invalid precision 'n'" in bad.json()["message"]
@@ -210,13 +238,22 @@ def test_device_token_writes_as_its_device_and_only_its_dataset(client, settings
     other = make_dataset(settings, owner="bob", name="Other", accept_new_variables=True)
     token = generate_key()
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("insert into devices (dataset_id, device_id, token_hash) values (%s, 'car-1', %s)",
-                     (dataset.id, hash_key(token)))
+        conn.execute(
+            "insert into devices (dataset_id, device_id, token_hash) values (%s, 'car-1', %s)",
+            (dataset.id, hash_key(token)),
+        )
     assert v2(client, dataset.id, token, f"obd,unit=kmh speed=88i {T0}").status_code == 204
     assert v2(client, other.id, token, f"obd speed=1i {T0}").status_code == 404
     drain(settings)
-    assert rows(client, dataset) == [{"time": "2026-03-01T12:00:00Z", "variable": "obd.speed", "value": 88,
-                                      "device": "car-1", "tags": {"unit": "kmh"}}]
+    assert rows(client, dataset) == [
+        {
+            "time": "2026-03-01T12:00:00Z",
+            "variable": "obd.speed",
+            "value": 88,
+            "device": "car-1",
+            "tags": {"unit": "kmh"},
+        }
+    ]
     assert rows(client, other) == []
 
 
@@ -231,8 +268,9 @@ def test_query_create_database_is_harmless_and_other_queries_are_refused(client,
     dataset = make_dataset(settings, accept_new_variables=True)
     response = client.post("/query", params={"q": 'CREATE DATABASE "telegraf"'})
     assert response.status_code == 200 and response.json() == {"results": [{"statement_id": 0}]}
-    form = client.post("/query", data={"q": "create database a; CREATE DATABASE b WITH DURATION 1d;",
-                                       "p": dataset.write_key})
+    form = client.post(
+        "/query", data={"q": "create database a; CREATE DATABASE b WITH DURATION 1d;", "p": dataset.write_key}
+    )
     assert form.json() == {"results": [{"statement_id": 0}, {"statement_id": 1}]}
     other = client.post("/query", params={"q": "SHOW DATABASES"})
     assert other.status_code == 400 and "only CREATE DATABASE" in other.json()["error"]

@@ -16,13 +16,22 @@ def test_a_flux_query_is_refused_as_not_supported(client):
 
 
 def test_create_database_with_an_empty_json_body_as_the_v1_client_sends_it(client):
-    response = client.post("/query", params={"q": 'CREATE DATABASE "12"'},
-                           headers={"Content-Type": "application/json"}, content=b"")
+    response = client.post(
+        "/query", params={"q": 'CREATE DATABASE "12"'}, headers={"Content-Type": "application/json"}, content=b""
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"results": [{"statement_id": 0}]}
-    bad = client.post("/query", params={"q": 'CREATE DATABASE "12"'}, headers={"Content-Type": "application/json"},
-                      content=b"{not json")
+    bad = client.post(
+        "/query",
+        params={"q": 'CREATE DATABASE "12"'},
+        headers={"Content-Type": "application/json"},
+        content=b"{not json",
+    )
     assert bad.status_code == 400 and "not JSON" in bad.json()["message"]
-    wrong_key = client.post("/query", params={"q": 'CREATE DATABASE "12"', "p": "wrong"},
-                            headers={"Content-Type": "application/json"}, content=b"")
+    wrong_key = client.post(
+        "/query",
+        params={"q": 'CREATE DATABASE "12"', "p": "wrong"},
+        headers={"Content-Type": "application/json"},
+        content=b"",
+    )
     assert wrong_key.status_code == 401

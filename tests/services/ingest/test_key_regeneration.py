@@ -60,4 +60,3 @@ def test_cli_regeneration_refuses_the_old_write_key(settings, ingest_url):
     answer = orjson.loads(result.stdout)
     assert answer["id"] == dataset.id and answer["kind"] == "write" and answer["key"] != dataset.write_key
     check_rotation(ingest_url, dataset.write_key, answer["key"], since)
-

@@ -17,8 +17,10 @@ BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 def telemetry(token: str, start: int, stop: int) -> list[tuple[str, bytes]]:
     """One reading per message, each at its own millisecond: a resend is recognisable as the same reading."""
-    return [(f"devices/{token}/telemetry", orjson.dumps({"ts": BASE_MS + i, "values": {"temperature": i}}))
-            for i in range(start, stop)]
+    return [
+        (f"devices/{token}/telemetry", orjson.dumps({"ts": BASE_MS + i, "values": {"temperature": i}}))
+        for i in range(start, stop)
+    ]
 
 
 def stored(settings, dataset_id: int) -> tuple[int, int, int, int]:
@@ -27,7 +29,9 @@ def stored(settings, dataset_id: int) -> tuple[int, int, int, int]:
         return conn.execute(
             "select count(*), count(distinct r.time), count(distinct r.v_int), max(d.entry_count)"
             " from readings r join series s on s.id = r.series_id join datasets d on d.id = s.dataset_id"
-            " where s.dataset_id = %s", (dataset_id,)).fetchone()
+            " where s.dataset_id = %s",
+            (dataset_id,),
+        ).fetchone()
 
 
 def all_stored(settings, dataset_id: int, count: int) -> bool:
@@ -49,8 +53,9 @@ def test_bridge_killed_mid_stream_loses_nothing_and_stores_nothing_twice(setting
     publish_all(broker.port, telemetry(token, 6000, 10_000))  # while no bridge runs: waits in the broker
     second = start_bridge(broker, tmp_path, "bridge-a")  # same client id: resumes the persistent session
     try:
-        wait_for(lambda: all_stored(settings, dataset.id, 10_000), timeout=120, interval=0.2,
-                 what="10,000 readings stored")
+        wait_for(
+            lambda: all_stored(settings, dataset.id, 10_000), timeout=120, interval=0.2, what="10,000 readings stored"
+        )
         assert second.metric("ownstream_mqtt_acked_total") >= 4000
     finally:
         second.stop()
@@ -65,8 +70,9 @@ def test_two_bridges_share_the_load_and_nothing_is_stored_twice(settings, broker
     bridges = [start_bridge(broker, tmp_path, "bridge-a"), start_bridge(broker, tmp_path, "bridge-b")]
     try:
         publish_all(broker.port, telemetry(token, 0, 4000))
-        wait_for(lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60,
-                 what="4,000 acks")
+        wait_for(
+            lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60, what="4,000 acks"
+        )
         acked = [b.metric("ownstream_mqtt_acked_total") for b in bridges]
         received = [b.metric("ownstream_mqtt_received_total") for b in bridges]
     finally:

@@ -28,7 +28,11 @@ def test_push_and_field_forms_become_push_messages(dispatcher):
     assert outcome.verdict == "accepted"
     message = outcome.message
     assert (message["format"], message["dataset_id"], message["payload"], message["source"]) == (
-        "push", 3, {"field1": "2"}, "mqtt")
+        "push",
+        3,
+        {"field1": "2"},
+        "mqtt",
+    )
     assert message["params"] == {"created_at": "2026-01-01T00:00:00+00:00", "entries": 1}
     assert message["received_at"] == 1.5e9
     field = dispatcher.dispatch("channels/3/publish/fields/field1/wk", b"45", 1.5e9).message
@@ -41,17 +45,20 @@ def test_telemetry_carries_the_device(dispatcher):
     assert (outcome.message["format"], outcome.message["device"]) == ("telemetry", "car-1")
 
 
-@pytest.mark.parametrize(("topic", "payload", "label", "reason"), [
-    ("channels/3/publish/wrong", b"field1=1", "unauthorized", "invalid write key"),
-    ("channels/3/publish/rk", b"field1=1", "unauthorized", "cannot write"),
-    ("channels/4/publish/wk", b"field1=1", "unauthorized", "does not write dataset 4"),
-    ("channels/3/publish/wk", b"pressure=1", "bad_payload", "unknown field 'pressure'"),
-    ("channels/3/publish/wk", b"field1=1&field1=2", "bad_payload", "more than once"),
-    ("channels/3/publish/wk", b"\xff\xfe", "bad_payload", "not UTF-8"),
-    ("channels/3/publish/wk", b"field1=" + b"1" * 3000, "too_large", "over the limit"),
-    ("devices/tok/telemetry", b"[1, 2", "bad_payload", "not JSON"),
-    ("devices/tok/telemetry", b'{"ts": 1, "values": {"temperature": 1}}', "bad_payload", "before 2000"),
-])
+@pytest.mark.parametrize(
+    ("topic", "payload", "label", "reason"),
+    [
+        ("channels/3/publish/wrong", b"field1=1", "unauthorized", "invalid write key"),
+        ("channels/3/publish/rk", b"field1=1", "unauthorized", "cannot write"),
+        ("channels/4/publish/wk", b"field1=1", "unauthorized", "does not write dataset 4"),
+        ("channels/3/publish/wk", b"pressure=1", "bad_payload", "unknown field 'pressure'"),
+        ("channels/3/publish/wk", b"field1=1&field1=2", "bad_payload", "more than once"),
+        ("channels/3/publish/wk", b"\xff\xfe", "bad_payload", "not UTF-8"),
+        ("channels/3/publish/wk", b"field1=" + b"1" * 3000, "too_large", "over the limit"),
+        ("devices/tok/telemetry", b"[1, 2", "bad_payload", "not JSON"),
+        ("devices/tok/telemetry", b'{"ts": 1, "values": {"temperature": 1}}', "bad_payload", "before 2000"),
+    ],
+)
 def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic, payload, label, reason):
     outcome = dispatcher.dispatch(topic, payload, 1.5e9)
     assert (outcome.verdict, outcome.reason) == ("rejected", label)
@@ -63,12 +70,15 @@ def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic,
     assert len(message["payload"]) <= 4096
 
 
-@pytest.mark.parametrize(("topic", "label"), [
-    ("devices/nope/telemetry", "unauthorized"),
-    ("devices/wk/telemetry", "unauthorized"),  # a dataset write key is not a device token
-    ("channels/x/publish/wk", "bad_topic"),
-    ("somewhere/else", "bad_topic"),
-])
+@pytest.mark.parametrize(
+    ("topic", "label"),
+    [
+        ("devices/nope/telemetry", "unauthorized"),
+        ("devices/wk/telemetry", "unauthorized"),  # a dataset write key is not a device token
+        ("channels/x/publish/wk", "bad_topic"),
+        ("somewhere/else", "bad_topic"),
+    ],
+)
 def test_refusals_without_a_dataset_are_drops(dispatcher, topic, label):
     outcome = dispatcher.dispatch(topic, b"{}", 1.5e9)
     assert (outcome.message, outcome.verdict, outcome.reason) == (None, "dropped", label)
@@ -82,12 +92,15 @@ def registered_dispatcher(resolve_device=REGISTERED.get) -> Dispatcher:
     return Dispatcher(settings, KEYS.get, Acceptor(settings), lambda dataset, device: resolve_device((dataset, device)))
 
 
-@pytest.mark.parametrize(("form", "payload", "fmt"), [
-    ("telemetry", b'{"temperature": 1}', "telemetry"),
-    ("publish", b"field1=2", "push"),
-    ("influx", b"m temperature=1 1767225600000000000", "lineproto"),
-    ("autopi", b'[{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5}]', "autopi"),
-])
+@pytest.mark.parametrize(
+    ("form", "payload", "fmt"),
+    [
+        ("telemetry", b'{"temperature": 1}', "telemetry"),
+        ("publish", b"field1=2", "push"),
+        ("influx", b"m temperature=1 1767225600000000000", "lineproto"),
+        ("autopi", b'[{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "voltage": 12.5}]', "autopi"),
+    ],
+)
 def test_registered_topics_act_for_the_device_the_broker_named(form, payload, fmt):
     outcome = registered_dispatcher().dispatch(f"registered/3/car-1/{form}", payload, 1.5e9)
     assert outcome.verdict == "accepted", outcome
@@ -110,16 +123,24 @@ def test_without_broker_accounts_registered_topics_are_not_trusted(dispatcher):
 
 
 def test_wrong_key_refusals_are_recorded_at_a_bounded_rate_without_their_payload(dispatcher):
-    outcomes = [dispatcher.dispatch("channels/3/publish/wrong", b"spam" * 100, 1.5e9 + i / 100)
-                for i in range(KEYLESS_PER_MINUTE + 5)]
+    outcomes = [
+        dispatcher.dispatch("channels/3/publish/wrong", b"spam" * 100, 1.5e9 + i / 100)
+        for i in range(KEYLESS_PER_MINUTE + 5)
+    ]
     recorded = [o for o in outcomes if o.verdict == "rejected"]
     assert len(recorded) == KEYLESS_PER_MINUTE
     assert all("spam" not in o.message["payload"] for o in recorded)
     assert dispatcher.dispatch("channels/3/publish/wrong", b"x", 1.5e9 + 61).verdict == "rejected"  # next minute
 
 
-@pytest.mark.parametrize("topic", [
-    "channels/1/publish/SECRETKEY/", "datasets/1/influx/SECRETKEY/x", "devices/SECRETTOKEN", "channels/SECRETKEY",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "channels/1/publish/SECRETKEY/",
+        "datasets/1/influx/SECRETKEY/x",
+        "devices/SECRETTOKEN",
+        "channels/SECRETKEY",
+    ],
+)
 def test_malformed_topics_never_show_a_key(topic):
     assert "SECRET" not in redact(topic)

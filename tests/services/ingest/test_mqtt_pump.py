@@ -41,8 +41,13 @@ def parts():
     acks: list[int] = []
     redis = Redis(failures=0)
     metrics = BridgeMetrics()
-    pump = Pump(Settings(mqtt_batch_max=50, mqtt_batch_wait_ms=2), Dispatcher(), redis.enqueue,
-                lambda batch: acks.extend(item.mid for item in batch), metrics)
+    pump = Pump(
+        Settings(mqtt_batch_max=50, mqtt_batch_wait_ms=2),
+        Dispatcher(),
+        redis.enqueue,
+        lambda batch: acks.extend(item.mid for item in batch),
+        metrics,
+    )
     pump.start()
     yield pump, redis, acks, metrics
     pump.stop()

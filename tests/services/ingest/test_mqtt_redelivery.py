@@ -20,8 +20,11 @@ from tests.support.worker import drain
 def stored(settings, dataset_id: int) -> tuple[int, int]:
     """(readings, distinct values) of the dataset."""
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select count(*), count(distinct coalesce(r.v_int::float, r.v_num)) from readings r "
-                            "join series s on s.id = r.series_id where s.dataset_id = %s", (dataset_id,)).fetchone()
+        return conn.execute(
+            "select count(*), count(distinct coalesce(r.v_int::float, r.v_num)) from readings r "
+            "join series s on s.id = r.series_id where s.dataset_id = %s",
+            (dataset_id,),
+        ).fetchone()
 
 
 def timeless(token: str, count: int) -> list[tuple[str, bytes]]:

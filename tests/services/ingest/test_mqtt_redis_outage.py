@@ -36,9 +36,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(self.answers, timeout=10, what="private redis")
 
     def answers(self) -> bool:
@@ -62,8 +77,10 @@ def private_redis(tmp_path):
 
 
 def messages(token: str, start: int, stop: int) -> list[tuple[str, bytes]]:
-    return [(f"devices/{token}/telemetry", orjson.dumps({"ts": BASE_MS + i, "values": {"temperature": i}}))
-            for i in range(start, stop)]
+    return [
+        (f"devices/{token}/telemetry", orjson.dumps({"ts": BASE_MS + i, "values": {"temperature": i}}))
+        for i in range(start, stop)
+    ]
 
 
 def test_redis_outage_holds_acks_and_the_bridge_resumes(settings, broker, private_redis):

@@ -26,16 +26,22 @@ def rows_of(client, dataset, **params):
 
 def rejected(settings, dataset_id: int) -> list[tuple[str, str, str, str]]:
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select source, format, reason, raw from rejected_records where dataset_id = %s"
-                            " order by id", (dataset_id,)).fetchall()
+        return conn.execute(
+            "select source, format, reason, raw from rejected_records where dataset_id = %s order by id", (dataset_id,)
+        ).fetchall()
 
 
 def test_thingspeak_publish_with_fields_tags_and_created_at(client, settings, broker, bridge):
     dataset = make_dataset(settings, variables=("field1", "field2", "temperature"))
-    publish_all(broker.port, [
-        (f"channels/{dataset.id}/publish/{dataset.write_key}",
-         "field1=21.5&temperature=-3&created_at=2026-01-02T03:04:05Z"),
-    ])
+    publish_all(
+        broker.port,
+        [
+            (
+                f"channels/{dataset.id}/publish/{dataset.write_key}",
+                "field1=21.5&temperature=-3&created_at=2026-01-02T03:04:05Z",
+            ),
+        ],
+    )
     handled(bridge, 1)
     drain(settings)
     assert rows_of(client, dataset) == [
@@ -62,12 +68,22 @@ def test_telemetry_shapes_of_a_device(client, settings, broker, bridge):
     dataset = make_dataset(settings, variables=("temperature", "humidity", "loc.lat"))
     token = make_device(settings, dataset.id, "car-1")
     topic = f"devices/{token}/telemetry"
-    publish_all(broker.port, [
-        (topic, orjson.dumps({"temperature": 20.5})),
-        (topic, orjson.dumps({"ts": 1767225600000, "values": {"humidity": 40, "loc": {"lat": 48.1}}})),
-        (topic, orjson.dumps([{"ts": 1767225601000, "values": {"temperature": 21}},
-                              {"ts": 1767225602500, "values": {"temperature": 22}}])),
-    ])
+    publish_all(
+        broker.port,
+        [
+            (topic, orjson.dumps({"temperature": 20.5})),
+            (topic, orjson.dumps({"ts": 1767225600000, "values": {"humidity": 40, "loc": {"lat": 48.1}}})),
+            (
+                topic,
+                orjson.dumps(
+                    [
+                        {"ts": 1767225601000, "values": {"temperature": 21}},
+                        {"ts": 1767225602500, "values": {"temperature": 22}},
+                    ]
+                ),
+            ),
+        ],
+    )
     handled(bridge, 3)
     drain(settings)
     rows = rows_of(client, dataset, start="2026-01-01T00:00:00Z", end="2026-01-01T00:01:00Z")
@@ -100,27 +116,38 @@ def test_autopi_array_of_a_device(client, settings, broker, bridge):
 
 def test_line_protocol_publish(client, settings, broker, bridge):
     dataset = make_dataset(settings, variables=("temperature",), accept_new_variables=True)
-    publish_all(broker.port, [(f"datasets/{dataset.id}/influx/{dataset.write_key}",
-                               "weather,room=kitchen temperature=21.5 1767225600000000000")])
+    publish_all(
+        broker.port,
+        [
+            (
+                f"datasets/{dataset.id}/influx/{dataset.write_key}",
+                "weather,room=kitchen temperature=21.5 1767225600000000000",
+            )
+        ],
+    )
     handled(bridge, 1)
     drain(settings)
     rows = rows_of(client, dataset)
-    assert rows == [{"time": "2026-01-01T00:00:00Z", "variable": "weather.temperature", "value": 21.5,
-                     "tags": {"room": "kitchen"}}]
+    assert rows == [
+        {"time": "2026-01-01T00:00:00Z", "variable": "weather.temperature", "value": 21.5, "tags": {"room": "kitchen"}}
+    ]
     assert rejected(settings, dataset.id) == []
 
 
 def test_bad_payloads_and_keys_are_recorded_and_the_bridge_goes_on(client, settings, broker, bridge):
     dataset = make_dataset(settings, variables=("temperature",))
     token = make_device(settings, dataset.id, "car-1")
-    publish_all(broker.port, [
-        (f"devices/{token}/telemetry", b"{not json"),  # malformed: dataset known through the token
-        (f"devices/{token}/telemetry", orjson.dumps({"pressure": 1013})),  # unregistered variable
-        (f"channels/{dataset.id}/publish/wrong-key", "temperature=1"),  # wrong key, dataset named
-        ("devices/not-a-token/telemetry", orjson.dumps({"temperature": 1})),  # nobody to record it for
-        ("channels/abc/publish/key", "temperature=1"),  # no such form
-        (f"devices/{token}/telemetry", orjson.dumps({"ts": 1767225600000, "values": {"temperature": 5}})),
-    ])
+    publish_all(
+        broker.port,
+        [
+            (f"devices/{token}/telemetry", b"{not json"),  # malformed: dataset known through the token
+            (f"devices/{token}/telemetry", orjson.dumps({"pressure": 1013})),  # unregistered variable
+            (f"channels/{dataset.id}/publish/wrong-key", "temperature=1"),  # wrong key, dataset named
+            ("devices/not-a-token/telemetry", orjson.dumps({"temperature": 1})),  # nobody to record it for
+            ("channels/abc/publish/key", "temperature=1"),  # no such form
+            (f"devices/{token}/telemetry", orjson.dumps({"ts": 1767225600000, "values": {"temperature": 5}})),
+        ],
+    )
     handled(bridge, 6)
     drain(settings)
     assert [(r["variable"], r["value"]) for r in rows_of(client, dataset)] == [("temperature", 5)]
@@ -147,8 +174,9 @@ def test_anonymous_subscriber_receives_nothing(settings, broker, bridge):
     spy.on_subscribe = lambda c, u, mid, codes, props: granted.extend(codes)
     spy.subscribe([("#", 1), ("$share/ownstream/channels/#", 1), ("channels/#", 1)])
     wait_for(lambda: len(granted) == 3, what="SUBACK")
-    publish_all(broker.port, [(f"channels/{dataset.id}/publish/{dataset.write_key}", f"temperature={i}")
-                              for i in range(20)])
+    publish_all(
+        broker.port, [(f"channels/{dataset.id}/publish/{dataset.write_key}", f"temperature={i}") for i in range(20)]
+    )
     handled(bridge, 20)
     # a probe the spy would hear if it could hear anything: its own publish under its own topic
     spy.publish("channels/probe/publish/x", "1", qos=1).wait_for_publish(5)

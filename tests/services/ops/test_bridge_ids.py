@@ -24,8 +24,9 @@ def default_bridge(broker, directory, name: str) -> BridgeProcess:
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "services.cli", "mqtt"], env=env, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "mqtt"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     bridge = BridgeProcess(name, port, process, log_path)
     try:
         wait_for(bridge.subscribed, timeout=90, interval=0.05, what=f"{name} subscribed")
@@ -48,8 +49,9 @@ def test_two_default_bridges_on_one_host_both_stay_connected_and_share_the_load(
         assert len(ids) == 2 and ids[0] != ids[1]
         assert all(i.startswith("ownstream-bridge-") and install_tag(settings) in i for i in ids)
         publish_all(broker.port, telemetry(token, 0, 4000))
-        wait_for(lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60,
-                 what="4,000 acks")
+        wait_for(
+            lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60, what="4,000 acks"
+        )
         acked = [b.metric("ownstream_mqtt_acked_total") for b in bridges]
         reconnects = [b.metric("ownstream_mqtt_reconnects_total") for b in bridges]
         subscribed = [b.subscribed() for b in bridges]
@@ -84,8 +86,14 @@ def test_a_client_id_held_by_a_live_bridge_is_refused(settings, broker, tmp_path
     held.keep()  # refreshed as a live bridge's lease is
     try:
         env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
-        result = subprocess.run([sys.executable, "-m", "services.cli", "mqtt", "--client-id", "bridge-x"],
-                                env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "mqtt", "--client-id", "bridge-x"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert result.returncode == 2
         assert "held by a live bridge" in result.stderr
     finally:

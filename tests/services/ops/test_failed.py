@@ -20,8 +20,9 @@ from tests.support.worker import drain
 
 
 def native(dataset_id: int, start: int, stop: int) -> dict:
-    body = {"readings": [{"time": f"2026-01-01T00:00:{i:02d}Z", "values": {"temperature": i}}
-                         for i in range(start, stop)]}
+    body = {
+        "readings": [{"time": f"2026-01-01T00:00:{i:02d}Z", "values": {"temperature": i}} for i in range(start, stop)]
+    }
     return make_message("native", dataset_id, orjson.dumps(body).decode(), source="cli")
 
 
@@ -34,7 +35,8 @@ def run_with_database_down(settings, monkeypatch) -> None:
     redis = Redis.from_url(settings.redis_url)
     try:
         SimpleWorker([ingest_queue(redis, settings)], connection=redis, serializer=JSONSerializer).work(
-            burst=True, logging_level="CRITICAL")
+            burst=True, logging_level="CRITICAL"
+        )
     finally:
         monkeypatch.setenv("OWNSTREAM_DATABASE_URL", settings.database_url)
         monkeypatch.delenv("OWNSTREAM_WRITE_PATIENCE_S")
@@ -78,7 +80,7 @@ def test_failed_job_is_listed_and_stored_once_after_requeue(client, settings, mo
     assert cli_json("failed", "list") == []
     again = run_cli("failed", "requeue", listed[0]["id"])
     assert again.returncode == 1 and "no failed job" in again.stderr
-    assert 'data-failed-jobs' not in client.get(f"/dashboard/datasets/{dataset.id}").text
+    assert "data-failed-jobs" not in client.get(f"/dashboard/datasets/{dataset.id}").text
 
 
 @pytest.mark.parametrize("args", [("failed", "requeue"), ("failed", "purge", "x", "--all")])

@@ -25,9 +25,18 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 def body(n: int) -> bytes:
     """Request n: BATCH readings, each at its own second, so a reading stored twice would show."""
-    return orjson.dumps({"readings": [{"time": (START + timedelta(seconds=n * BATCH + i)).isoformat(),
-                                       "device": "http",
-                                       "values": {"temperature": i}} for i in range(BATCH)]})
+    return orjson.dumps(
+        {
+            "readings": [
+                {
+                    "time": (START + timedelta(seconds=n * BATCH + i)).isoformat(),
+                    "device": "http",
+                    "values": {"temperature": i},
+                }
+                for i in range(BATCH)
+            ]
+        }
+    )
 
 
 class Loader(threading.Thread):
@@ -43,8 +52,11 @@ class Loader(threading.Thread):
         with httpx.Client(timeout=30) as http:
             for n in range(self.limit):
                 try:
-                    response = http.post(f"{self.url}/api/v1/datasets/{self.dataset.id}/readings",
-                                         content=body(n), headers={"X-Write-Key": self.dataset.write_key})
+                    response = http.post(
+                        f"{self.url}/api/v1/datasets/{self.dataset.id}/readings",
+                        content=body(n),
+                        headers={"X-Write-Key": self.dataset.write_key},
+                    )
                 except httpx.HTTPError:
                     return  # the server is gone: nothing from here on was acknowledged
                 assert response.status_code in (202, 503), response.text
@@ -72,21 +84,27 @@ def test_sigterm_to_busy_worker_ingest_and_bridge_loses_nothing(settings, broker
     token = make_device(settings, dataset.id, "meter")
     port, metrics_port = free_port(), free_port()
     ingest_log = (tmp_path / "ingest.log").open("wb")
-    with ownstream_process("serve", "ingest", "--port", str(port), stdout=ingest_log,
-                           stderr=subprocess.STDOUT) as ingest, \
-         ownstream_process("worker", "--metrics-port", str(metrics_port), stderr=subprocess.PIPE) as worker:
+    with (
+        ownstream_process(
+            "serve", "ingest", "--port", str(port), stdout=ingest_log, stderr=subprocess.STDOUT
+        ) as ingest,
+        ownstream_process("worker", "--metrics-port", str(metrics_port), stderr=subprocess.PIPE) as worker,
+    ):
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz", process=ingest)
         bridge = start_bridge(broker, tmp_path, "bridge-a")
         loader = Loader(url, dataset, limit=400)
-        publisher = threading.Thread(target=publish_all, args=(broker.port, telemetry(token, 0, 3000)),
-                                     daemon=True)
+        publisher = threading.Thread(target=publish_all, args=(broker.port, telemetry(token, 0, 3000)), daemon=True)
         loader.start()
         publisher.start()
         try:
             # the worker is busy: jobs are flowing through it
-            wait_for(lambda: worker_metric(metrics_port, 'ownstream_worker_jobs_total{outcome="done"}') >= 3,
-                     timeout=120, interval=0.1, what="worker busy")
+            wait_for(
+                lambda: worker_metric(metrics_port, 'ownstream_worker_jobs_total{outcome="done"}') >= 3,
+                timeout=120,
+                interval=0.1,
+                what="worker busy",
+            )
             assert stop(worker) == 0  # finishes its batch and exits cleanly
             assert b"Traceback" not in worker.stderr.read()
             wait_for(lambda: bridge.metric("ownstream_mqtt_acked_total") >= 300, timeout=120, what="bridge acks")
@@ -103,8 +121,12 @@ def test_sigterm_to_busy_worker_ingest_and_bridge_loses_nothing(settings, broker
         again = start_bridge(broker, tmp_path, "bridge-a")  # picks up what waited in its session
         try:
             expected = loader.acknowledged + 3000
-            wait_for(lambda: drain(settings) is not None and reading_count(settings, dataset.id) >= expected,
-                     timeout=180, interval=0.5, what=f"{expected} readings stored")
+            wait_for(
+                lambda: drain(settings) is not None and reading_count(settings, dataset.id) >= expected,
+                timeout=180,
+                interval=0.5,
+                what=f"{expected} readings stored",
+            )
         finally:
             again.stop()
     drain(settings)

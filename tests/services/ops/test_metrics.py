@@ -41,12 +41,15 @@ def test_counters_move_when_readings_are_ingested_stored_and_rejected(client, se
     for value in (1, 2, 3):
         assert client.get("/update", params={"key": dataset.write_key, "temperature": value}).status_code == 200
     assert client.get("/update", params={"key": "wrong", "temperature": 1}).status_code == 401
-    bad = client.post(f"/api/v1/datasets/{dataset.id}/readings", content=b"{not json",
-                      headers={"X-Write-Key": dataset.write_key})
+    bad = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings", content=b"{not json", headers={"X-Write-Key": dataset.write_key}
+    )
     assert bad.status_code == 400
     autopi = [{"@t": "obd.rpm", "@ts": "2026-01-01T00:00:00Z", "value": 900}, {"no": "type"}]
-    assert client.post("/autopi", content=orjson.dumps(autopi),
-                       headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        client.post("/autopi", content=orjson.dumps(autopi), headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
     queued = samples(client)
     drain(settings)
     after = samples(client)
@@ -96,8 +99,10 @@ def test_metrics_add_up_across_http_processes(settings):
         wait_http(f"{url}/healthz", timeout=180, process=process)
         for value in range(20):
             with httpx.Client() as http:  # a new connection each time, so both processes take some
-                assert http.get(f"{url}/update", params={"key": dataset.write_key, "temperature": value}
-                                ).status_code == 200
+                assert (
+                    http.get(f"{url}/update", params={"key": dataset.write_key, "temperature": value}).status_code
+                    == 200
+                )
         seen = set()
         for _ in range(10):
             with httpx.Client() as http:

@@ -39,8 +39,9 @@ def servers(settings) -> Iterator[tuple[PrivateServer, PrivateServer]]:
 def write(settings: Settings, dataset_id: int, values: list[int]) -> None:
     batch = Batch()
     for value in values:
-        batch.add(dataset_id, "", "temperature", "{}", datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=value),
-                  value)
+        batch.add(
+            dataset_id, "", "temperature", "{}", datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=value), value
+        )
     writer = Writer(settings)
     try:
         writer.write(batch)

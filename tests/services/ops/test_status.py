@@ -32,8 +32,10 @@ def worker_metric(port: int, name: str) -> float:
 def test_queue_builds_without_workers_and_drains_when_one_starts(client, settings):
     dataset = make_dataset(settings, variables=("temperature",))
     for value in range(30):
-        response = client.get("/update", params={"key": dataset.write_key, "temperature": value,
-                                                 "created_at": f"2026-01-01T00:00:{value:02d}Z"})
+        response = client.get(
+            "/update",
+            params={"key": dataset.write_key, "temperature": value, "created_at": f"2026-01-01T00:00:{value:02d}Z"},
+        )
         assert response.status_code == 200, response.text
     lease = acquire(Redis.from_url(settings.redis_url), settings, "bridge-status")
     lease.keep()  # as a running bridge does: refreshed while the CLI runs, however slow the machine is
@@ -44,17 +46,25 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
         lease.release()
     assert waiting["queued_jobs"] >= 1 and waiting["oldest_job_age_s"] > 0
     assert waiting["workers"] == 0 and waiting["readings_per_s"] == 0
-    assert waiting["bridges"] == [{"client_id": "bridge-status", "host": socket.gethostname(),
-                                   "pid": waiting["bridges"][0]["pid"], "broker": ""}]
+    assert waiting["bridges"] == [
+        {"client_id": "bridge-status", "host": socket.gethostname(), "pid": waiting["bridges"][0]["pid"], "broker": ""}
+    ]
     assert waiting["storage_mode"] == "partitioned" and waiting["readings_bytes"] >= 0
     assert human.returncode == 0 and "queued jobs" in human.stdout and "bridge-status" in human.stdout
 
     port = free_port()
     with ownstream_process("worker", "--metrics-port", str(port)):
-        drained = wait_for(lambda: (s := status())["queued_jobs"] == 0 and s["workers"] == 1 and s, timeout=60,
-                           interval=0.2, what="queue drained")
-        assert wait_for(lambda: worker_metric(port, 'ownstream_readings_total{outcome="stored"}') == 30,
-                        timeout=10, what="worker metrics")
+        drained = wait_for(
+            lambda: (s := status())["queued_jobs"] == 0 and s["workers"] == 1 and s,
+            timeout=60,
+            interval=0.2,
+            what="queue drained",
+        )
+        assert wait_for(
+            lambda: worker_metric(port, 'ownstream_readings_total{outcome="stored"}') == 30,
+            timeout=10,
+            what="worker metrics",
+        )
     assert drained["worker_list"][0]["host"] == socket.gethostname()
     assert drained["readings_per_s"] == 0.5  # 30 readings stored within the last minute
     assert drained["oldest_job_age_s"] == 0

@@ -33,7 +33,7 @@ def fill(settings, dataset_id: int, count: int) -> None:
     writer = Writer(settings)
     try:
         for offset in range(0, count, 20_000):
-            part = Batch(rows=batch.rows[offset:offset + 20_000])
+            part = Batch(rows=batch.rows[offset : offset + 20_000])
             assert writer.write(part).stored == len(part.rows)
     finally:
         writer.close()
@@ -69,8 +69,19 @@ def test_csv_export_window_and_import(settings, tmp_path):
     source = make_dataset(settings, name="Source", variables=())
     fill(settings, source.id, 400)
     path = tmp_path / "part.csv"
-    done = run_cli("export", "--dataset", str(source.id), "--format", "csv", "--start", "2026-01-01T00:00:10Z",
-                   "--end", "2026-01-01T00:00:20Z", "-o", str(path))
+    done = run_cli(
+        "export",
+        "--dataset",
+        str(source.id),
+        "--format",
+        "csv",
+        "--start",
+        "2026-01-01T00:00:10Z",
+        "--end",
+        "2026-01-01T00:00:20Z",
+        "-o",
+        str(path),
+    )
     assert done.returncode == 0, done.stderr
     assert path.read_text().startswith("time,variable,device,tags,value\n")
     copy = make_dataset(settings, name="Copy", variables=())
@@ -83,25 +94,33 @@ def test_csv_export_window_and_import(settings, tmp_path):
 def test_line_protocol_and_thingspeak_imports(client, settings, tmp_path):
     dataset = make_dataset(settings, variables=("temperature", "humidity"))
     lines = tmp_path / "points.lp"
-    lines.write_text("# from influx\nweather,room=kitchen temperature=21.5,door=\"open\" 1767225600\n"
-                     "weather,room=hall temperature=19i 1767225660\n")
+    lines.write_text(
+        '# from influx\nweather,room=kitchen temperature=21.5,door="open" 1767225600\n'
+        "weather,room=hall temperature=19i 1767225660\n"
+    )
     imported = cli_json("import", str(lines), "--dataset", str(dataset.id), "--precision", "s")
     assert (imported["format"], imported["stored"]) == ("lineproto", 3)
-    rows = client.get(f"/api/v1/datasets/{dataset.id}/data",
-                      params={"key": dataset.read_key, "tag": "room:hall"}).json()["rows"]
+    rows = client.get(
+        f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key, "tag": "room:hall"}
+    ).json()["rows"]
     assert [(r["variable"], r["value"]) for r in rows] == [("weather.temperature", 19)]
 
     channel = tmp_path / "feeds.csv"
-    channel.write_text("created_at,entry_id,field1,field2,latitude,longitude,elevation,status\n"
-                       "2026-01-02 00:00:00 UTC,1,21.5,40,,,,\n"
-                       "2026-01-02 00:01:00 UTC,2,21.7,,52.1,4.3,,all good\n")
+    channel.write_text(
+        "created_at,entry_id,field1,field2,latitude,longitude,elevation,status\n"
+        "2026-01-02 00:00:00 UTC,1,21.5,40,,,,\n"
+        "2026-01-02 00:01:00 UTC,2,21.7,,52.1,4.3,,all good\n"
+    )
     imported = cli_json("import", str(channel), "--dataset", str(dataset.id))
     assert (imported["format"], imported["stored"]) == ("thingspeak", 6)
-    feed = client.get(f"/channels/{dataset.id}/feeds.json", params={"api_key": dataset.read_key,
-                                                                    "start": "2026-01-02 00:00:00",
-                                                                    "status": "true"}).json()
-    assert [(f["entry_id"], f["field1"], f["status"]) for f in feed["feeds"]] == [(1, "21.5", None),
-                                                                                  (2, "21.7", "all good")]
+    feed = client.get(
+        f"/channels/{dataset.id}/feeds.json",
+        params={"api_key": dataset.read_key, "start": "2026-01-02 00:00:00", "status": "true"},
+    ).json()
+    assert [(f["entry_id"], f["field1"], f["status"]) for f in feed["feeds"]] == [
+        (1, "21.5", None),
+        (2, "21.7", "all good"),
+    ]
     assert cli_json("import", str(channel), "--dataset", str(dataset.id))["stored"] == 0
 
 

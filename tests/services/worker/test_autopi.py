@@ -35,8 +35,15 @@ def values(batch) -> dict[str, object]:
 def test_track_pos_sample_flattens_nested_location_and_keeps_types():
     batch = run(orjson.loads((SAMPLES / "track_pos.json").read_bytes()))
     got = values(batch)
-    assert got == {"track.pos.utc": "06:02:24", "track.pos.cog": 140.22, "track.pos.nsat": 9, "track.pos.alt": 34,
-                   "track.pos.sog": 0, "track.pos.loc.lat": 57.02241, "track.pos.loc.lon": 9.89919}
+    assert got == {
+        "track.pos.utc": "06:02:24",
+        "track.pos.cog": 140.22,
+        "track.pos.nsat": 9,
+        "track.pos.alt": 34,
+        "track.pos.sog": 0,
+        "track.pos.loc.lat": 57.02241,
+        "track.pos.loc.lon": 9.89919,
+    }
     assert isinstance(got["track.pos.nsat"], int) and isinstance(got["track.pos.loc.lat"], float)
     assert {row[4] for row in batch.rows} == {datetime(2020, 9, 3, 12, 38, 24, 374314, tzinfo=UTC)}
     assert {(row[0], row[1], row[3]) for row in batch.rows} == {(7, "car1", "{}")}
@@ -44,10 +51,19 @@ def test_track_pos_sample_flattens_nested_location_and_keeps_types():
 
 
 def test_obd_bat_keeps_the_string_state_and_data_usage_its_integers():
-    got = values(run(orjson.loads((SAMPLES / "obd_bat.json").read_bytes())
-                     + orjson.loads((SAMPLES / "data_usage.json").read_bytes())))
-    assert got == {"obd.bat.voltage": 15.4, "obd.bat.state": "overcharging", "obd.bat.level": 100,
-                   "ec2x.data_usage.sent": 2695, "ec2x.data_usage.recv": 4742}
+    got = values(
+        run(
+            orjson.loads((SAMPLES / "obd_bat.json").read_bytes())
+            + orjson.loads((SAMPLES / "data_usage.json").read_bytes())
+        )
+    )
+    assert got == {
+        "obd.bat.voltage": 15.4,
+        "obd.bat.state": "overcharging",
+        "obd.bat.level": 100,
+        "ec2x.data_usage.sent": 2695,
+        "ec2x.data_usage.recv": 4742,
+    }
 
 
 def test_event_records_become_events_with_tag_and_fields_and_also_variables():
@@ -55,8 +71,12 @@ def test_event_records_become_events_with_tag_and_fields_and_also_variables():
     events = [(t, moment, tag, orjson.loads(fields)) for _, _, t, moment, tag, fields in batch.events]
     assert events == [
         ("event.system.minion", datetime(2021, 2, 24, 9, 2, 12, 192479, tzinfo=UTC), "system/minion/online", {}),
-        ("event.system.power", datetime(2021, 2, 24, 9, 2, 2, 532461, tzinfo=UTC), "system/power/on",
-         {"trigger": "stn", "awaken": "sleeping"}),
+        (
+            "event.system.power",
+            datetime(2021, 2, 24, 9, 2, 2, 532461, tzinfo=UTC),
+            "system/power/on",
+            {"trigger": "stn", "awaken": "sleeping"},
+        ),
     ]
     assert values(batch) == {
         "event.system.minion.@tag": "system/minion/online",
@@ -67,22 +87,36 @@ def test_event_records_become_events_with_tag_and_fields_and_also_variables():
 
 
 def test_arrays_by_index_booleans_and_nulls():
-    got = values(run([{"@t": "acc.xyz", "@ts": "2026-05-01T00:00:00Z", "v": [0.5, -1, {"z": True}],
-                       "ok": False, "missing": None}]))
+    got = values(
+        run(
+            [
+                {
+                    "@t": "acc.xyz",
+                    "@ts": "2026-05-01T00:00:00Z",
+                    "v": [0.5, -1, {"z": True}],
+                    "ok": False,
+                    "missing": None,
+                }
+            ]
+        )
+    )
     assert got == {"acc.xyz.v.0": 0.5, "acc.xyz.v.1": -1, "acc.xyz.v.2.z": True, "acc.xyz.ok": False}
 
 
-@pytest.mark.parametrize(("record", "reason"), [
-    ("not an object", "must be a JSON object"),
-    ({"@ts": "2026-05-01T00:00:00Z", "x": 1}, "no @t"),
-    ({"@t": "", "@ts": "2026-05-01T00:00:00Z", "x": 1}, "no @t"),
-    ({"@t": "obd.bat", "x": 1}, "@ts"),
-    ({"@t": "obd.bat", "@ts": "yesterday", "x": 1}, "not ISO-8601"),
-    ({"@t": "obd.bat", "@ts": "1970-01-01T00:00:00Z", "x": 1}, "before 2000"),
-    ({"@t": "obd.bat", "@ts": "2030-01-01T00:00:00Z", "x": 1}, "too far in the future"),
-    ({"@t": "obd.bat", "@ts": "2026-05-01T00:00:00Z", "bad name": 1}, "valid variable name"),
-    ({"@t": "event.x", "@ts": "2026-05-01T00:00:00Z", "@tag": 5}, "@tag must be a string"),
-])
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ("not an object", "must be a JSON object"),
+        ({"@ts": "2026-05-01T00:00:00Z", "x": 1}, "no @t"),
+        ({"@t": "", "@ts": "2026-05-01T00:00:00Z", "x": 1}, "no @t"),
+        ({"@t": "obd.bat", "x": 1}, "@ts"),
+        ({"@t": "obd.bat", "@ts": "yesterday", "x": 1}, "not ISO-8601"),
+        ({"@t": "obd.bat", "@ts": "1970-01-01T00:00:00Z", "x": 1}, "before 2000"),
+        ({"@t": "obd.bat", "@ts": "2030-01-01T00:00:00Z", "x": 1}, "too far in the future"),
+        ({"@t": "obd.bat", "@ts": "2026-05-01T00:00:00Z", "bad name": 1}, "valid variable name"),
+        ({"@t": "event.x", "@ts": "2026-05-01T00:00:00Z", "@tag": 5}, "@tag must be a string"),
+    ],
+)
 def test_a_broken_record_is_rejected_alone_with_its_reason_and_raw_json(record, reason):
     good = {"@t": "obd.bat", "@ts": "2026-05-01T00:00:00Z", "voltage": 12.5}
     batch = run([good, record, {**good, "@ts": "2026-05-01T00:00:01Z"}])

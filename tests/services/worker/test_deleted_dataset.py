@@ -23,8 +23,9 @@ def native(dataset_id: int, second: int, value: float) -> dict:
 def orphans(settings) -> int:
     """Readings whose series no longer exists: invisible to every query, never cleaned up."""
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select count(*) from readings r where not exists "
-                            "(select 1 from series s where s.id = r.series_id)").fetchone()[0]
+        return conn.execute(
+            "select count(*) from readings r where not exists (select 1 from series s where s.id = r.series_id)"
+        ).fetchone()[0]
 
 
 def delete(settings, dataset_id: int) -> None:
@@ -57,8 +58,11 @@ def test_a_deletion_waits_for_a_write_under_way_and_removes_what_it_wrote(settin
             deleting = threading.Thread(target=delete, args=(settings, dataset.id))
             deleting.start()
             wait_for(lambda: blocked_on_advisory_lock(settings), timeout=10, what="the deletion waiting")
-            writer.execute("insert into readings (series_id, time, v_num) select id, '2026-01-01T00:00:05Z', 5 "
-                           "from series where dataset_id = %s", (dataset.id,))
+            writer.execute(
+                "insert into readings (series_id, time, v_num) select id, '2026-01-01T00:00:05Z', 5 "
+                "from series where dataset_id = %s",
+                (dataset.id,),
+            )
         deleting.join(30)
     assert not deleting.is_alive()
     assert orphans(settings) == 0
@@ -66,6 +70,7 @@ def test_a_deletion_waits_for_a_write_under_way_and_removes_what_it_wrote(settin
 
 def blocked_on_advisory_lock(settings) -> bool:
     with psycopg.connect(settings.database_url) as conn:
-        return conn.execute("select exists (select 1 from pg_locks where locktype = 'advisory' and not granted "
-                            "and database = (select oid from pg_database where datname = current_database()))"
-                            ).fetchone()[0]
+        return conn.execute(
+            "select exists (select 1 from pg_locks where locktype = 'advisory' and not granted "
+            "and database = (select oid from pg_database where datname = current_database()))"
+        ).fetchone()[0]

@@ -13,8 +13,9 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def run(text: str, precision: str = "ns", device: str | None = None):
-    message = make_message("lineproto", 7, text, source="http", device=device, received_at=NOW.timestamp(),
-                           params={"precision": precision})
+    message = make_message(
+        "lineproto", 7, text, source="http", device=device, received_at=NOW.timestamp(), params={"precision": precision}
+    )
     return normalize([message], Context(window=TimeWindow(2000, 86_400, now=NOW)))
 
 
@@ -22,12 +23,14 @@ def test_fields_become_measurement_dot_field_with_types_and_tags():
     batch = run('cpu,region=eu,host=a idle=98.5,procs=12i,up=true,state="ok" 1772366400123456789')
     moment = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     tags = '{"host":"a","region":"eu"}'
-    assert sorted(batch.rows) == sorted([
-        (7, "", "cpu.idle", tags, moment, 98.5, None, None, None, None),
-        (7, "", "cpu.procs", tags, moment, None, 12, None, None, None),
-        (7, "", "cpu.up", tags, moment, None, None, None, True, None),
-        (7, "", "cpu.state", tags, moment, None, None, "ok", None, None),
-    ])
+    assert sorted(batch.rows) == sorted(
+        [
+            (7, "", "cpu.idle", tags, moment, 98.5, None, None, None, None),
+            (7, "", "cpu.procs", tags, moment, None, 12, None, None, None),
+            (7, "", "cpu.up", tags, moment, None, None, None, True, None),
+            (7, "", "cpu.state", tags, moment, None, None, "ok", None, None),
+        ]
+    )
     assert batch.rejects == []
 
 

@@ -19,8 +19,9 @@ def run(*messages):
 
 
 def telemetry(document, device="car-1"):
-    return make_message("telemetry", 5, orjson.dumps(document).decode(), source="mqtt", device=device,
-                        received_at=RECEIVED.timestamp())
+    return make_message(
+        "telemetry", 5, orjson.dumps(document).decode(), source="mqtt", device=device, received_at=RECEIVED.timestamp()
+    )
 
 
 def test_plain_values_take_the_time_of_receipt_and_nest_as_dotted_names():
@@ -37,12 +38,23 @@ def test_plain_values_take_the_time_of_receipt_and_nest_as_dotted_names():
 def test_timed_entries_and_arrays():
     batch = run(telemetry([{"ts": 1767225600000, "values": {"a": 1}}, {"ts": 1767225600500.0, "values": {"a": 2}}]))
     assert [(r[4], r[6]) for r in batch.rows] == [
-        (datetime(2026, 1, 1, tzinfo=UTC), 1), (datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC), 2)]
+        (datetime(2026, 1, 1, tzinfo=UTC), 1),
+        (datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC), 2),
+    ]
 
 
 def test_a_bad_entry_is_rejected_alone():
-    batch = run(telemetry([{"ts": "yesterday", "values": {"a": 1}}, {"a": None}, {"ts": 0, "values": {"a": 1}},
-                           {"ts": 1767225600000, "values": {"a": 3}}, 7]))
+    batch = run(
+        telemetry(
+            [
+                {"ts": "yesterday", "values": {"a": 1}},
+                {"a": None},
+                {"ts": 0, "values": {"a": 1}},
+                {"ts": 1767225600000, "values": {"a": 3}},
+                7,
+            ]
+        )
+    )
     assert [r[6] for r in batch.rows] == [3]
     reasons = [reject[5] for reject in batch.rejects]
     assert len(reasons) == 4
@@ -55,15 +67,23 @@ def test_whole_message_rejects():
     not_json = make_message("telemetry", 5, "{oops", source="mqtt", received_at=RECEIVED.timestamp())
     batch = run(not_json, telemetry([]), telemetry("text"))
     assert batch.rows == []
-    assert [r[5] for r in batch.rejects] == ["payload is not JSON", "telemetry array is empty",
-                                             'telemetry must be an object, {"ts": ..., "values": {...}}, or an array '
-                                             "of these"]
+    assert [r[5] for r in batch.rejects] == [
+        "payload is not JSON",
+        "telemetry array is empty",
+        'telemetry must be an object, {"ts": ..., "values": {...}}, or an array of these',
+    ]
 
 
 def test_reject_messages_become_rejected_records_under_the_intended_format():
-    message = make_message("reject", 9, "{not json", source="mqtt", device="car-1",
-                           received_at=RECEIVED.timestamp(),
-                           params={"reason": "body is not JSON", "format": "telemetry", "topic": "devices/***/t"})
+    message = make_message(
+        "reject",
+        9,
+        "{not json",
+        source="mqtt",
+        device="car-1",
+        received_at=RECEIVED.timestamp(),
+        params={"reason": "body is not JSON", "format": "telemetry", "topic": "devices/***/t"},
+    )
     batch = run(message)
     assert batch.rows == []
     assert batch.rejects == [(9, RECEIVED, "mqtt", "telemetry", "car-1", "body is not JSON", "{not json")]

@@ -32,6 +32,9 @@ def test_worker_maintenance_creates_partitions_ahead(settings, monkeypatch):
 def test_periods_between_cover_a_span_across_years():
     first, last = datetime(2025, 11, 30, 23, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     assert partitions.periods_between(first, last, "month") == {
-        datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
-        datetime(2026, 2, 1, tzinfo=UTC)}
+        datetime(2025, 11, 1, tzinfo=UTC),
+        datetime(2025, 12, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 2, 1, tzinfo=UTC),
+    }
     assert len(partitions.periods_between(first, first, "week")) == 1

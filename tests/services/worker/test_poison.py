@@ -14,15 +14,22 @@ def counts(settings, dataset_id):
     with psycopg.connect(settings.database_url) as conn:
         return conn.execute(
             "select (select count(*) from readings r join series s on s.id = r.series_id where s.dataset_id = %s),"
-            " (select count(*) from rejected_records where dataset_id = %s)", (dataset_id, dataset_id)).fetchone()
+            " (select count(*) from rejected_records where dataset_id = %s)",
+            (dataset_id, dataset_id),
+        ).fetchone()
 
 
 def test_a_nul_in_a_rejected_payload_is_kept_escaped_and_the_batch_stored(settings):
     mine, theirs = make_dataset(settings, name="mine"), make_dataset(settings, name="theirs")
-    good = make_message("native", mine.id, '{"readings": [{"time": "2026-01-01T00:00:00Z",'
-                        ' "values": {"temperature": 21.5}}]}', source="http")
-    bad = make_message("reject", theirs.id, "field1=1\x00", source="mqtt",
-                       params={"reason": "invalid write key\x00", "format": "push"})
+    good = make_message(
+        "native",
+        mine.id,
+        '{"readings": [{"time": "2026-01-01T00:00:00Z", "values": {"temperature": 21.5}}]}',
+        source="http",
+    )
+    bad = make_message(
+        "reject", theirs.id, "field1=1\x00", source="mqtt", params={"reason": "invalid write key\x00", "format": "push"}
+    )
     tasks.ingest_batch([good, bad])
     assert counts(settings, mine.id) == (1, 0)
     assert counts(settings, theirs.id) == (0, 1)
@@ -32,8 +39,15 @@ def test_a_nul_in_a_rejected_payload_is_kept_escaped_and_the_batch_stored(settin
 
 def test_a_batch_that_fails_as_a_whole_is_stored_message_by_message(settings, monkeypatch):
     dataset = make_dataset(settings)
-    messages = [make_message("native", dataset.id, orjson.dumps({"readings": [
-        {"time": f"2026-01-01T00:00:0{i}Z", "values": {"temperature": i}}]}).decode(), source="http") for i in range(3)]
+    messages = [
+        make_message(
+            "native",
+            dataset.id,
+            orjson.dumps({"readings": [{"time": f"2026-01-01T00:00:0{i}Z", "values": {"temperature": i}}]}).decode(),
+            source="http",
+        )
+        for i in range(3)
+    ]
     real_write = tasks.Writer.write
 
     def write(self, batch):  # the second message's rows cannot be stored, alone or with the others

@@ -21,28 +21,42 @@ READINGS = 100
 def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
     env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
     dataset = make_dataset(settings)
-    body = {"readings": [{"time": f"2026-05-01T00:00:{i // 10:02d}.{i % 10}Z", "values": {"temperature": i}}
-                         for i in range(READINGS)]}
-    assert client.post(f"/api/v1/datasets/{dataset.id}/readings", json=body,
-                       headers={"X-Write-Key": dataset.write_key}).status_code == 202
+    body = {
+        "readings": [
+            {"time": f"2026-05-01T00:00:{i // 10:02d}.{i % 10}Z", "values": {"temperature": i}} for i in range(READINGS)
+        ]
+    }
+    assert (
+        client.post(
+            f"/api/v1/datasets/{dataset.id}/readings", json=body, headers={"X-Write-Key": dataset.write_key}
+        ).status_code
+        == 202
+    )
 
-    with psycopg.connect(settings.database_url) as blocker, psycopg.connect(settings.database_url,
-                                                                            autocommit=True) as probe:
+    with (
+        psycopg.connect(settings.database_url) as blocker,
+        psycopg.connect(settings.database_url, autocommit=True) as probe,
+    ):
         # Hold the dataset's row so the worker's batch transaction stops half-way through.
         blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
         with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
-            wait_for(lambda: probe.execute(
-                "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
-            ).fetchone(), timeout=30, what="worker blocked mid-batch")
+            wait_for(
+                lambda: probe.execute(
+                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
+                ).fetchone(),
+                timeout=30,
+                what="worker blocked mid-batch",
+            )
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
         blocker.rollback()
 
         with ownstream_process("worker", env=env):
+
             def stored():
                 return probe.execute(
-                    "select count(*), (select entry_count from datasets where id = %s) from readings",
-                    (dataset.id,)).fetchone()
+                    "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
+                ).fetchone()
 
             wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
             assert stored() == (READINGS, READINGS)
@@ -56,19 +70,38 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
     dataset = make_dataset(settings)
     redis = Redis.from_url(settings.redis_url)
     queue = ingest_queue(redis, settings)
-    messages = [make_message("native", dataset.id, orjson.dumps({"readings": [
-        {"time": f"2026-05-01T00:{j:02d}:{r:02d}Z", "values": {"temperature": j * PER_JOB + r}}
-        for r in range(PER_JOB)]}).decode(), source="http") for j in range(JOBS)]
+    messages = [
+        make_message(
+            "native",
+            dataset.id,
+            orjson.dumps(
+                {
+                    "readings": [
+                        {"time": f"2026-05-01T00:{j:02d}:{r:02d}Z", "values": {"temperature": j * PER_JOB + r}}
+                        for r in range(PER_JOB)
+                    ]
+                }
+            ).decode(),
+            source="http",
+        )
+        for j in range(JOBS)
+    ]
     one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
     assert enqueue_messages(queue, one_per_job, messages) == JOBS
 
-    with psycopg.connect(settings.database_url) as blocker, psycopg.connect(settings.database_url,
-                                                                            autocommit=True) as probe:
+    with (
+        psycopg.connect(settings.database_url) as blocker,
+        psycopg.connect(settings.database_url, autocommit=True) as probe,
+    ):
         blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
         with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
-            wait_for(lambda: probe.execute(
-                "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
-            ).fetchone(), timeout=30, what="worker blocked mid-batch")
+            wait_for(
+                lambda: probe.execute(
+                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
+                ).fetchone(),
+                timeout=30,
+                what="worker blocked mid-batch",
+            )
             # Every job is held by this one worker, in one transaction: each registered as started.
             assert queue.count == 0
             assert len(StartedJobRegistry(queue=queue)) == JOBS
@@ -77,13 +110,17 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
         blocker.rollback()
 
         with ownstream_process("worker", env=env):
+
             def stored():
                 return probe.execute(
-                    "select count(*), (select entry_count from datasets where id = %s) from readings",
-                    (dataset.id,)).fetchone()
+                    "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
+                ).fetchone()
 
             wait_for(lambda: stored()[0] == JOBS * PER_JOB, timeout=60, what="every held job retried")
-            wait_for(lambda: len(StartedJobRegistry(queue=queue)) == 0 and queue.count == 0, timeout=30,
-                     what="the retried jobs finished")
+            wait_for(
+                lambda: len(StartedJobRegistry(queue=queue)) == 0 and queue.count == 0,
+                timeout=30,
+                what="the retried jobs finished",
+            )
             assert stored() == (JOBS * PER_JOB, JOBS * PER_JOB)
             assert len(FailedJobRegistry(queue=queue)) == 0

@@ -30,7 +30,7 @@ def test_rollups_equal_the_raw_readings_after_late_resent_and_corrected_writes(s
     rng.shuffle(readings)
     writer = day_writer(settings)
     try:
-        batches = [readings[i:i + 400] for i in range(0, len(readings), 400)]
+        batches = [readings[i : i + 400] for i in range(0, len(readings), 400)]
         for batch in batches:
             write(writer, dataset.id, batch)
         entries = entry_count(settings, dataset.id)
@@ -46,8 +46,10 @@ def test_rollups_equal_the_raw_readings_after_late_resent_and_corrected_writes(s
         writer.close()
     assert entry_count(settings, dataset.id) == entries == reading_count(settings, dataset.id)
     with connect(settings) as conn:
-        assert conn.execute("select v_int from readings r join series s on s.id = r.series_id "
-                            "where s.variable = %s and r.time = %s", again[0][:2]).fetchone() == (43,)
+        assert conn.execute(
+            "select v_int from readings r join series s on s.id = r.series_id where s.variable = %s and r.time = %s",
+            again[0][:2],
+        ).fetchone() == (43,)
         assert_rollups_exact(conn)
 
 
@@ -87,8 +89,10 @@ def test_concurrent_writers_of_the_same_keys_keep_rollups_exact(settings):
         writer = day_writer(settings)
         try:
             for _ in range(15):
-                rows = [(rng.choice("ab"), m, rng.choice([rng.randrange(100), rng.random(), "x"]))
-                        for m in rng.sample(moments, 150)]
+                rows = [
+                    (rng.choice("ab"), m, rng.choice([rng.randrange(100), rng.random(), "x"]))
+                    for m in rng.sample(moments, 150)
+                ]
                 while True:
                     try:
                         write(writer, dataset.id, rows)
@@ -127,8 +131,10 @@ def test_retention_drops_the_rollups_of_expired_readings_and_recomputes_the_cut_
         deleted = retention.apply_retention(conn, now)
         assert deleted == {dataset.id: sum(1 for m in moments if m < cutoff)}
         assert_rollups_exact(conn)
-        [(first,)] = conn.execute("select min(first_time) from rollup_1m r join series s on s.id = r.series_id "
-                                  "where s.dataset_id = %s", (dataset.id,)).fetchall()
+        [(first,)] = conn.execute(
+            "select min(first_time) from rollup_1m r join series s on s.id = r.series_id where s.dataset_id = %s",
+            (dataset.id,),
+        ).fetchall()
         assert first >= cutoff
 
 
@@ -150,12 +156,14 @@ def test_deleting_a_dataset_deletes_its_rollups(settings, how):
         with connect(settings) as conn:
             conn.execute("delete from datasets where id = %s", (dataset.id,))
     with connect(settings) as conn:
-        left = conn.execute("select distinct s.dataset_id from rollup_1h r join series s on s.id = r.series_id "
-                            "union select distinct s.dataset_id from rollup_1m r join series s on s.id = r.series_id"
-                            ).fetchall()
+        left = conn.execute(
+            "select distinct s.dataset_id from rollup_1h r join series s on s.id = r.series_id "
+            "union select distinct s.dataset_id from rollup_1m r join series s on s.id = r.series_id"
+        ).fetchall()
         assert left == [(other.id,)]
-        assert conn.execute("select count(*) from rollup_1m where series_id not in (select id from series)"
-                            ).fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from rollup_1m where series_id not in (select id from series)"
+        ).fetchone() == (0,)
 
 
 def test_corrections_of_packed_readings_keep_rollups_exact(settings):

@@ -27,8 +27,13 @@ def native_messages(dataset_id: int) -> list:
         readings = []
         for r in range(PER_MESSAGE):
             n = m * PER_MESSAGE + r
-            readings.append({"time": (START + timedelta(seconds=n)).isoformat(), "device": f"d{n % 7}",
-                             "values": {"temperature": n}})
+            readings.append(
+                {
+                    "time": (START + timedelta(seconds=n)).isoformat(),
+                    "device": f"d{n % 7}",
+                    "values": {"temperature": n},
+                }
+            )
         body = orjson.dumps({"readings": readings}).decode()
         messages.append(make_message("native", dataset_id, body, source="http"))
     return messages
@@ -46,8 +51,12 @@ def test_two_workers_store_every_reading_exactly_once(settings):
         small_jobs = settings.model_copy(update={"enqueue_max_batch": 4})  # 50 jobs to share out
         assert enqueue_messages(queue, small_jobs, native_messages(dataset.id)) == MESSAGES // 4
 
-        wait_for(lambda: reading_count(settings, dataset.id) >= TOTAL, timeout=60, interval=0.1,
-                 what=f"{TOTAL} readings stored")
+        wait_for(
+            lambda: reading_count(settings, dataset.id) >= TOTAL,
+            timeout=60,
+            interval=0.1,
+            what=f"{TOTAL} readings stored",
+        )
 
         def jobs_per_worker() -> dict[str, int]:
             return {w.name: w.successful_job_count for w in Worker.all(queue=queue)}
@@ -66,8 +75,8 @@ def test_two_workers_store_every_reading_exactly_once(settings):
     assert reading_count(settings, dataset.id) == TOTAL
     assert entry_count(settings, dataset.id) == TOTAL
     total, distinct, low, high = (
-        scalar(settings, f"select {what} from readings") for what in
-        ("sum(v_int)", "count(distinct time)", "min(time)", "max(time)")
+        scalar(settings, f"select {what} from readings")
+        for what in ("sum(v_int)", "count(distinct time)", "min(time)", "max(time)")
     )
     assert total == TOTAL * (TOTAL - 1) // 2 and distinct == TOTAL
     assert (low, high) == (START, START + timedelta(seconds=TOTAL - 1))

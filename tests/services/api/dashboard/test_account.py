@@ -56,12 +56,15 @@ def test_setup_is_gone_when_a_user_was_made_elsewhere(client, settings):
     assert response.status_code == 404 and user_count(settings) == 1
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    (setup_form(confirm="something else"), "differ"),
-    (setup_form(password="short"), "at least 8"),
-    (setup_form(username=""), "username"),
-    (setup_form(username="x" * 65), "at most 64"),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (setup_form(confirm="something else"), "differ"),
+        (setup_form(password="short"), "at least 8"),
+        (setup_form(username=""), "username"),
+        (setup_form(username="x" * 65), "at most 64"),
+    ],
+)
 def test_setup_refuses_bad_input_and_creates_nobody(client, settings, form, message):
     response = post_form(client, "/setup", form, token_page="/setup")
     assert response.status_code == 400 and message in response.text
@@ -76,8 +79,12 @@ def test_login_and_logout(client, settings):
     assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
-    response = post_form(client, "/login", {"username": "alice", "password": PASSWORD,
-                                            "next": "/dashboard/datasets/new"}, token_page="/login")
+    response = post_form(
+        client,
+        "/login",
+        {"username": "alice", "password": PASSWORD, "next": "/dashboard/datasets/new"},
+        token_page="/login",
+    )
     assert response.status_code == 303 and response.headers["location"] == "/dashboard/datasets/new"
     assert client.get("/dashboard").status_code == 200
     assert client.get("/api/v1/auth/me").json()["username"] == "alice"  # the API shares the session
@@ -91,8 +98,9 @@ def test_login_and_logout(client, settings):
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
 def test_login_redirects_only_within_the_site(client, settings, target):
     make_user(settings, "alice")
-    response = post_form(client, "/login", {"username": "alice", "password": PASSWORD, "next": target},
-                         token_page="/login")
+    response = post_form(
+        client, "/login", {"username": "alice", "password": PASSWORD, "next": target}, token_page="/login"
+    )
     assert response.status_code == 303 and response.headers["location"] == "/dashboard"
 
 
@@ -126,8 +134,9 @@ def test_a_token_from_another_session_is_refused(client, settings):
     other_token = csrf_from(client, "/login")
     client.cookies.clear()
     csrf_from(client, "/login")  # this new session has a token of its own
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": other_token},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": other_token}, follow_redirects=False
+    )
     assert response.status_code == 403
 
 
@@ -145,8 +154,9 @@ def test_change_password(client, settings):
         assert response.status_code == 400 and message in response.text
     assert form_login(client, "alice", PASSWORD).status_code == 303  # nothing changed so far
 
-    changed = post_form(client, "/settings/password",
-                        {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    changed = post_form(
+        client, "/settings/password", {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert changed.status_code == 303
     assert form_login(client, "alice", PASSWORD).status_code == 401
     assert form_login(client, "alice", NEW_PASSWORD).status_code == 303
@@ -155,6 +165,7 @@ def test_change_password(client, settings):
 def test_settings_need_a_login(client, settings):
     assert client.get("/settings", follow_redirects=False).headers["location"] == "/login?next=/settings"
     token = csrf_from(client, "/login")
-    response = client.post("/settings/password", data={"csrf_token": token, "current": "x", "password": "y" * 9,
-                                                        "confirm": "y" * 9})
+    response = client.post(
+        "/settings/password", data={"csrf_token": token, "current": "x", "password": "y" * 9, "confirm": "y" * 9}
+    )
     assert response.status_code == 401

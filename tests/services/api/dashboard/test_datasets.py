@@ -11,17 +11,26 @@ from tests.support.factories import make_dataset, make_device, make_user
 from tests.support.http import wait_for
 from tests.support.worker import drain
 
-VARIABLE_ROWS = [("var_tag", "temperature"), ("var_name", "Temperature"), ("var_unit", "°C"),
-                 ("var_tag", "door"), ("var_name", ""), ("var_unit", ""),
-                 ("var_tag", ""), ("var_name", ""), ("var_unit", "")]
+VARIABLE_ROWS = [
+    ("var_tag", "temperature"),
+    ("var_name", "Temperature"),
+    ("var_unit", "°C"),
+    ("var_tag", "door"),
+    ("var_name", ""),
+    ("var_unit", ""),
+    ("var_tag", ""),
+    ("var_name", ""),
+    ("var_unit", ""),
+]
 
 
 def push(client, dataset_id: int, write_key: str, values: dict, when: datetime | None = None, device: str = ""):
     reading = {"time": (when or datetime.now(UTC)).isoformat(), "values": values}
     if device:
         reading["device"] = device
-    response = client.post(f"/api/v1/datasets/{dataset_id}/readings", headers={"X-Write-Key": write_key},
-                           json={"readings": [reading]})
+    response = client.post(
+        f"/api/v1/datasets/{dataset_id}/readings", headers={"X-Write-Key": write_key}, json={"readings": [reading]}
+    )
     assert response.status_code == 202, response.text
 
 
@@ -33,8 +42,8 @@ def test_dashboard_lists_only_my_datasets(client, settings):
     assert form_login(client, "alice").status_code == 303
     page = client.get("/dashboard").text
     assert "Alice garden" in page and f"/dashboard/datasets/{mine.id}" in page
-    assert "Mallory secrets" not in page and f"/dashboard/datasets/{theirs.id}\"" not in page
-    assert "<span class=\"num\">1</span> entries" in page  # the entry count
+    assert "Mallory secrets" not in page and f'/dashboard/datasets/{theirs.id}"' not in page
+    assert '<span class="num">1</span> entries' in page  # the entry count
     assert "<code>temperature</code>" in page and "never" not in page
 
 
@@ -42,8 +51,9 @@ def test_new_dataset_shows_keys_once_and_they_work(client, settings):
     make_user(settings, "alice")
     assert form_login(client, "alice").status_code == 303
     assert 'name="var_tag"' in client.get("/dashboard/datasets/new").text
-    response = post_form(client, "/dashboard/datasets/new",
-                         [("name", "Shed"), ("description", "Out back"), *VARIABLE_ROWS])
+    response = post_form(
+        client, "/dashboard/datasets/new", [("name", "Shed"), ("description", "Out back"), *VARIABLE_ROWS]
+    )
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     keys = keys_on(response.text)
@@ -70,8 +80,18 @@ def test_new_dataset_refuses_bad_input_and_creates_nothing(client, settings):
         ([("name", "")], "name is required"),
         ([("name", "x" * 201)], "at most 200"),
         ([("name", "A"), ("var_tag", "bad tag!"), ("var_name", ""), ("var_unit", "")], "not valid"),
-        ([("name", "A"), ("var_tag", "a"), ("var_name", ""), ("var_unit", ""),
-          ("var_tag", "a"), ("var_name", ""), ("var_unit", "")], "given twice"),
+        (
+            [
+                ("name", "A"),
+                ("var_tag", "a"),
+                ("var_name", ""),
+                ("var_unit", ""),
+                ("var_tag", "a"),
+                ("var_name", ""),
+                ("var_unit", ""),
+            ],
+            "given twice",
+        ),
         ([("name", "A"), ("var_tag", ""), ("var_name", "Orphan"), ("var_unit", "")], "needs a tag"),
         ([("name", "A"), ("var_tag", "a"), ("var_name", "")], "each variable row"),
         ([("name", "A"), ("var_tag", "a"), ("var_name", ""), ("var_unit", "u" * 51)], "unit at most 50"),
@@ -109,7 +129,8 @@ def test_another_users_dataset_is_not_found_for_them(client, settings):
     private = make_dataset(settings, owner="alice", name="Private place")
     make_user(settings, "mallory")
     assert client.get(f"/dashboard/datasets/{private.id}", follow_redirects=False).headers["location"] == (
-        f"/login?next=/dashboard/datasets/{private.id}")
+        f"/login?next=/dashboard/datasets/{private.id}"
+    )
     assert form_login(client, "mallory").status_code == 303
     for path in ("", "/edit", "/delete"):
         response = client.get(f"/dashboard/datasets/{private.id}{path}")
@@ -120,10 +141,12 @@ def test_another_users_dataset_is_not_found_for_them(client, settings):
     assert client.get("/update", params={"key": private.write_key, "temperature": "1"}).status_code == 200
     client.cookies.clear()
     assert client.get(f"/api/v1/datasets/{private.id}", params={"key": private.read_key}).json()["name"] == (
-        "Private place")
+        "Private place"
+    )
     # a stranger cannot tell a private dataset from none at all: both send them to log in
     assert client.get("/dashboard/datasets/99999", follow_redirects=False).headers["location"] == (
-        "/login?next=/dashboard/datasets/99999")
+        "/login?next=/dashboard/datasets/99999"
+    )
     assert form_login(client, "alice").status_code == 303
     assert client.get("/dashboard/datasets/99999").status_code == 404
 
@@ -145,12 +168,21 @@ def test_public_dataset_page_without_login_shows_no_keys(client, settings):
 def test_owner_page_shows_examples_devices_and_rejected_records(client, settings):
     dataset = make_dataset(settings, owner="alice")
     make_device(settings, dataset.id, "shed-sensor")
-    push(client, dataset.id, dataset.write_key, {"temperature": 4.0}, datetime.now(UTC) - timedelta(minutes=1),
-         device="shed-sensor")
+    push(
+        client,
+        dataset.id,
+        dataset.write_key,
+        {"temperature": 4.0},
+        datetime.now(UTC) - timedelta(minutes=1),
+        device="shed-sensor",
+    )
     drain(settings)
     with connect_raw(settings) as conn:
-        conn.execute("insert into rejected_records (dataset_id, received_at, source, format, reason, raw) "
-                     "values (%s, now(), 'http', 'native', 'a reason to show', 'raw <b>text</b>')", (dataset.id,))
+        conn.execute(
+            "insert into rejected_records (dataset_id, received_at, source, format, reason, raw) "
+            "values (%s, now(), 'http', 'native', 'a reason to show', 'raw <b>text</b>')",
+            (dataset.id,),
+        )
     assert form_login(client, "alice").status_code == 303
     page = client.get(f"/dashboard/datasets/{dataset.id}").text
     assert "/update?api_key=WRITE_KEY&amp;temperature=21.5" in page
@@ -164,12 +196,21 @@ def test_owner_page_shows_examples_devices_and_rejected_records(client, settings
 def test_edit_and_add_variables(client, settings):
     dataset = make_dataset(settings, owner="alice", variables=("temperature",))
     assert form_login(client, "alice").status_code == 303
-    form = [("name", "Renamed"), ("description", "New words"), ("public", "on"),
-            ("var_tag", "pressure"), ("var_name", "Pressure"), ("var_unit", "hPa")]
+    form = [
+        ("name", "Renamed"),
+        ("description", "New words"),
+        ("public", "on"),
+        ("var_tag", "pressure"),
+        ("var_name", "Pressure"),
+        ("var_unit", "hPa"),
+    ]
     response = post_form(client, f"/dashboard/datasets/{dataset.id}/edit", form)
     assert response.status_code == 303 and response.headers["location"] == f"/dashboard/datasets/{dataset.id}"
-    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "pressure": "1013"}).status_code == 200,
-             timeout=5, what="the new variable accepted")
+    wait_for(
+        lambda: client.get("/update", params={"key": dataset.write_key, "pressure": "1013"}).status_code == 200,
+        timeout=5,
+        what="the new variable accepted",
+    )
     client.cookies.clear()
     page = client.get(f"/dashboard/datasets/{dataset.id}").text  # public now: no login needed
     assert "Renamed" in page and "New words" in page and "hPa" in page
@@ -196,8 +237,11 @@ def test_delete_removes_the_dataset_its_keys_and_readings(client, settings):
     listing = client.get("/dashboard").text
     assert f'href="/dashboard/datasets/{dataset.id}"' not in listing and "Kept" in listing
     assert client.get(f"/dashboard/datasets/{dataset.id}").status_code == 404
-    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "temperature": "1"}).status_code == 401,
-             timeout=5, what="the deleted dataset's key refused")
+    wait_for(
+        lambda: client.get("/update", params={"key": dataset.write_key, "temperature": "1"}).status_code == 401,
+        timeout=5,
+        what="the deleted dataset's key refused",
+    )
     with connect_raw(settings) as conn:
         assert conn.execute("select count(*) from readings").fetchone()[0] == 1  # only Kept's
 
@@ -211,5 +255,8 @@ def test_the_edit_form_shows_and_changes_accept_new_variables(client, settings):
     form = [("name", "Weather"), ("accept_new_variables", "on")]
     assert post_form(client, f"/dashboard/datasets/{dataset.id}/edit", form).status_code == 303
     assert 'name="accept_new_variables" checked>' in client.get(f"/dashboard/datasets/{dataset.id}/edit").text
-    wait_for(lambda: client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 200,
-             timeout=5, what="a new variable accepted")
+    wait_for(
+        lambda: client.get("/update", params={"key": dataset.write_key, "wind": "3"}).status_code == 200,
+        timeout=5,
+        what="a new variable accepted",
+    )

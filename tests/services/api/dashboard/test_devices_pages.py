@@ -13,8 +13,11 @@ TOKEN_RE = re.compile(r'<code class="secret" id="device-token" data-token>([0-9a
 
 
 def push_with(client, dataset_id: int, token: str) -> int:
-    return client.post(f"/api/v1/datasets/{dataset_id}/readings", headers={"X-Write-Key": token},
-                       json={"readings": [{"values": {"temperature": 7.5}}]}).status_code
+    return client.post(
+        f"/api/v1/datasets/{dataset_id}/readings",
+        headers={"X-Write-Key": token},
+        json={"readings": [{"values": {"temperature": 7.5}}]},
+    ).status_code
 
 
 def register(client, dataset_id: int, device_id: str):
@@ -60,8 +63,13 @@ def test_bad_or_duplicate_device_ids_register_nothing(client, settings):
     dataset = make_dataset(settings, owner="alice")
     assert form_login(client, "alice").status_code == 303
     assert register(client, dataset.id, "car-1").status_code == 200
-    for bad, message in (("", "is not valid"), ("has space", "is not valid"), ("a/b", "is not valid"),
-                         ("x" * 201, "at most 200"), ("car-1", "exists")):
+    for bad, message in (
+        ("", "is not valid"),
+        ("has space", "is not valid"),
+        ("a/b", "is not valid"),
+        ("x" * 201, "at most 200"),
+        ("car-1", "exists"),
+    ):
         response = register(client, dataset.id, bad)
         assert response.status_code == 303, (bad, response.text)
         page = client.get(response.headers["location"]).text
@@ -76,8 +84,9 @@ def test_device_forms_need_the_owner_and_the_csrf_token(client, settings):
     assert form_login(client, "alice").status_code == 303
     token = TOKEN_RE.search(register(client, dataset.id, "car-1").text).group(1)
     for path in ("", "/car-1/token", "/car-1/revoke"):
-        response = client.post(f"/dashboard/datasets/{dataset.id}/devices{path}", data={"device_id": "x"},
-                               follow_redirects=False)
+        response = client.post(
+            f"/dashboard/datasets/{dataset.id}/devices{path}", data={"device_id": "x"}, follow_redirects=False
+        )
         assert response.status_code == 403 and "security token" in response.text
     assert form_login(client, "mallory").status_code == 303
     for path in ("", "/car-1/token", "/car-1/revoke"):

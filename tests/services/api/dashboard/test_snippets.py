@@ -27,10 +27,12 @@ def option(text: str, flag: str) -> str:
 def test_dataset_snippets_use_the_server_and_the_key():
     snippets = {s.id: s.text for s in dataset_snippets(dataset("temperature", "humidity"), SERVER, "wk123", "rk456")}
     assert option(snippets["curl-update"], "curl") == (
-        "http://iot.example:8000/update?api_key=wk123&temperature=21.5&humidity=31.5")
+        "http://iot.example:8000/update?api_key=wk123&temperature=21.5&humidity=31.5"
+    )
     assert "http://iot.example:8000/api/v1/datasets/7/readings" in snippets["curl-json"]
-    assert json.loads(option(snippets["curl-json"], "-d")) == {"readings": [{"values": {"temperature": 21.5,
-                                                                                          "humidity": 31.5}}]}
+    assert json.loads(option(snippets["curl-json"], "-d")) == {
+        "readings": [{"values": {"temperature": 21.5, "humidity": 31.5}}]
+    }
     assert '#define THINGSPEAK_URL "iot.example"' in snippets["arduino"]
     assert "#define THINGSPEAK_PORT_NUMBER 8000" in snippets["arduino"]
     assert 'ThingSpeak.writeField(7, 1, value, "wk123")' in snippets["arduino"]
@@ -39,8 +41,9 @@ def test_dataset_snippets_use_the_server_and_the_key():
     assert "key=rk456" in snippets["read"]
 
 
-@pytest.mark.parametrize(("tags", "variable"), [(("temperature",), "sensors.temperature"),
-                                                (("weather.temp_c",), "weather.temp_c")])
+@pytest.mark.parametrize(
+    ("tags", "variable"), [(("temperature",), "sensors.temperature"), (("weather.temp_c",), "weather.temp_c")]
+)
 def test_line_protocol_snippets_parse_to_the_variable_they_name(tags, variable):
     snippets = {s.id: s for s in dataset_snippets(dataset(*tags), SERVER, "wk")}
     line = option(snippets["influx-line"].text, "--data-binary")
@@ -52,15 +55,20 @@ def test_line_protocol_snippets_parse_to_the_variable_they_name(tags, variable):
 
 def test_every_mqtt_snippet_names_a_topic_form_the_bridge_accepts():
     forms = {}
-    for snippet in [*dataset_snippets(dataset("temperature"), SERVER, "wk"),
-                    *device_snippets(dataset("temperature"), SERVER, "car-1", "tok")]:
+    for snippet in [
+        *dataset_snippets(dataset("temperature"), SERVER, "wk"),
+        *device_snippets(dataset("temperature"), SERVER, "car-1", "tok"),
+    ]:
         if snippet.text.startswith("mosquitto_pub"):
             assert option(snippet.text, "-h") == "broker.example"
             route = parse_topic(option(snippet.text, "-t"))
             forms[snippet.id] = (route.kind, route.key or route.device, route.dataset_id)
     assert forms == {
-        "mqtt-publish": ("push", "wk", 7), "mqtt-field": ("field", "wk", 7), "mqtt-influx": ("lineproto", "wk", 7),
-        "mqtt-telemetry": ("telemetry", "tok", None), "mqtt-autopi": ("autopi", "tok", None),
+        "mqtt-publish": ("push", "wk", 7),
+        "mqtt-field": ("field", "wk", 7),
+        "mqtt-influx": ("lineproto", "wk", 7),
+        "mqtt-telemetry": ("telemetry", "tok", None),
+        "mqtt-autopi": ("autopi", "tok", None),
         "mqtt-registered": ("telemetry", "car-1", 7),
     }
 

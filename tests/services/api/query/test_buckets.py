@@ -15,8 +15,16 @@ from tests.support.factories import make_dataset
 from tests.support.rollups import assert_same, day_writer, history, raw_bucketed, utc, write
 
 AGG_LIST = list(AGGS)
-BUCKETS = [timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=15), timedelta(hours=1),
-           timedelta(days=1), timedelta(weeks=1), timedelta(seconds=90), timedelta(minutes=150)]
+BUCKETS = [
+    timedelta(seconds=10),
+    timedelta(minutes=1),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(weeks=1),
+    timedelta(seconds=90),
+    timedelta(minutes=150),
+]
 START = utc(2026, 1, 30, 21, 37, 12)  # three days across the January/February partitions (and daily ones)
 SPAN = timedelta(days=3)
 
@@ -29,15 +37,17 @@ def stored(settings):
     rng = random.Random(3)
     shuffled = readings[:]
     rng.shuffle(shuffled)
-    batches = [shuffled[i:i + 700] for i in range(0, len(shuffled), 700)]
+    batches = [shuffled[i : i + 700] for i in range(0, len(shuffled), 700)]
     writer = day_writer(settings)
     try:
         for batch in batches:
             write(writer, dataset.id, batch)
         for batch in rng.sample(batches, 3):  # resent: nothing new
             assert write(writer, dataset.id, batch).stored == 0
-        corrections = [(variable, moment, rng.choice([1.5, 7, 2**60 + 3, "off", False]))
-                       for variable, moment, _ in rng.sample(readings, 300)]
+        corrections = [
+            (variable, moment, rng.choice([1.5, 7, 2**60 + 3, "off", False]))
+            for variable, moment, _ in rng.sample(readings, 300)
+        ]
         write(writer, dataset.id, corrections)
         write(writer, dataset.id, corrections[:50])  # the corrections resent
     finally:
@@ -84,8 +94,14 @@ def test_integers_above_2_to_the_53_stay_exact(settings):
         writer.close()
     with psycopg.connect(settings.database_url, autocommit=True) as conn, conn.cursor() as cur:
         [(series_id,)] = cur.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchall()
-        [row] = bucketed(cur, [series_id], utc(2026, 3, 1), utc(2026, 3, 2), timedelta(hours=1),
-                         ["sum", "min", "max", "first", "last", "count"])
+        [row] = bucketed(
+            cur,
+            [series_id],
+            utc(2026, 3, 1),
+            utc(2026, 3, 2),
+            timedelta(hours=1),
+            ["sum", "min", "max", "first", "last", "count"],
+        )
     assert row[2:] == (3 * big + 3, big, big + 2, big, big + 2, 3)
 
 
@@ -98,8 +114,10 @@ def test_rollups_answer_the_aligned_middle_and_raw_readings_the_edges():
         (None, utc(2026, 1, 1, 14, 2), end),
     ]
     assert spans(start, end, timedelta(minutes=15)) == [
-        (None, start, utc(2026, 1, 1, 11, 0)), ("rollup_1m", utc(2026, 1, 1, 11), utc(2026, 1, 1, 14, 2)),
-        (None, utc(2026, 1, 1, 14, 2), end)]
+        (None, start, utc(2026, 1, 1, 11, 0)),
+        ("rollup_1m", utc(2026, 1, 1, 11), utc(2026, 1, 1, 14, 2)),
+        (None, utc(2026, 1, 1, 14, 2), end),
+    ]
     assert spans(start, end, timedelta(seconds=90)) == [(None, start, end)]
 
 
@@ -124,8 +142,9 @@ def test_sums_beyond_double_precision_neither_fail_the_write_nor_the_query(setti
         writer.close()
     with psycopg.connect(settings.database_url, autocommit=True) as conn, conn.cursor() as cur:
         [(series_id,)] = cur.execute("select id from series where dataset_id = %s", (dataset.id,)).fetchall()
-        [row] = bucketed(cur, [series_id], utc(2026, 3, 1), utc(2026, 3, 2), timedelta(days=1),
-                         ["sum", "avg", "max", "min", "count"])
+        [row] = bucketed(
+            cur, [series_id], utc(2026, 3, 1), utc(2026, 3, 2), timedelta(days=1), ["sum", "avg", "max", "min", "count"]
+        )
     assert row[2] == sys.float_info.max  # the sum is capped at the largest double
     assert math.isclose(row[3], 1e308 / 3 * 2, rel_tol=1e-12)  # float average: math.isclose, see assert_same
     assert row[4:] == (1e308, -1.0, 3)

@@ -23,7 +23,7 @@ def _values(rng: random.Random, kind: str, i: int):
     if kind == "float":
         return rng.uniform(-50, 50)
     if kind == "int":
-        return BIG + rng.randint(-1000, 1000) if i % 3 == 0 else rng.randint(-10**6, 10**6)
+        return BIG + rng.randint(-1000, 1000) if i % 3 == 0 else rng.randint(-(10**6), 10**6)
     return rng.randint(-100, 100) if i % 2 else rng.uniform(-100, 100)
 
 
@@ -35,8 +35,9 @@ def loaded(settings):
     readings = []
     for kind, step in (("float", 7), ("int", 11), ("mixed", 5)):
         for i in range(int((END - START).total_seconds() // 60 // step)):
-            readings.append(("", kind, {}, START + timedelta(minutes=step * i, seconds=rng.randint(0, 59)),
-                             _values(rng, kind, i)))
+            readings.append(
+                ("", kind, {}, START + timedelta(minutes=step * i, seconds=rng.randint(0, 59)), _values(rng, kind, i))
+            )
     readings.append(("", "text", {}, START, "hello"))
     assert store(settings, dataset.id, readings) == len(readings)
     late = readings[::10]  # resent late: stored once, counted once
@@ -55,8 +56,15 @@ def expected(readings, variable, start, end, bucket, agg):
     for moment, values in sorted(groups.items()):
         exact = all(isinstance(v, int) for v in values)
         numbers = values if exact else [float(v) for v in values]
-        out[moment] = {"avg": sum(values) / len(values), "min": min(numbers), "max": max(numbers),
-                       "sum": sum(numbers), "count": len(values), "first": numbers[0], "last": numbers[-1]}[agg]
+        out[moment] = {
+            "avg": sum(values) / len(values),
+            "min": min(numbers),
+            "max": max(numbers),
+            "sum": sum(numbers),
+            "count": len(values),
+            "first": numbers[0],
+            "last": numbers[-1],
+        }[agg]
     return out
 
 
@@ -83,8 +91,14 @@ def test_bucketed_equals_aggregation_of_raw_readings(settings, loaded, bucket):
 
 def test_http_buckets_columns_and_rows_agree_with_bucketed(client, settings, loaded):
     dataset, _ids, readings = loaded
-    params = {"key": dataset.read_key, "start": START.isoformat(), "end": END.isoformat(), "bucket": "1h",
-              "agg": "min,max,avg,count", "vars": "int,float"}
+    params = {
+        "key": dataset.read_key,
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "bucket": "1h",
+        "agg": "min,max,avg,count",
+        "vars": "int,float",
+    }
     url = f"/api/v1/datasets/{dataset.id}/data"
     columns = client.get(url, params={**params, "format": "columns"}).json()
     assert columns["bucket"] == "1h" and columns["bucket_s"] == 3600
@@ -96,27 +110,41 @@ def test_http_buckets_columns_and_rows_agree_with_bucketed(client, settings, loa
     assert ints["count"] == list(expected(readings, "int", START, END, timedelta(hours=1), "count").values())
     rows = client.get(url, params=params).json()["rows"]
     assert [(r["variable"], r["max"]) for r in rows if r["variable"] == "int"] == list(
-        zip(["int"] * len(want_max), want_max.values(), strict=True))
+        zip(["int"] * len(want_max), want_max.values(), strict=True)
+    )
     assert rows == sorted(rows, key=lambda r: (r["time"], r["variable"]))
 
 
 def test_fill_null_lists_empty_buckets(client, settings):
     dataset = make_dataset(settings)
     store(settings, dataset.id, [("", "t", {}, START, 1), ("", "t", {}, START + timedelta(hours=3), 2)])
-    body = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "1h", "agg": "sum", "fill": "null", "format": "columns"}).json()
+    body = client.get(
+        f"/api/v1/datasets/{dataset.id}/data",
+        params={"key": dataset.read_key, "bucket": "1h", "agg": "sum", "fill": "null", "format": "columns"},
+    ).json()
     [line] = body["series"]
     assert line["sum"] == [1, None, None, 2]
     assert line["time"] == [(START + timedelta(hours=h)).timestamp() for h in range(4)]
-    plain = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "1h", "agg": "sum", "format": "columns"}).json()
+    plain = client.get(
+        f"/api/v1/datasets/{dataset.id}/data",
+        params={"key": dataset.read_key, "bucket": "1h", "agg": "sum", "format": "columns"},
+    ).json()
     assert plain["series"][0]["sum"] == [1, 2]
 
 
 def test_auto_bucket_keeps_to_the_points_asked(client, settings, loaded):
     dataset, _, _ = loaded
-    body = client.get(f"/api/v1/datasets/{dataset.id}/data", params={
-        "key": dataset.read_key, "bucket": "auto", "points": 20, "vars": "float", "format": "columns",
-        "start": START.isoformat(), "end": END.isoformat()}).json()
+    body = client.get(
+        f"/api/v1/datasets/{dataset.id}/data",
+        params={
+            "key": dataset.read_key,
+            "bucket": "auto",
+            "points": 20,
+            "vars": "float",
+            "format": "columns",
+            "start": START.isoformat(),
+            "end": END.isoformat(),
+        },
+    ).json()
     assert body["bucket"] == "30m" and body["bucket_s"] == 1800  # 9 h / 20 = 27 min, rounded up to 30
     assert 0 < len(body["series"][0]["time"]) <= 20

@@ -32,8 +32,11 @@ def million(settings):
     store(settings, dataset.id, [("", "n", {}, START, 0), ("", "n", {}, START + timedelta(seconds=ROWS - 1), ROWS - 1)])
     with psycopg.connect(settings.database_url) as conn:
         [sid] = conn.execute("select id from series where dataset_id = %s", [dataset.id]).fetchone()
-        conn.execute("insert into readings (series_id, time, v_int) select %s, %s + i * interval '1 second', i "
-                     "from generate_series(1, %s) i", [sid, START, ROWS - 2])
+        conn.execute(
+            "insert into readings (series_id, time, v_int) select %s, %s + i * interval '1 second', i "
+            "from generate_series(1, %s) i",
+            [sid, START, ROWS - 2],
+        )
     return dataset
 
 
@@ -48,8 +51,12 @@ def api(settings):
 
 def copy_running(settings) -> bool:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        return conn.execute("select count(*) from pg_stat_activity where state = 'active' "
-                            "and query ilike 'copy (select%%'").fetchone()[0] > 0
+        return (
+            conn.execute(
+                "select count(*) from pg_stat_activity where state = 'active' and query ilike 'copy (select%%'"
+            ).fetchone()[0]
+            > 0
+        )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
@@ -87,10 +94,15 @@ def test_a_million_rows_stream_with_flat_memory(settings, million, api, fmt):
 
 def test_export_rows_is_reusable_with_filters(settings):
     dataset = make_dataset(settings)
-    store(settings, dataset.id, [
-        ("a", "t", {"room": "x"}, START, 1.5), ("b", "t", {"room": "y"}, START, 2),
-        ("a", "s", {}, START + timedelta(seconds=1), 'say "hi",\nthen\\go'),
-    ])
+    store(
+        settings,
+        dataset.id,
+        [
+            ("a", "t", {"room": "x"}, START, 1.5),
+            ("b", "t", {"room": "y"}, START, 2),
+            ("a", "s", {}, START + timedelta(seconds=1), 'say "hi",\nthen\\go'),
+        ],
+    )
     with psycopg.connect(settings.database_url) as conn:
         text = b"".join(export_rows(conn, dataset.id, START, START + timedelta(hours=1), "ndjson")).decode()
         lines = [json.loads(line) for line in text.splitlines()]
@@ -99,10 +111,12 @@ def test_export_rows_is_reusable_with_filters(settings):
             {"time": "2026-01-01T00:00:00Z", "variable": "t", "device": "b", "tags": {"room": "y"}, "value": 2},
             {"time": "2026-01-01T00:00:01Z", "variable": "s", "device": "a", "value": 'say "hi",\nthen\\go'},
         ]
-        csv_text = b"".join(export_rows(conn, dataset.id, START, START + timedelta(hours=1), "csv",
-                                        device="a")).decode()
+        csv_text = b"".join(
+            export_rows(conn, dataset.id, START, START + timedelta(hours=1), "csv", device="a")
+        ).decode()
     import csv
     import io
+
     assert list(csv.reader(io.StringIO(csv_text))) == [
         ["time", "variable", "device", "tags", "value"],
         ["2026-01-01T00:00:00Z", "t", "a", '{"room":"x"}', "1.5"],

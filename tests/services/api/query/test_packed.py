@@ -16,8 +16,9 @@ START = datetime(2026, 1, 30, tzinfo=UTC)  # four times on Jan 30 (packed), four
 
 def test_packed_and_hot_readings_read_as_one(client, settings):
     dataset = make_dataset(settings)
-    readings = [(f"d{d}", "t", {}, START + timedelta(hours=6 * i), 2**53 + i * 10 + d)
-                for i in range(8) for d in range(3)]
+    readings = [
+        (f"d{d}", "t", {}, START + timedelta(hours=6 * i), 2**53 + i * 10 + d) for i in range(8) for d in range(3)
+    ]
     store(settings, dataset.id, readings[:12])
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         assert pack(conn, timedelta(days=1), now=START + timedelta(days=5)) == 12

@@ -17,8 +17,11 @@ TIMES = [START + timedelta(seconds=i) for i in range(8)]  # crosses into March (
 def crowded(settings):
     """50 series (devices d00..d49) with a reading at each of 8 shared timestamps: 400 rows."""
     dataset = make_dataset(settings)
-    readings = [(f"d{d:02}", "t", {"rack": str(d % 3)}, moment, d * 100 + i)
-                for i, moment in enumerate(TIMES) for d in range(50)]
+    readings = [
+        (f"d{d:02}", "t", {"rack": str(d % 3)}, moment, d * 100 + i)
+        for i, moment in enumerate(TIMES)
+        for d in range(50)
+    ]
     store(settings, dataset.id, readings)
     return dataset, readings
 
@@ -50,8 +53,7 @@ def test_every_row_exactly_once(client, crowded, limit, order):
     rows, requests = pages(client, dataset, limit, order)
     assert len(rows) == len(readings) == len(set(rows))
     assert requests == -(-len(readings) // limit)  # no empty last page
-    expected = sorted(((f"{m:%Y-%m-%dT%H:%M:%S}Z", d, v) for d, _, _, m, v in readings),
-                      reverse=order == "desc")
+    expected = sorted(((f"{m:%Y-%m-%dT%H:%M:%S}Z", d, v) for d, _, _, m, v in readings), reverse=order == "desc")
     assert rows == expected
 
 
@@ -74,8 +76,14 @@ def test_filters_and_cursor_together(client, crowded):
     dataset, _ = crowded
     seen, cursor = [], None
     while True:
-        params = {"key": dataset.read_key, "limit": 5, "tag": "rack:1", "start": TIMES[2].isoformat(),
-                  "end": TIMES[5].isoformat(), **({"cursor": cursor} if cursor else {})}
+        params = {
+            "key": dataset.read_key,
+            "limit": 5,
+            "tag": "rack:1",
+            "start": TIMES[2].isoformat(),
+            "end": TIMES[5].isoformat(),
+            **({"cursor": cursor} if cursor else {}),
+        }
         body = client.get(f"/api/v1/datasets/{dataset.id}/data", params=params).json()
         seen += [(r["time"], r["device"]) for r in body["rows"]]
         assert all(r["tags"] == {"rack": "1"} for r in body["rows"])

@@ -56,8 +56,9 @@ def test_a_cursor_of_the_other_order_is_refused(client, dataset, settings):
     url = f"/api/v1/datasets/{dataset.id}/data"
     first = client.get(url, params={"key": dataset.read_key, "limit": 1}).json()
     assert first["next_cursor"]
-    response = client.get(url, params={"key": dataset.read_key, "limit": 1, "order": "desc",
-                                       "cursor": first["next_cursor"]})
+    response = client.get(
+        url, params={"key": dataset.read_key, "limit": 1, "order": "desc", "cursor": first["next_cursor"]}
+    )
     assert response.status_code == 400 and "cursor" in response.json()["detail"]
 
 
@@ -74,7 +75,9 @@ def test_wrong_key_and_private_dataset_are_refused(client, dataset, path):
     for params in ({}, {"key": "wrong"}, {"key": dataset.write_key}):  # a private dataset looks missing
         refused = client.get(url, params=params)
         assert (refused.status_code, refused.json()["detail"].replace(str(dataset.id), "N")) == (
-            404, missing.json()["detail"].replace(str(dataset.id + 1000), "N"))
+            404,
+            missing.json()["detail"].replace(str(dataset.id + 1000), "N"),
+        )
     assert client.get(url, params={"key": dataset.read_key}).status_code == 200
 
 
