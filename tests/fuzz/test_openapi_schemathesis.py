@@ -41,7 +41,9 @@ def fuzz(client, schema_dict: dict, headers: dict, examples: int) -> tuple[int, 
                 kwargs["data"] = data
             response = client.request(**kwargs, follow_redirects=False)
             cases += 1
-            assert response.status_code < 500, (
+            # Flux queries are answered 501 Not Implemented on purpose (InfluxDB clients show it): not a failure
+            deliberate = response.status_code == 501 and case.formatted_path == "/api/v2/query"
+            assert response.status_code < 500 or deliberate, (
                 case.method,
                 case.formatted_path,
                 response.status_code,

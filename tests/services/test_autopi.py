@@ -167,10 +167,11 @@ def test_rejected_and_events_need_read_access(client, settings):
     other_device = make_device(settings, other.id, "van")
     for path in ("rejected", "events"):
         url = f"/api/v1/datasets/{dataset.id}/{path}"
-        assert client.get(url).status_code == 401
-        assert client.get(url, params={"key": other.read_key}).status_code == 401
-        assert client.get(url, headers={"Authorization": f"Bearer {other_device}"}).status_code == 401
-        assert client.get(url, headers={"Authorization": f"Bearer {make_token(settings, 'bob')}"}).status_code == 401
+        # a private dataset answers strangers as if it did not exist (issue 10: existence is private)
+        assert client.get(url).status_code == 404
+        assert client.get(url, params={"key": other.read_key}).status_code == 404
+        assert client.get(url, headers={"Authorization": f"Bearer {other_device}"}).status_code == 404
+        assert client.get(url, headers={"Authorization": f"Bearer {make_token(settings, 'bob')}"}).status_code == 404
         assert client.get(url, headers={"Authorization": f"Bearer {make_token(settings)}"}).status_code == 200
 
 

@@ -17,10 +17,13 @@ def scalar(settings: Settings, query: str, params: tuple = ()) -> object:
 
 def reading_count(settings: Settings, dataset_id: int | None = None) -> int:
     if dataset_id is None:
-        return scalar(settings, "select count(*) from readings")
-    return scalar(
+        return scalar(
+            settings, "select (select count(*) from readings) + (select coalesce(sum(n), 0) from readings_packed)"
+        )
+    return scalar(  # hot and packed readings alike (worker maintenance packs days older than OWNSTREAM_PACK_AFTER_S)
         settings,
-        "select count(*) from readings r join series s on s.id = r.series_id where s.dataset_id = %s",
+        "select count(*) from series s cross join lateral readings_in(array[s.id], '-infinity', 'infinity') r"
+        " where s.dataset_id = %s",
         (dataset_id,),
     )
 

@@ -388,8 +388,10 @@ def stored(database_url: str, dataset_id: int, variable: str) -> Counter:
     """How many times each reading id is stored for `variable`."""
     with psycopg.connect(database_url, connect_timeout=3) as conn:
         rows = conn.execute(
-            "select coalesce(r.v_int, r.v_num::bigint) from readings r join series s "
-            "on s.id = r.series_id where s.dataset_id = %s and s.variable = %s",
+            # hot and packed readings: the workers' maintenance packs days older than OWNSTREAM_PACK_AFTER_S
+            "select coalesce(r.v_int, r.v_num::bigint) from series s"
+            " cross join lateral readings_in(array[s.id], '-infinity', 'infinity') r"
+            " where s.dataset_id = %s and s.variable = %s",
             (dataset_id, variable),
         ).fetchall()
     return Counter(value for (value,) in rows)

@@ -11,7 +11,7 @@ from datetime import datetime
 from services.worker.normalize.rows import Batch, Context, tags_json
 from shared import lineproto
 from shared.queue import QueueMessage
-from shared.values import from_epoch
+from shared.values import ValueProblem, from_epoch
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
@@ -45,5 +45,10 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             if cached is None:
                 cached = moments[point.time_ns] = lineproto.to_datetime(point.time_ns)
             moment = cached
-        for field, value in point.fields.items():
-            add(dataset_id, device, prefix + field, tags, moment, value)
+        kept = len(batch.rows)
+        try:
+            for field, value in point.fields.items():
+                add(dataset_id, device, prefix + field, tags, moment, value)
+        except ValueProblem as problem:  # a name or value PostgreSQL cannot hold: the whole line is set aside
+            del batch.rows[kept:]
+            batch.reject(message, f"line {number}: {problem}", line)

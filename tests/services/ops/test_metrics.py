@@ -34,7 +34,8 @@ AUTOPI_OK = 'ownstream_ingest_requests_total{outcome="accepted",protocol="autopi
 
 
 def test_counters_move_when_readings_are_ingested_stored_and_rejected(client, settings):
-    dataset = make_dataset(settings, variables=("temperature",))
+    # accepts new variables: the AutoPi record's own variable is stored, not set aside
+    dataset = make_dataset(settings, variables=("temperature",), accept_new_variables=True)
     token = make_device(settings, dataset.id, "car1")
     before = samples(client)
 
