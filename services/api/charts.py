@@ -8,37 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.query.bucket_pages import NICE_S as BUCKETS  # the smallest one that keeps a range in view
 from services.api.query.buckets import bucketed
 from services.api.readings import driver_connection
 from shared.models import Series
 
 MAX_POINTS = 1000  # per line: what a chart a screen wide can show
 RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
-# bucket widths in seconds, the smallest that keeps a range under MAX_POINTS is used
-BUCKETS = (
-    1,
-    2,
-    5,
-    10,
-    15,
-    30,
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-    10_800,
-    21_600,
-    43_200,
-    86_400,
-    2 * 86_400,
-    7 * 86_400,
-    14 * 86_400,
-    28 * 86_400,
-)
 DAY = 86_400
 
 NUMERIC = "(r.v_num is not null or r.v_int is not null)"
