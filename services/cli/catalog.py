@@ -194,6 +194,7 @@ def dataset_edit(
                 dataset.retention_days = retention_days or None
             for spec in add_var or []:
                 add_variable(session, dataset, VariableSpec.parse(spec))
+                session.refresh(dataset, ["variables"])  # the next one's position counts this one, as in `var add`
             detail = dataset_detail(session, dataset)
     except OwnstreamError as error:
         fail(error)
