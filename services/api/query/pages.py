@@ -13,6 +13,7 @@ from services.api.query.cursor import encode_cursor
 from services.api.query.formats import EPOCH_TEXT, ROW_JSON, VALUE_JSON
 from services.api.query.params import ReadQuery
 from services.api.query.raw import TAIL, page_sql, raw_select
+from services.api.query.row_text import fetch_page_arrays, moment, rows_text
 from services.api.query.series import SeriesInfo, column_identity
 from shared.db import one_row
 
@@ -46,12 +47,30 @@ def json_rows_page(conn: psycopg.Connection, dataset_id: int, series: list[Serie
     if not series:
         return _with_member(_header(query, dataset_id, 0, None, None), "rows", b"[]")
     source, order_by, params = raw_select(series, query.start, query.end, query.order, query.cursor)
+    params["limit"] = query.limit
+    hot, _, _ = raw_select(series, query.start, query.end, query.order, query.cursor, readings="readings_hot")
+    packed, _, _ = raw_select(series, query.start, query.end, query.order, query.cursor, readings="readings_packed_in")
+    page = fetch_page_arrays(conn, hot, packed, order_by, params, {s.id: s.rank for s in series})
+    if page is not None:
+        kept = min(len(page), query.limit)
+        text = rows_text(page[:kept], series)
+        if text is not None:
+            last = (moment(int(page.unix_us[kept - 1])), int(page.sids[kept - 1])) if kept else None
+            left_out = moment(int(page.unix_us[kept])) if len(page) > kept else None
+            return _with_member(_header(query, dataset_id, kept, last, left_out), "rows", b"[", text, b"]")
+    return _json_rows_in_sql(conn, dataset_id, query, source, order_by, params)
+
+
+def _json_rows_in_sql(
+    conn: psycopg.Connection, dataset_id: int, query: ReadQuery, source: str, order_by: str, params: dict
+) -> bytes:
+    """The rows rendered by PostgreSQL, one expression per row: pages that `rows_text` cannot lay out."""
     sql = f"""select coalesce(string_agg(j, ',') filter (where n <= %(limit)s), ''),
         count(*) filter (where n <= %(limit)s), {TAIL}
         from {page_sql(source, order_by, f"{ROW_JSON} as j")}"""
     with conn.cursor() as cur:
         cur.adapters.register_loader("text", RawText)  # the rows' JSON stays bytes: no decoding and re-encoding
-        text, count, last_time, last_sid, left_out = one_row(cur.execute(sql, {**params, "limit": query.limit}))
+        text, count, last_time, last_sid, left_out = one_row(cur.execute(sql, params))
     head = _header(query, dataset_id, count, (last_time, last_sid), left_out)
     return _with_member(head, "rows", b"[", text, b"]")
 

@@ -11,10 +11,15 @@ from shared.errors import BadRequest
 
 
 def raw_select(
-    series: list[SeriesInfo], start: datetime, end: datetime, order: str = "asc", after: Cursor | None = None
+    series: list[SeriesInfo],
+    start: datetime,
+    end: datetime,
+    order: str = "asc",
+    after: Cursor | None = None,
+    readings: str = "readings_in",
 ) -> tuple[str, str, dict]:
     """(FROM+WHERE clause, ORDER BY list, parameters) over readings_in() `r` (hot and packed readings) joined
-    to per-series columns `k`.
+    to per-series columns `k`; `readings` names one of its parts instead (readings_hot, readings_packed_in).
 
     `k` has rank, frag (identity as JSON members), variable, device and tags_text. With one series the
     readings' primary key (series_id, time) gives the order directly, so no sort is needed.
@@ -25,7 +30,7 @@ def raw_select(
         only = series[0]
         params.update(sid=only.id, frag=identity_members(only), var=only.variable, dev=only.device, tt=tags_text(only))
         source = (
-            "readings_in(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
+            f"{readings}(array[%(sid)s]::bigint[], %(start)s, %(end)s) r cross join (select 0 as rank, "
             "%(frag)s::text as frag, %(var)s::text as variable, %(dev)s::text as device, "
             "%(tt)s::text as tags_text) k where r.series_id = %(sid)s"
         )
@@ -40,7 +45,7 @@ def raw_select(
             tts=[tags_text(s) for s in series],
         )
         source = (
-            "readings_in(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
+            f"{readings}(%(ids)s::bigint[], %(start)s, %(end)s) r join unnest(%(ids)s::bigint[], "
             "%(ranks)s::int[], %(frags)s::text[], %(vars)s::text[], %(devs)s::text[], %(tts)s::text[]) "
             "as k(id, rank, frag, variable, device, tags_text) on k.id = r.series_id where true"
         )
