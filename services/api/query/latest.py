@@ -1,16 +1,17 @@
-"""The latest value and time of every selected series: one readings_last() lookup per series."""
+"""The latest value and time of every matching series: the series and one readings_last() lookup each, one query."""
 
 from __future__ import annotations
 
 import psycopg
 
-from services.api.query.series import SeriesInfo, column_identity
+from services.api.query.series import SERIES_ORDER, filter_sql
 
-LATEST = """
-select k.id, r.time, r.v_num, r.v_int, r.v_str, r.v_bool
-from unnest(%(ids)s::bigint[]) with ordinality as k(id, ord)
-cross join lateral readings_last(k.id, '-infinity', 'infinity', 1) r
-order by k.ord
+LATEST = f"""
+select s.variable, s.device, s.tags, r.time, r.v_num, r.v_int, r.v_str, r.v_bool
+from series s
+cross join lateral readings_last(s.id, '-infinity', 'infinity', 1) r
+where s.dataset_id = %(ds)s {{filters}}
+order by {SERIES_ORDER}
 """
 
 
@@ -25,14 +26,19 @@ def reading_value(
     return v_str if v_str is not None else v_bool
 
 
-def latest_values(conn: psycopg.Connection, series: list[SeriesInfo]) -> list[dict]:
-    """{"variable", "device", "tags", "time", "value"} of each series with a reading, in series order."""
-    if not series:
-        return []
-    by_id = {s.id: s for s in series}
+def latest_values(
+    conn: psycopg.Connection,
+    dataset_id: int,
+    variables: list[str] | None = None,
+    device: str | None = None,
+    tags: dict[str, list[str]] | None = None,
+) -> list[dict]:
+    """{"variable", "device", "tags", "time", "value"} of each matching series with a reading, in series order
+    (as `matching_series` ranks them; the columns format's identity: device null when none)."""
+    filters, params = filter_sql(variables, device, tags)
     with conn.cursor() as cur:
-        rows = cur.execute(LATEST, {"ids": list(by_id)}).fetchall()
+        rows = cur.execute(LATEST.format(filters=filters), {"ds": dataset_id, **params}).fetchall()
     return [
-        {**column_identity(by_id[sid]), "time": moment, "value": reading_value(*values)}
-        for sid, moment, *values in rows
+        {"variable": variable, "device": device or None, "tags": tags, "time": moment, "value": reading_value(*values)}
+        for variable, device, tags, moment, *values in rows
     ]

@@ -19,6 +19,10 @@ class SeriesInfo:
     rank: int
 
 
+# The series' rank: ties of time break in this order, and series are listed in it.
+SERIES_ORDER = "s.variable, s.device, s.tags::text, s.id"
+
+
 def filter_sql(
     variables: list[str] | None, device: str | None, tags: dict[str, list[str]] | None, alias: str = "s"
 ) -> tuple[str, dict]:
@@ -49,7 +53,7 @@ def matching_series(
     with conn.cursor() as cur:
         cur.execute(
             f"select s.id, s.variable, s.device, s.tags from series s where s.dataset_id = %(ds)s {filters}"
-            " order by s.variable, s.device, s.tags::text, s.id",
+            f" order by {SERIES_ORDER}",
             {"ds": dataset_id, **params},
         )
         rows = cur.fetchall()

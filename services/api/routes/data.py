@@ -53,8 +53,8 @@ def dataset_latest(
     tag: Annotated[list[str] | None, Query(description="`key:value`; repeatable, as in /data.")] = None,
 ) -> JSON:
     """The last value and time of every series (variable, device, tags) of the dataset."""
-    series = matching_series(driver_connection(session), dataset.id, vars_param(vars), device, tags_param(tag))
-    return JSON({"dataset": dataset.id, "series": latest_values(driver_connection(session), series)})
+    latest = latest_values(driver_connection(session), dataset.id, vars_param(vars), device, tags_param(tag))
+    return JSON({"dataset": dataset.id, "series": latest})
 
 
 @router.get("/datasets/{dataset_id}")
