@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from redis import Redis
 from sqlalchemy import Engine, text
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import FileResponse
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse
 
 from services.api.dashboard import include_dashboard
 from services.api.read_cost import ReadCostDep
@@ -61,15 +63,33 @@ def include_api(app: FastAPI, settings: Settings) -> None:
         return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
+def include_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from this server's own static files (copied from npm by `make assets`), not a CDN."""
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(app.openapi_url),
+            title=f"{app.title} - docs",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
+
+
 def _select_one(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("select 1"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(title="Ownstream API", lifespan=api_lifespan, default_response_class=JSON)
+    app = FastAPI(
+        title="Ownstream API", lifespan=api_lifespan, default_response_class=JSON, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     include_api(app, app.state.settings)
     include_dashboard(app)
+    include_docs(app)
     return app

@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EMBED_PREFIX = "/embed/"
-# FastAPI's interactive API docs load their scripts from a CDN and inline: they keep their own rules.
-UNPOLICED = ("/docs", "/redoc")
+# FastAPI's interactive API docs (Swagger UI, served from static/vendor) start with an inline script: they keep
+# their own rules.
+UNPOLICED = ("/docs",)
 
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
