@@ -29,9 +29,9 @@ def test_the_mqtt_sender_counts_every_puback_at_a_high_rate(drill):
 
 def test_a_sender_that_dies_fails_the_wait_with_its_traceback(drill):
     closed = free_port()  # no broker here: the MQTT sender's connect raises
-    with Load(drill.stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, closed) as load:
-        with pytest.raises(AssertionError) as failure:
-            drill.stack.wait(load.running(http=-1, mqtt=0), "load running", timeout=30, load=load)
+    load = Load(drill.stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, closed)
+    with load, pytest.raises(AssertionError) as failure:
+        drill.stack.wait(load.running(http=-1, mqtt=0), "load running", timeout=30, load=load)
     message = str(failure.value)
     assert "a load sender died" in message and "ConnectionRefusedError" in message
     assert "mqtt ended" in message and "http alive" in message  # the load's status is part of the diagnosis
