@@ -27,12 +27,6 @@ def on_private_postgres(settings, tmp_path, postgres) -> Iterator[Drill]:
     yield from build(settings, tmp_path, postgres.dsn(), server_logs=(postgres.directory / "pg.log",))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding (RELIABILITY.md): after the outage the worker sits idle in RQ's "
-    "dequeue while ~1,400 jobs stay queued and one stays 'started'; readings acknowledged during the "
-    "outage are not stored within two minutes",
-)
 def test_postgres_stopped_for_30_s_loses_and_doubles_nothing(on_private_postgres, postgres):
     drill = on_private_postgres
     stack = drill.stack
