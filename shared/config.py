@@ -83,8 +83,8 @@ class Settings(BaseSettings):
 
     http_header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive in this")
     http_body_timeout_s: float = Field(default=60.0, gt=0, description="a request's body must arrive in this")
-    # Ingest requests per second per write key or device token, in each receiver process (0: no limit), and how
-    # many may come at once (0: as many as one second's worth).
+    # Ingest requests (HTTP) and messages (MQTT) per second per write key or device, counted in Redis across every
+    # receiver process and bridge (0: no limit), and how many may come at once (0: as many as one second's worth).
     ingest_rate_per_key: float = Field(default=0.0, ge=0)
     ingest_burst_per_key: float = Field(default=0.0, ge=0)
     # Server time (ms) one caller's reads may take per minute, across API processes (0: no limit).

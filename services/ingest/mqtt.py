@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -36,6 +37,7 @@ from services.ingest.mqtt_dispatch import Dispatcher
 from services.ingest.mqtt_identity import ReceiptTimes, message_id
 from services.ingest.mqtt_metrics import BridgeMetrics
 from services.ingest.mqtt_pump import Pump, Received
+from services.ingest.rate_limit import KeyRateLimit
 from services.ingest.topics import share_group, subscriptions
 from shared.bridge_lease import BridgeLease, acquire
 from shared.config import DEV_MQTT_PASSWORD, Settings
@@ -79,7 +81,9 @@ class Bridge:
         self.credentials = CredentialResolver(settings, self.redis, self.pool)
         # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
         resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
-        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
+        rate_limit = KeyRateLimit(settings.ingest_rate_per_key, settings.ingest_burst_per_key, settings.redis_namespace)
+        limit = partial(rate_limit.take, self.redis) if rate_limit.enabled else None
+        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device, limit)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
         self.receipts = ReceiptTimes(

@@ -19,7 +19,7 @@ from services.ingest.accept import Acceptor, require_writer
 from services.ingest.credentials import Credential
 from services.ingest.topics import Route, TopicError, parse_topic, redact
 from shared.config import Settings
-from shared.errors import BadRequest, OwnstreamError, Unauthorized
+from shared.errors import BadRequest, OwnstreamError, RateLimited, Unauthorized
 from shared.queue import Format, QueueMessage, make_message
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,15 @@ class Dispatcher:
         resolve: Callable[[str], Credential | None],
         acceptor: Acceptor,
         resolve_device: Callable[[int, str], Credential | None] | None = None,
+        limit: Callable[[Credential], None] | None = None,
     ) -> None:
         self.settings = settings
         self.resolve = resolve
         self.acceptor = acceptor
         self.resolve_device = resolve_device
+        self.limit = limit  # the ingest rate limit per key (raises RateLimited), shared with HTTP through Redis
         self._keyless = RateCap(KEYLESS_PER_MINUTE, 60.0)
+        self._limited_logs = RateCap(1, 60.0)  # one log line per dataset and minute for messages over the rate
 
     def dispatch(self, topic: str, payload: bytes, received_at: float) -> Outcome:
         try:
@@ -93,6 +96,15 @@ class Dispatcher:
             if route.dataset_id is None:
                 return self._drop("unauthorized", f"{redact(topic)}: {error.detail}")
             return self._reject(route, None, topic, payload, received_at, "unauthorized", error.detail)
+        if self.limit is not None:
+            try:
+                self.limit(credential)
+            except RateLimited as error:
+                # The broker has acknowledged it to the device already: dropped and counted, never queued (a
+                # rejected record for each would cost what the limit is there to save).
+                if self._limited_logs.allow(credential.dataset_id, received_at):
+                    log.warning("dropping messages on %s: %s", redact(topic), error.detail)
+                return Outcome(None, "dropped", "rate_limited")
         if len(payload) > self.settings.max_body_bytes:
             reason = f"payload of {len(payload)} bytes is over the limit of {self.settings.max_body_bytes}"
             return self._reject(route, credential, topic, payload, received_at, "too_large", reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import cast
 
 from psycopg_pool import ConnectionPool
 from redis import Redis
@@ -58,7 +59,7 @@ class IngestRuntime:
         self._queue = ingest_queue(self.redis, s)
         self.batcher = Batcher(self._flush)
         self.backlog = Backlog(s.queue_max_backlog, s.backlog_retry_after_s)
-        self.rate_limit = KeyRateLimit(s.ingest_rate_per_key, s.ingest_burst_per_key)
+        self.rate_limit = KeyRateLimit(s.ingest_rate_per_key, s.ingest_burst_per_key, s.redis_namespace)
 
     def start(self) -> None:
         self.pool.open(wait=False)
@@ -74,14 +75,16 @@ class IngestRuntime:
 
     async def credential(self, key: str | None) -> Credential | None:
         """The credential for `key` (the database read off the event loop only on a cache miss); a valid key
-        over its rate limit (OWNSTREAM_INGEST_RATE_PER_KEY) is refused with 429."""
+        over its rate limit (OWNSTREAM_INGEST_RATE_PER_KEY, shared through Redis) is refused with 429."""
         if not key:
             return None
         hit = self.credentials.cached(key)
-        found = hit if hit is not UNKNOWN else await run_in_threadpool(self.credentials.resolve, key)
+        found = cast(
+            Credential | None, hit if hit is not UNKNOWN else await run_in_threadpool(self.credentials.resolve, key)
+        )
         if found is not None and self.rate_limit.enabled:
-            self.rate_limit.take(key)
-        return found  # type: ignore[return-value]
+            await self.rate_limit.take_async(self.aredis, found)
+        return found
 
     async def submit(
         self, messages: list[QueueMessage], *, idempotency_key: str | None = None, dataset_id: int | None = None

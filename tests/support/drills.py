@@ -16,7 +16,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,6 +165,7 @@ class Stack:
     env: dict[str, str]
     ingest_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    server_logs: list[Path] = field(default_factory=list)  # the private servers' own logs (broker, PostgreSQL)
 
     @property
     def ingest_url(self) -> str:
@@ -181,9 +184,36 @@ class Stack:
         self.processes[name] = process
         return process
 
+    def wait(
+        self,
+        condition: Callable[[], object],
+        what: str,
+        timeout: float = 60,
+        interval: float = 0.1,
+        load: Load | None = None,
+    ) -> None:
+        """wait_for, failing with the diagnosis: a drill's wait that times out says where everything stood."""
+        try:
+            wait_for(condition, timeout=timeout, interval=interval, what=what)
+        except (TimeoutError, RuntimeError) as error:
+            raise AssertionError(self.diagnosis(str(error), load)) from None
+
+    def diagnosis(self, problem: str, load: Load | None = None) -> str:
+        """The problem, the load's figures, the queue, then every process's stacks and the logs' tails."""
+        parts = [problem]
+        if load is not None:
+            parts.append(f"load: {load.status()}")
+        parts.append(f"queue: {queue_state(self)}")
+        self.dump_stacks()
+        parts.append(self.logs())
+        return "\n".join(parts)
+
     def start_ingest(self) -> None:
         process = self.spawn("ingest", "serve", "ingest", "--port", str(self.ingest_port))
-        wait_http(f"{self.ingest_url}/update", timeout=60, process=process)
+        try:
+            wait_http(f"{self.ingest_url}/update", timeout=60, process=process)
+        except (TimeoutError, RuntimeError) as error:
+            raise AssertionError(f"ingest not answering: {error}\n{self.logs()}") from None
 
     def start_worker(self, index: int = 1, wait: bool = False) -> None:
         """A worker; with `wait`, returns once it has registered with the queue (it is taking jobs)."""
@@ -199,7 +229,7 @@ class Stack:
                     raise RuntimeError(f"worker exited: {self.logs()}")
                 return any(worker.name == name for worker in Worker.all(connection=redis))
 
-            wait_for(registered, timeout=60, interval=0.2, what="worker registered")
+            self.wait(registered, timeout=60, interval=0.2, what="worker registered")
 
     def start_bridge(self) -> None:
         """The bridge, once subscribed (a message published before any subscription reaches no one)."""
@@ -216,7 +246,7 @@ class Stack:
             except httpx.HTTPError:
                 return False
 
-        wait_for(subscribed, timeout=60, interval=0.1, what="bridge subscribed")
+        self.wait(subscribed, timeout=60, interval=0.1, what="bridge subscribed")
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -246,7 +276,9 @@ class Stack:
                 process.wait(10)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-6000:]}" for p in sorted(self.directory.glob("*.log")))
+        """The tail of every process's log and of the private servers' logs."""
+        paths = [*sorted(self.directory.glob("*.log")), *self.server_logs]
+        return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-6000:]}" for p in paths if p.exists())
 
 
 def stack_env(settings: Settings, *, database_url: str, redis_url: str, mqtt_url: str) -> dict[str, str]:
@@ -273,7 +305,11 @@ class Tally:
 
 
 class Load:
-    """A steady, bounded stream of readings with known ids over HTTP and MQTT at once."""
+    """A steady, bounded stream of readings with known ids over HTTP and MQTT at once.
+
+    A sender thread that raises records the exception in `failures` (a drill then fails with it instead of
+    waiting for acknowledgements that will never come); `status()` says where the load stands.
+    """
 
     def __init__(
         self,
@@ -292,26 +328,61 @@ class Load:
         self.broker_port, self.message_ids = broker_port, message_ids
         self.http_gap, self.mqtt_gap = 1 / http_per_s, 1 / mqtt_per_s
         self.http, self.mqtt = Tally(), Tally()
+        self.failures: list[str] = []  # the traceback of each sender thread that died
+        self.refused: Counter[str] = Counter()  # why HTTP pushes were not acknowledged: status or exception name
+        self.started = time.monotonic()
         self._stop = threading.Event()
-        self._pending: dict[int, int] = {}  # MQTT packet id -> reading id, until the broker's PUBACK
+        # MQTT packet id -> reading id, until the broker's PUBACK. Never held while calling paho: paho runs
+        # on_publish holding its own message lock, which publish() takes too (holding both in opposite orders
+        # deadlocked the stream; see test_drill_support.py).
         self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._http_loop, daemon=True),
-            threading.Thread(target=self._mqtt_loop, daemon=True),
-        ]
+        self._pending: dict[int, int] = {}
+        self._early: dict[int, bool] = {}  # PUBACKs (success?) that came before publish() returned their packet id
+        self._threads = {
+            "http": threading.Thread(target=self._guarded, args=("http", self._http_loop), daemon=True),
+            "mqtt": threading.Thread(target=self._guarded, args=("mqtt", self._mqtt_loop), daemon=True),
+        }
 
     def __enter__(self) -> Load:
-        for thread in self._threads:
+        self.started = time.monotonic()
+        for thread in self._threads.values():
             thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
+        for thread in self._threads.values():
             thread.join(30)
+
+    def running(self, http: int, mqtt: int) -> Callable[[], bool]:
+        """A condition: more than `http` and `mqtt` readings acknowledged; raises once a sender has died."""
+
+        def condition() -> bool:
+            if self.failures:
+                raise RuntimeError("a load sender died:\n" + "\n".join(self.failures))
+            return len(self.http.acked) > http and len(self.mqtt.acked) > mqtt
+
+        return condition
+
+    def status(self) -> str:
+        """Sent and acknowledged per transport, senders alive, why HTTP pushes were refused, and any failure."""
+        pending = len(self._pending)  # without the lock: a diagnosis must not wait on what it diagnoses
+        alive = ", ".join(f"{name} {'alive' if t.is_alive() else 'ended'}" for name, t in self._threads.items())
+        return (
+            f"after {time.monotonic() - self.started:.1f} s: http sent {len(self.http.sent)} acked "
+            f"{len(self.http.acked)} (not acknowledged: {dict(self.refused) or 'none'}); mqtt sent "
+            f"{len(self.mqtt.sent)} acked {len(self.mqtt.acked)} awaiting PUBACK {pending}; senders: {alive}"
+            + ("".join(f"\nsender failure: {failure}" for failure in self.failures) if self.failures else "")
+        )
+
+    def _guarded(self, name: str, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except BaseException:  # recorded, not raised: the drill's wait and check() fail with it
+            self.failures.append(f"{name}: {traceback.format_exc()}")
 
     def _http_loop(self) -> None:
         url = f"{self.ingest_url}/api/v1/datasets/{self.dataset_id}/readings"
@@ -321,19 +392,24 @@ class Load:
                 moment = (BASE + timedelta(milliseconds=i)).isoformat()
                 self.http.sent.add(i)
                 try:
-                    if (
-                        client.post(url, json={"readings": [{"time": moment, "values": {"http": i}}]}).status_code
-                        == 202
-                    ):
+                    status = client.post(url, json={"readings": [{"time": moment, "values": {"http": i}}]}).status_code
+                except httpx.HTTPError as error:  # not acknowledged: may be missing, never doubled
+                    self.refused[type(error).__name__] += 1
+                else:
+                    if status == 202:
                         self.http.acked.add(i)
-                except httpx.HTTPError:
-                    pass  # not acknowledged: may be missing, never doubled
+                    else:
+                        self.refused[str(status)] += 1
                 i += 1
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        ok = not reason_code.is_failure
         with self._lock:
             i = self._pending.pop(mid, None)
-        if i is not None and not reason_code.is_failure:
+            if i is None:
+                self._early[mid] = ok
+                return
+        if ok:
             self.mqtt.acked.add(i)
 
     def _mqtt_loop(self) -> None:
@@ -349,10 +425,17 @@ class Load:
                 properties = Properties(PacketTypes.PUBLISH)
                 if self.message_ids:
                     properties.UserProperty = ("message-id", f"drill-{i}")
-                with self._lock:
-                    info = client.publish(self.topic, orjson.dumps({"mqtt": i}), qos=1, properties=properties)
-                    self._pending[info.mid] = i
                 self.mqtt.sent.add(i)
+                info = client.publish(self.topic, orjson.dumps({"mqtt": i}), qos=1, properties=properties)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # not queued: no PUBACK will come for it
+                    self.refused["mqtt queue full"] += 1
+                else:
+                    with self._lock:
+                        early = self._early.pop(info.mid, None)
+                        if early is None:
+                            self._pending[info.mid] = i
+                    if early:
+                        self.mqtt.acked.add(i)
                 i += 1
             wait_for(lambda: not self._pending, timeout=20, what="last PUBACKs")
         except TimeoutError:
@@ -429,6 +512,8 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
         except psycopg.OperationalError:
             return False
 
+    if load.failures:
+        raise AssertionError(stack.diagnosis(f"{drill}: a load sender died", load))
     try:
         wait_for(
             complete,
@@ -440,11 +525,7 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
         missing = {
             t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in tallies.items()
         }
-        state = queue_state(stack)
-        stack.dump_stacks()
-        raise AssertionError(
-            f"{drill}: acknowledged readings missing: {missing}\nqueue: {state}\n{stack.logs()}"
-        ) from None
+        raise AssertionError(stack.diagnosis(f"{drill}: acknowledged readings missing: {missing}", load)) from None
     recovered = time.monotonic() - fault_ended
     counts = {t: stored(database_url, dataset_id, t) for t in tallies}
     for t, tally in tallies.items():

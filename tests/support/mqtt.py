@@ -201,10 +201,17 @@ class BridgeProcess:
                 self.process.wait()
 
 
-def start_bridge(broker: PrivateBroker, directory: Path, client_id: str) -> BridgeProcess:
-    """A bridge process with the test's environment, pointed at `broker`; returns once it is subscribed."""
+def start_bridge(
+    broker: PrivateBroker, directory: Path, client_id: str, env: dict[str, str] | None = None
+) -> BridgeProcess:
+    """A bridge process with the test's environment (plus `env`), pointed at `broker`; returns once subscribed."""
     metrics_port = free_port()
-    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url, "OWNSTREAM_MQTT_METRICS_PORT": str(metrics_port)}
+    env = {
+        **os.environ,
+        **(env or {}),
+        "OWNSTREAM_MQTT_URL": broker.url,
+        "OWNSTREAM_MQTT_METRICS_PORT": str(metrics_port),
+    }
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"bridge-{client_id}-{metrics_port}.log"
     with log_path.open("wb") as log:

@@ -24,7 +24,7 @@ class Drill:
     database_url: str
 
 
-def build(settings: Settings, tmp_path: Path, database_url: str) -> Iterator[Drill]:
+def build(settings: Settings, tmp_path: Path, database_url: str, server_logs: tuple[Path, ...] = ()) -> Iterator[Drill]:
     redis = PrivateRedis(tmp_path / "redis")
     broker = start_broker(tmp_path / "mosquitto", settings)
     on_db = settings.model_copy(update={"database_url": database_url})
@@ -35,6 +35,7 @@ def build(settings: Settings, tmp_path: Path, database_url: str) -> Iterator[Dri
         tmp_path / "logs",
         on_db,
         stack_env(settings, database_url=database_url, redis_url=redis.url, mqtt_url=broker.url),
+        server_logs=[broker.directory / "mosquitto.log", *server_logs],
     )
     try:
         yield Drill(stack, redis, broker, dataset, token, database_url)

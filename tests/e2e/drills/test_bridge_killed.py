@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.support.drills import Load, check
-from tests.support.http import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
@@ -26,7 +25,7 @@ def test_bridge_killed_during_a_qos1_stream_loses_and_doubles_nothing(drill):
         mqtt_per_s=300,
         message_ids=False,
     ) as load:
-        wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 300, timeout=60, what="stream running")
+        stack.wait(load.running(http=40, mqtt=300), "stream running", load=load)
         stack.kill("bridge")
         stack.start_bridge()  # same client id: the broker redelivers what it never got a PUBACK for
         fault_ended = time.monotonic()

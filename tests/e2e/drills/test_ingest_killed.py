@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.support.drills import Load, check
-from tests.support.http import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
@@ -20,7 +19,7 @@ def test_ingest_killed_during_a_burst_loses_and_doubles_nothing(drill):
     with Load(
         stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port, http_per_s=200
     ) as load:
-        wait_for(lambda: len(load.http.acked) > 200 and len(load.mqtt.acked) > 80, timeout=60, what="burst running")
+        stack.wait(load.running(http=200, mqtt=80), "burst running", load=load)
         stack.kill("ingest")
         stack.start_ingest()  # as the supervisor would; requests meanwhile fail and are not acknowledged
         fault_ended = time.monotonic()

@@ -9,7 +9,6 @@ import pytest
 
 from tests.e2e.drills.conftest import Drill, build
 from tests.support.drills import Load, PrivatePostgres, check, migrated
-from tests.support.http import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 OUTAGE_S = 30
@@ -25,15 +24,9 @@ def postgres() -> Iterator[PrivatePostgres]:
 @pytest.fixture
 def on_private_postgres(settings, tmp_path, postgres) -> Iterator[Drill]:
     migrated(settings, postgres.dsn())
-    yield from build(settings, tmp_path, postgres.dsn())
+    yield from build(settings, tmp_path, postgres.dsn(), server_logs=(postgres.directory / "pg.log",))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding (RELIABILITY.md): after the outage the worker sits idle in RQ's "
-    "dequeue while ~1,400 jobs stay queued and one stays 'started'; readings acknowledged during the "
-    "outage are not stored within two minutes",
-)
 def test_postgres_stopped_for_30_s_loses_and_doubles_nothing(on_private_postgres, postgres):
     drill = on_private_postgres
     stack = drill.stack
@@ -41,7 +34,7 @@ def test_postgres_stopped_for_30_s_loses_and_doubles_nothing(on_private_postgres
     stack.start_bridge()
     stack.start_worker(1, wait=True)
     with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port) as load:
-        wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 80, timeout=60, what="load running")
+        stack.wait(load.running(http=40, mqtt=80), "load running", load=load)
         postgres.stop("fast")
         time.sleep(OUTAGE_S)  # the fault itself: the database is away this long
         postgres.start()

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.support.drills import Load, check
-from tests.support.http import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
@@ -18,7 +17,7 @@ def test_redis_killed_and_restarted_loses_and_doubles_nothing(drill):
     stack.start_bridge()
     stack.start_worker(1, wait=True)
     with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port) as load:
-        wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 80, timeout=60, what="load running")
+        stack.wait(load.running(http=40, mqtt=80), "load running", load=load)
         drill.redis.kill()
         time.sleep(3.0)  # the fault itself: Redis is away this long
         drill.redis.start()  # same port, same AOF directory

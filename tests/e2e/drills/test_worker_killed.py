@@ -7,7 +7,6 @@ import time
 import pytest
 
 from tests.support.drills import Load, check
-from tests.support.http import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.drill]
 
@@ -19,9 +18,9 @@ def test_worker_killed_five_times_loses_and_doubles_nothing(drill):
     stack.start_worker(1, wait=True)
     stack.start_worker(2)
     with Load(stack.ingest_url, drill.dataset.id, drill.dataset.write_key, drill.token, drill.broker.port) as load:
-        wait_for(lambda: len(load.http.acked) > 40 and len(load.mqtt.acked) > 80, timeout=60, what="load running")
+        stack.wait(load.running(http=40, mqtt=80), "load running", load=load)
         for _ in range(5):
-            wait_for(lambda: stack.alive("worker-1"), what="worker running")
+            stack.wait(lambda: stack.alive("worker-1"), "worker running", timeout=10)
             time.sleep(1.0)  # let it take a batch: the kill lands mid-batch under this load
             stack.kill("worker-1")
             stack.start_worker(1)  # as `ownstream up`'s supervisor or compose would
