@@ -27,7 +27,7 @@ from bench import bulk_load
 from bench.stack import RESULTS, ROOT, bench_env, make_dataset, ownstream, processes, wait_http
 from shared.config import Settings
 from shared.migrate import upgrade
-from tests.support.services import free_port
+from tests.support.services import checkout_tag, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -159,8 +159,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=365)
     parser.add_argument("--variables", type=int, choices=(1, 2), default=1, help="variables at 1 Hz (charts)")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--database", default="ownstream_bench_dashboard", help="recreated unless --reuse")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--database",
+        default=f"ownstream_bench_dashboard_{checkout_tag()}",  # this checkout's own: other checkouts' runs differ
+        help="recreated unless --reuse",
+    )
     parser.add_argument("--reuse", action="store_true", help="browse what an earlier run loaded in --database")
     options = parser.parse_args()
 
