@@ -120,6 +120,22 @@ def rows(result: dict) -> list[dict]:
                         "runs": 1,
                     }
                 )
+    if b7 := result.get("B7"):
+        one = b7["by_workers"][0]["values_per_s"]
+        for run in b7["by_workers"]:
+            out.append(
+                {
+                    "id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
+                    "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
+                    f"{b7['settings']['per_job']})",
+                    "peer": f"1 worker: {n(one)} values/s",
+                    "ratio": round(run["values_per_s"] / one, 3),
+                    "target": None,
+                    "goal": "where the bottleneck moves",
+                    "met": None,
+                    "runs": b7["runs"],
+                }
+            )
     for item in result.get("B8") or []:  # bench/dashboard.py: seconds from navigation to chart, zoom to redraw
         r = item["record"]
         what = (
@@ -141,22 +157,6 @@ def rows(result: dict) -> list[dict]:
                     "goal": f"≤ {target:g} s in every run (ratio: worst / target)",
                     "met": worst <= target,
                     "runs": r["runs"],
-                }
-            )
-    if b7 := result.get("B7"):
-        one = b7["by_workers"][0]["values_per_s"]
-        for run in b7["by_workers"]:
-            out.append(
-                {
-                    "id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
-                    "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
-                    f"{b7['settings']['per_job']})",
-                    "peer": f"1 worker: {n(one)} values/s",
-                    "ratio": round(run["values_per_s"] / one, 3),
-                    "target": None,
-                    "goal": "where the bottleneck moves",
-                    "met": None,
-                    "runs": b7["runs"],
                 }
             )
     return out
@@ -214,7 +214,14 @@ def dashboard_section(found: list[dict] | None) -> list[str]:
             f"| loaded by | {r.get('loader', 'COPY')}"
             + (" (kept from an earlier run)" if r.get("reused") else f", {r.get('load_s')} s")
             + " |",
-            f"| load check | {r.get('check', '-')} |",
+            "| load check | "
+            + (
+                f"readings_in() counts every reading and returns sampled ones exactly; "
+                f"{r['check']['buckets_compared']} rollup buckets equal to their raw readings "
+                f"({r['check']['check_s']} s) |"
+                if r.get("check")
+                else "- |"
+            ),
             f"| cores, load average (1/5/15 min) at start | {r.get('cores', '-')}, {r['load_average_at_start']} |",
             f"| load average while browsing, at end | {r['load_average_while_browsing']}, {r['load_average_at_end']} |",
             f"| navigation → every chart drawn (s, in run order) | {seconds} |",
@@ -237,8 +244,8 @@ def write_page(result: dict) -> Path:
     lines = [
         "# Benchmarks",
         "",
-        f"Latest run: {result['when']}, `{result['command']}` ({result['duration_s']} s), each figure the median of "
-        f"{result['runs']} run{'s' if result['runs'] > 1 else ''}. Written by `bench/run.py` from "
+        f"Latest run: {result['when']}, `{result['command']}` ({result['duration_s']} s); each figure is the median "
+        "of the runs its last column gives. Written by `bench/run.py` from "
         "`bench/results/latest.json`; how each benchmark works and the design behind the figures: "
         "[bench/README.md](bench/README.md).",
         "",
@@ -250,7 +257,14 @@ def write_page(result: dict) -> Path:
         "",
     ]
     if result.get("only"):
-        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are from the previous run.", ""]
+        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are kept from earlier runs:", ""]
+        by_origin: dict[str, list[str]] = {}
+        for key, came in sorted(result.get("origin", {}).items()):
+            where = came["when"]
+            if came.get("cpu"):
+                where += f", {came['cpu']}, load average {came['load_at_start']:.1f} at its start"
+            by_origin.setdefault(where, []).append(key)
+        lines += [f"- {', '.join(keys)}: {where}" for where, keys in by_origin.items()] + [""]
     if result.get("quick"):
         lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
     lines += [

@@ -123,6 +123,16 @@ def external(script: str, quick_args: list[str]) -> list[dict]:
     return [{"file": str(files[-1].relative_to(ROOT)), "record": data[-1] if isinstance(data, list) else data}]
 
 
+def origin(previous: dict, key: str) -> dict:
+    """When and where the figures of benchmark `key`, kept from the `previous` run's page, were measured."""
+    if key in previous.get("origin", {}):
+        return previous["origin"][key]
+    if previous.get("only") and key not in previous["only"]:  # kept by that run too, from a run not recorded
+        return {"when": f"before {previous['when']}"}
+    m = previous.get("machine", {})
+    return {"when": previous.get("when"), "cpu": m.get("cpu"), "load_at_start": m.get("load_at_start")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke run")
@@ -133,14 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     q = args.quick
     began = time.monotonic()
     latest = RESULTS / "latest.json"
-    # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run)
-    kept = (
-        {k: v for k, v in json.loads(latest.read_text()).items() if k.startswith("B")}
-        if args.only and latest.exists()
-        else {}
-    )
+    # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run, and
+    # when and on what machine the kept ones were measured)
+    previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    kept = {k: v for k, v in previous.items() if k.startswith("B") and k not in args.only}
     result: dict = {
         **kept,
+        "origin": {key: origin(previous, key) for key in kept},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": q,
         "runs": runs,
