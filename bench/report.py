@@ -136,6 +136,29 @@ def rows(result: dict) -> list[dict]:
                     "runs": b7["runs"],
                 }
             )
+    for item in result.get("B8") or []:  # bench/dashboard.py: seconds from navigation to chart, zoom to redraw
+        r = item["record"]
+        what = (
+            f"{r['days']:g} days of 1 Hz, {r.get('variables', 1)} variable{'s' if r.get('variables', 1) > 1 else ''} "
+            f"({n(r['readings'])} readings), load average {r['load_average_while_browsing'][0]:.1f}"
+        )
+        for key, label, target in (
+            ("navigation_to_chart", "navigation → chart", 2.0),
+            ("zoom_redraw", "zoom → redraw", 0.5),
+        ):
+            worst = r.get(f"{key}_worst_s", max(r[f"{key}_s"]))
+            out.append(
+                {
+                    "id": f"B8 dashboard {label}",
+                    "ours": f"median {r[f'{key}_median_s']:.2f} s, worst {worst:.2f} s ({what})",
+                    "peer": f"target {target:g} s",
+                    "ratio": round(worst / target, 3),
+                    "target": 1.0,
+                    "goal": f"≤ {target:g} s in every run (ratio: worst / target)",
+                    "met": worst <= target,
+                    "runs": r["runs"],
+                }
+            )
     return out
 
 
@@ -163,11 +186,55 @@ def plot(table: list[dict]) -> None:
         if row["target"] is not None:
             ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=2)
         ax.text(row["ratio"], y, f" {row['ratio']:.2f}", va="center", fontsize=8)
-    ax.set_xlabel("ratio to the peer or ceiling (black tick: target; B4, B5, B6: lower is better)")
+    ax.set_xlabel("ratio to the peer or ceiling (black tick: target; B4, B5, B6, B8: lower is better)")
     ax.set_title("Ownstream benchmarks, latest run")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
     plt.close(fig)
+
+
+def dashboard_section(found: list[dict] | None) -> list[str]:
+    """B8: the year's figures, the machine's load while browsing, and what each chart request asked and cost."""
+    lines = ["## B8 dashboard over a year of 1 Hz readings", ""]
+    if not found:
+        return [*lines, "Not run: `bench/dashboard.py` is not in this checkout.", ""]
+    for item in found:
+        r = item["record"]
+        seconds = ", ".join(f"{x:.2f}" for x in r["navigation_to_chart_s"])
+        zooms = ", ".join(f"{x:.2f}" for x in r["zoom_redraw_s"])
+        asked = r.get("requests", [])
+        ttfb = {step: sorted(q[step]["ttfb_ms"] for q in asked) for step in ("navigation", "zoom") if asked}
+        lines += [
+            f"From `{item['file']}` ({r['when']}), headless chromium at 1440x900, page `?range=all`, then a drag "
+            "across 5% of the chart's width:",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| readings | {n(r['readings'])} ({r.get('variables', 1)} variable(s) x {r['days']:g} days at 1 Hz) |",
+            f"| loaded by | {r.get('loader', 'COPY')}"
+            + (" (kept from an earlier run)" if r.get("reused") else f", {r.get('load_s')} s")
+            + " |",
+            "| load check | "
+            + (
+                f"readings_in() counts every reading and returns sampled ones exactly; "
+                f"{r['check']['buckets_compared']} rollup buckets equal to their raw readings "
+                f"({r['check']['check_s']} s) |"
+                if r.get("check")
+                else "- |"
+            ),
+            f"| cores, load average (1/5/15 min) at start | {r.get('cores', '-')}, {r['load_average_at_start']} |",
+            f"| load average while browsing, at end | {r['load_average_while_browsing']}, {r['load_average_at_end']} |",
+            f"| navigation → every chart drawn (s, in run order) | {seconds} |",
+            f"| zoom → every chart redrawn (s, in run order) | {zooms} |",
+        ]
+        for step, values in ttfb.items():
+            first = asked[0][step]
+            lines.append(
+                f"| {step} request | {first['span_days']} days in `{first['bucket']}` buckets; server time to first "
+                f"byte {values[0]:.0f}-{values[-1]:.0f} ms, median {values[len(values) // 2]:.0f} ms |"
+            )
+        lines.append("")
+    return lines
 
 
 def write_page(result: dict) -> Path:
@@ -177,8 +244,8 @@ def write_page(result: dict) -> Path:
     lines = [
         "# Benchmarks",
         "",
-        f"Latest run: {result['when']}, `{result['command']}` ({result['duration_s']} s), each figure the median of "
-        f"{result['runs']} run{'s' if result['runs'] > 1 else ''}. Written by `bench/run.py` from "
+        f"Latest run: {result['when']}, `{result['command']}` ({result['duration_s']} s); each figure is the median "
+        "of the runs its last column gives. Written by `bench/run.py` from "
         "`bench/results/latest.json`; how each benchmark works and the design behind the figures: "
         "[bench/README.md](bench/README.md).",
         "",
@@ -190,7 +257,14 @@ def write_page(result: dict) -> Path:
         "",
     ]
     if result.get("only"):
-        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are from the previous run.", ""]
+        lines += [f"Re-run this time: {', '.join(result['only'])}; the other figures are kept from earlier runs:", ""]
+        by_origin: dict[str, list[str]] = {}
+        for key, came in sorted(result.get("origin", {}).items()):
+            where = came["when"]
+            if came.get("cpu"):
+                where += f", {came['cpu']}, load average {came['load_at_start']:.1f} at its start"
+            by_origin.setdefault(where, []).append(key)
+        lines += [f"- {', '.join(keys)}: {where}" for where, keys in by_origin.items()] + [""]
     if result.get("quick"):
         lines += ["**Quick run (small sizes, one run): a smoke test of the benchmarks, not figures to quote.**", ""]
     lines += [
@@ -218,6 +292,7 @@ def write_page(result: dict) -> Path:
         "| B5 | `uv run python -m bench.queries` |",
         "| B6 | `uv run python -m bench.storage` |",
         "| B7 | `uv run python -m bench.workers --workers 1 2 4` |",
+        "| B8 | `uv run python -m bench.dashboard --days 365 --runs 7` (`--variables 2`: two charts) |",
         "",
     ]
     for key, title in (("B5", "B5 reads"), ("B6", "B6 bytes per value on disk")):
@@ -230,6 +305,7 @@ def write_page(result: dict) -> Path:
             lines += [f"From `{item['file']}`:", "", "| figure | value |", "|---|---|"]
             lines += [f"| {name} | {value} |" for name, value in flat(item["record"])[:40]]
             lines.append("")
+    lines += dashboard_section(result.get("B8"))
     PAGE.write_text("\n".join(lines))
     return PAGE
 

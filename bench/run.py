@@ -1,9 +1,11 @@
-"""`make bench`: every benchmark (B1-B7) in one run, then BENCHMARKS.md and its plot (bench/report.py).
+"""`make bench`: every benchmark (B1-B8) in one run, then BENCHMARKS.md and its plot (bench/report.py).
 
 Each benchmark runs `--runs` times and its figures are the medians; `--quick` runs small sizes once (a smoke run,
 not figures to quote). Installs what it needs when missing: wrk and mosquitto_pub (apt-get). The read (B5) and
 storage (B6) benchmarks are bench/queries.py and bench/storage.py: they run when present and their results files
-(bench/results/queries*.json, storage*.json) go into the page.
+(bench/results/queries*.json, storage*.json) go into the page, and so does the dashboard benchmark (B8,
+bench/dashboard.py: a year of 1 Hz readings bulk-loaded, charts timed in headless chromium;
+bench/results/dashboard.json).
 Run: `make bench` (or `make bench QUICK=1`), i.e. `uv run --group bench python -m bench.run [--quick]`.
 """
 
@@ -25,11 +27,16 @@ from pathlib import Path
 from bench import ack_latency, batch_write, http_update, mqtt_qos1, workers
 from bench.stack import RESULTS, ROOT
 
-TOOLS = {"wrk": "wrk", "mosquitto_pub": "mosquitto-clients", "influxd": "influxdb"}
+# tool: (Debian package, the benchmarks that use it)
+TOOLS = {
+    "wrk": ("wrk", {"B1"}),
+    "mosquitto_pub": ("mosquitto-clients", {"B3"}),
+    "influxd": ("influxdb", {"B1", "B2", "B5"}),
+}
 
 
-def install_tools() -> None:
-    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+def install_tools(wanted: set[str]) -> None:
+    missing = [package for tool, (package, users) in TOOLS.items() if users & wanted and shutil.which(tool) is None]
     if missing:
         print(f"installing {' '.join(missing)} (apt-get)", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=False)
@@ -116,6 +123,16 @@ def external(script: str, quick_args: list[str]) -> list[dict]:
     return [{"file": str(files[-1].relative_to(ROOT)), "record": data[-1] if isinstance(data, list) else data}]
 
 
+def origin(previous: dict, key: str) -> dict:
+    """When and where the figures of benchmark `key`, kept from the `previous` run's page, were measured."""
+    if key in previous.get("origin", {}):
+        return previous["origin"][key]
+    if previous.get("only") and key not in previous["only"]:  # kept by that run too, from a run not recorded
+        return {"when": f"before {previous['when']}"}
+    m = previous.get("machine", {})
+    return {"when": previous.get("when"), "cpu": m.get("cpu"), "load_at_start": m.get("load_at_start")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke run")
@@ -124,25 +141,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
     q = args.quick
-    install_tools()
     began = time.monotonic()
     latest = RESULTS / "latest.json"
-    # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run)
-    kept = (
-        {k: v for k, v in json.loads(latest.read_text()).items() if k.startswith("B")}
-        if args.only and latest.exists()
-        else {}
-    )
+    # --only: the other benchmarks' figures stay those of the previous run (the page says which were re-run, and
+    # when and on what machine the kept ones were measured)
+    previous = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    kept = {k: v for k, v in previous.items() if k.startswith("B") and k not in args.only}
     result: dict = {
         **kept,
+        "origin": {key: origin(previous, key) for key in kept},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": q,
         "runs": runs,
-        "command": "make bench" + (" QUICK=1" if q else ""),
+        "command": (
+            f"uv run --group bench python -m bench.run --only {' '.join(args.only)}{' --quick' if q else ''}"
+            if args.only
+            else "make bench" + (" QUICK=1" if q else "")
+        ),
         "machine": machine(),
         "only": args.only,
     }
-    wanted = set(args.only or ["B1", "B2", "B3", "B4", "B5", "B6", "B7"])
+    wanted = set(args.only or ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"])
+    install_tools(wanted)
     seconds = "3" if q else "10"
     if "B1" in wanted:
         result["B1"] = [
@@ -192,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             "B7 workers",
             lambda: workers.main(["--values", "20000" if q else "200000", "--workers", "1", "2", "4"]),
         )
+    if "B8" in wanted:
+        result["B8"] = external("dashboard", ["--days", "3", "--runs", "3"] if q else ["--days", "365", "--runs", "7"])
     result["machine"]["load_at_end"] = os.getloadavg()[0]
     result["duration_s"] = round(time.monotonic() - began)
     latest.write_text(json.dumps(result, indent=2, default=str) + "\n")

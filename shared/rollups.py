@@ -11,6 +11,7 @@ Buckets are aligned to the Unix epoch, like `date_bin(width, time, '1970-01-01Z'
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 EPOCH = "timestamptz '1970-01-01 00:00:00+00'"
@@ -80,6 +81,23 @@ _MERGED = (
 )
 RAW_STATE = ", ".join(f"{expr} as {name}" for expr, name in zip(_RAW, STATE, strict=True))
 MERGED_STATE = ", ".join(f"{expr} as {name}" for expr, name in zip(_MERGED, STATE, strict=True))
+
+
+def raw_state(columns: Collection[str]) -> str:
+    """RAW_STATE restricted to `columns` (in STATE order): a reader skips what it will not use."""
+    return ", ".join(f"{expr} as {name}" for expr, name in zip(_RAW, STATE, strict=True) if name in columns)
+
+
+def merged_state(columns: Collection[str]) -> str:
+    """MERGED_STATE with every column outside `columns` null, so the result keeps the state's shape.
+
+    The first and last values take ordered aggregates (a sort per group): a reader that does not ask for them
+    should not pay for them.
+    """
+    return ", ".join(
+        f"{expr} as {name}" if name in columns else f"null as {name}" for expr, name in zip(_MERGED, STATE, strict=True)
+    )
+
 
 # ON CONFLICT DO UPDATE clause adding the state `excluded` to the stored state `u`.
 MERGE_INTO_STORED = """

@@ -15,9 +15,19 @@ from decimal import Decimal
 
 import psycopg
 
-from shared.rollups import EPOCH, MERGED_STATE, NUMERIC, RAW_STATE, ROLLUPS, STATE_COLUMNS
+from shared.rollups import EPOCH, NUMERIC, ROLLUPS, STATE, merged_state, raw_state
 
 AGGS = ("avg", "min", "max", "sum", "count", "first", "last")
+# The state columns each aggregate reads (see _aggregate; n_num says whether a bucket holds only integers).
+NEEDS = {
+    "avg": ("n_num", "sum_num", "n_int", "sum_int"),
+    "sum": ("n_num", "sum_num", "n_int", "sum_int"),
+    "count": ("n_num", "n_int"),
+    "min": ("n_num", "min_num", "min_int"),
+    "max": ("n_num", "max_num", "max_int"),
+    "first": ("n_num", "first_time", "first_num", "first_int"),
+    "last": ("n_num", "last_time", "last_num", "last_int"),
+}
 EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)
 Span = tuple[str | None, datetime, datetime]  # (rollup table or None for raw readings, start, end)
 
@@ -49,7 +59,10 @@ def spans(start: datetime, end: datetime, bucket: timedelta) -> list[Span]:
     return split(start, end, 0)
 
 
-def _query(parts: list[Span]) -> tuple[str, dict]:
+def _query(parts: list[Span], aggs: Sequence[str] = AGGS) -> tuple[str, dict]:
+    """SQL merging the states of `parts` per query bucket; only the state columns `aggs` read are computed."""
+    needed = {"n_num", *(column for agg in aggs for column in NEEDS[agg])}
+    columns = ", ".join(column for column in STATE if column in needed)
     params: dict = {}
     selects = []
     by_source: dict[str | None, list[str]] = {}
@@ -57,19 +70,19 @@ def _query(parts: list[Span]) -> tuple[str, dict]:
         params[f"lo{n}"], params[f"hi{n}"] = lo, hi
         if table is None:  # raw readings, hot or packed, through readings_in (migration 0003)
             selects.append(
-                f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {RAW_STATE} "
+                f"select series_id, date_bin(%(bucket)s, time, {EPOCH}) as bucket, {raw_state(needed)} "
                 f"from readings_in(%(ids)s::bigint[], %(lo{n})s, %(hi{n})s) where {NUMERIC} group by 1, 2"
             )
         else:
             by_source.setdefault(table, []).append(f"(bucket >= %(lo{n})s and bucket < %(hi{n})s)")
     for table, ranges in by_source.items():
         selects.append(
-            f"select series_id, bucket, {STATE_COLUMNS} from {table} "
+            f"select series_id, bucket, {columns} from {table} "
             f"where series_id = any(%(ids)s) and ({' or '.join(ranges)})"
         )
     sql = (
         f"with parts as ({' union all '.join(selects)}) "
-        f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {MERGED_STATE} "
+        f"select series_id, date_bin(%(bucket)s, bucket, {EPOCH}) as b, {merged_state(needed)} "
         "from parts group by 1, 2 order by 1, 2"
     )
     return sql, params
@@ -136,6 +149,6 @@ def bucketed(
     parts = spans(start, end, bucket)
     if not series_ids or not parts:
         return []
-    sql, params = _query(parts)
+    sql, params = _query(parts, aggs)
     cur.execute(sql, {**params, "ids": list(series_ids), "bucket": bucket})
     return [(row[0], row[1], *(_aggregate(row[2:], agg) for agg in aggs)) for row in cur.fetchall()]

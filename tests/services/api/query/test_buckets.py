@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from services.api.query.buckets import AGGS, bucketed, spans
+from services.api.query.buckets import AGGS, _query, bucketed, spans
 from tests.support.factories import make_dataset
 from tests.support.rollups import assert_same, day_writer, history, raw_bucketed, utc, write
 
@@ -82,6 +82,29 @@ def test_aggregates_come_in_the_order_asked(stored):
         expected = raw_bucketed(cur, ids[1:2], START, START + timedelta(hours=5), timedelta(minutes=15), aggs)
     assert_same(got, expected, aggs)
     assert got and {type(row[3]) for row in got} == {int}  # counts
+
+
+def test_a_subset_of_aggregates_equals_the_raw_computation(stored):
+    """Only the state columns the asked aggregates read are computed; the answers stay those of raw readings."""
+    conn, ids = stored
+    start = START + timedelta(minutes=17, seconds=23, milliseconds=400)
+    end = start + timedelta(days=2, hours=5, minutes=3, seconds=7, milliseconds=900)
+    for aggs in [[agg] for agg in AGGS] + [["min", "max", "avg"], ["last", "sum"]]:
+        for bucket in (timedelta(minutes=15), timedelta(minutes=150)):
+            with conn.cursor() as cur:
+                got = bucketed(cur, ids, start, end, bucket, aggs)
+                expected = raw_bucketed(cur, ids, start, end, bucket, aggs)
+            assert len(expected) >= len(ids)
+            assert_same(got, expected, aggs)
+
+
+def test_the_charts_aggregates_skip_the_ordered_first_and_last():
+    """A chart asks min, max and avg: no per-bucket sort for first and last values (a year's zoom paid for it)."""
+    start, end = utc(2026, 1, 1, 10, 59, 30), utc(2026, 1, 19, 14, 2, 15)
+    chart, _ = _query(spans(start, end, timedelta(minutes=30)), ["min", "max", "avg"])
+    every, _ = _query(spans(start, end, timedelta(minutes=30)))
+    assert "array_agg" not in chart and "min(first_time)" not in chart and "min(min_num)" in chart
+    assert "array_agg" in every and "min(first_time)" in every
 
 
 def test_integers_above_2_to_the_53_stay_exact(settings):
