@@ -4,15 +4,20 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_WORKERS ?= 4
 VENDOR := services/api/static/vendor
 
-.PHONY: run test setup python assets services lint bench clean
+.PHONY: run test setup system python assets services lint bench clean
 
 run: setup services
 	$(UV) run ownstream up
 
 test: setup services
+	bash deploy/debian-packages test
 	$(UV) run pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-setup: python assets
+setup: system python assets
+
+# PostgreSQL, Redis, Mosquitto and npm from apt-get when missing (deploy/debian-packages says what and how)
+system:
+	bash deploy/debian-packages run
 
 python:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || \
