@@ -22,7 +22,7 @@ INGEST_JOB = "services.worker.tasks.ingest_batch"
 FAILED_JOB_TTL = 365 * 86_400
 
 # "reject": a payload the receiver refused, kept in the dataset's rejected records (params: reason, format)
-Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field", "reject"]
+Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "reject"]
 Source = Literal["http", "mqtt", "cli"]
 
 

@@ -17,6 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shared.config import Settings
+from shared.errors import Unauthorized
 from shared.keys import hash_key, keys_version_key
 from shared.thingspeak import field_tags
 
@@ -57,6 +58,17 @@ class Credential:
     @property
     def can_write(self) -> bool:
         return self.kind in ("write", "device")
+
+
+def require_writer(credential: Credential | None, dataset_id: int | None = None) -> Credential:
+    """The credential if it may write `dataset_id` (or any dataset when None); 401 otherwise."""
+    if credential is None:
+        raise Unauthorized("missing or invalid write key")
+    if not credential.can_write:
+        raise Unauthorized("this key cannot write; use the dataset's write key")
+    if dataset_id is not None and credential.dataset_id != dataset_id:
+        raise Unauthorized(f"this key does not write dataset {dataset_id}")
+    return credential
 
 
 _UNKNOWN = object()

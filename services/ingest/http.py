@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, Request
 from starlette.responses import PlainTextResponse, Response
 
 from services.ingest import thingspeak as ts
-from services.ingest.accept import require_writer
 from services.ingest.body import read_body
+from services.ingest.credentials import require_writer
+from services.ingest.formats import FORMATS
 from services.ingest.idempotency import Receipt
 from services.ingest.runtime import IngestRuntime
 from shared.errors import BadRequest
@@ -83,7 +84,7 @@ async def update(request: Request) -> Response:
     rt = runtime(request)
     params = await push_params(request, rt.settings.max_body_bytes)
     credential = require_writer(await rt.credential(write_key(request, params.get("api_key"), params.get("key"))))
-    message = rt.acceptor.push(credential, params, source="http")
+    message = FORMATS["push"].accept(credential, params, rt.limits, source="http")
     receipt = await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=credential.dataset_id)
     if request.url.path.endswith(".json"):
         return JSON(entry_document(message, receipt, credential.fields))
@@ -114,7 +115,8 @@ async def bulk_update_json(request: Request, dataset_id: int) -> JSON:
     document = json_object(await read_body(request, rt.settings.max_body_bytes))
     key = write_key(request, document.get("write_api_key"), request.query_params.get("api_key"))
     credential = require_writer(await rt.credential(key), dataset_id)
-    message = rt.acceptor.bulk(credential, document.get("updates"), source="http", timezone=document.get("timezone"))
+    options = {"timezone": document.get("timezone")}
+    message = FORMATS["bulk"].accept(credential, document.get("updates"), rt.limits, source="http", options=options)
     await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
     return JSON({"success": True}, status_code=202)
 
@@ -129,7 +131,8 @@ async def bulk_update_csv(request: Request, dataset_id: int) -> JSON:
     if not isinstance(updates, str) or not updates.strip():
         raise BadRequest("updates is missing: TIME,FIELD1,..,FIELD8,LATITUDE,LONGITUDE,ELEVATION,STATUS|...")
     rows = ts.csv_updates(updates, str(params.get("time_format", "")))
-    message = rt.acceptor.bulk(credential, rows, source="http", timezone=params.get("timezone"))
+    options = {"timezone": params.get("timezone")}
+    message = FORMATS["bulk"].accept(credential, rows, rt.limits, source="http", options=options)
     await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
     return JSON({"success": True}, status_code=202)
 
@@ -144,6 +147,6 @@ async def post_readings(
     rt = runtime(request)
     credential = require_writer(await rt.credential(x_write_key), dataset_id)
     body = await read_body(request, rt.settings.max_body_bytes)
-    message = rt.acceptor.native(credential, body, source="http")
+    message = FORMATS["native"].accept(credential, body, rt.limits, source="http")
     await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
     return JSON({"accepted": True}, status_code=202)

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Request, Response
 from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
-from services.ingest.accept import require_writer
 from services.ingest.body import read_body
-from services.ingest.credentials import Credential
+from services.ingest.credentials import Credential, require_writer
+from services.ingest.formats import FORMATS
 from services.ingest.http import push_params, runtime
 from shared.errors import (
     BadRequest,
@@ -114,7 +114,8 @@ async def write(request: Request, *, v1: bool) -> Response:
         credential = require_writer(await rt.credential(key))
         target_dataset(target, credential, v1=v1)
         body = await read_body(request, rt.settings.max_body_bytes)
-        message = rt.acceptor.lineproto(credential, body, precision, source="http")
+        options = {"precision": precision}
+        message = FORMATS["lineproto"].accept(credential, body, rt.limits, source="http", options=options)
         await rt.batcher.submit([message])
     except OwnstreamError as error:
         return influx_error(error, v1=v1)

@@ -28,7 +28,6 @@ from psycopg_pool import ConnectionPool
 from redis import Redis
 from redis.exceptions import RedisError
 
-from services.ingest.accept import Acceptor
 from services.ingest.backlog import Backlog
 from services.ingest.credentials import CredentialResolver
 from services.ingest.entries import EntryIds
@@ -79,7 +78,7 @@ class Bridge:
         self.credentials = CredentialResolver(settings, self.redis, self.pool)
         # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
         resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
-        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device)
+        dispatcher = Dispatcher(settings, self.credentials.resolve, resolve_device)
         self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
         self.queue = ingest_queue(self.redis, settings)
         self.receipts = ReceiptTimes(

@@ -12,11 +12,11 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from services.ingest.accept import Acceptor
 from services.ingest.backlog import Backlog
 from services.ingest.batcher import Batcher, Submission
 from services.ingest.credentials import UNKNOWN, Credential, CredentialResolver
 from services.ingest.entries import EntryIds
+from services.ingest.formats import Limits
 from services.ingest.idempotency import Claim, Idempotency, Receipt
 from services.ingest.rate_limit import KeyRateLimit
 from shared.config import Settings
@@ -30,7 +30,7 @@ class IngestRuntime:
     aredis: AsyncRedis = field(init=False)
     pool: ConnectionPool = field(init=False)
     credentials: CredentialResolver = field(init=False)
-    acceptor: Acceptor = field(init=False)
+    limits: Limits = field(init=False)
     batcher: Batcher = field(init=False)
     entry_ids: EntryIds = field(init=False)
     idempotency: Idempotency = field(init=False)
@@ -52,7 +52,7 @@ class IngestRuntime:
             s.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
         )
         self.credentials = CredentialResolver(s, self.redis, self.pool)
-        self.acceptor = Acceptor(s)
+        self.limits = Limits.of(s)
         self.entry_ids = EntryIds(self.redis, self.pool, s.redis_namespace)
         self.idempotency = Idempotency(self.redis, s)
         self._queue = ingest_queue(self.redis, s)
