@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from services.ingest.body import read_body
 from services.ingest.credentials import Credential, require_writer
 from services.ingest.formats import FORMATS
-from services.ingest.http import push_params, runtime
+from services.ingest.request import push_params, runtime, submit
 from shared.errors import (
     BadRequest,
     DatabaseUnavailable,
@@ -116,7 +116,7 @@ async def write(request: Request, *, v1: bool) -> Response:
         body = await read_body(request, rt.settings.max_body_bytes)
         options = {"precision": precision}
         message = FORMATS["lineproto"].accept(credential, body, rt.limits, source="http", options=options)
-        await rt.batcher.submit([message])
+        await submit(rt, request, message)
     except OwnstreamError as error:
         return influx_error(error, v1=v1)
     except RedisError as error:
