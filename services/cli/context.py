@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.console import console
@@ -11,6 +10,7 @@ from shared.config import get_settings
 from shared.db import make_engine, make_session_factory
 from shared.errors import OwnstreamError
 from shared.keys import announce_key_change
+from shared.redis_clients import redis_client
 
 
 def sessions() -> sessionmaker[Session]:
@@ -25,7 +25,7 @@ def fail(error: OwnstreamError) -> None:
 def announce() -> None:
     """Tell running receivers that keys, tokens or variables changed."""
     settings = get_settings()
-    if not announce_key_change(Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.redis_namespace):
+    if not announce_key_change(redis_client(settings), settings.redis_namespace):
         console.print(
             "[yellow]warning:[/yellow] could not notify receivers through Redis; "
             "they re-read keys once they reach it again"

@@ -13,13 +13,14 @@ from rich.table import Table
 from services.cli.console import console, emit_json, out
 from shared import dead_letters
 from shared.config import get_settings
+from shared.redis_clients import redis_client
 
 failed_app = typer.Typer(help="Jobs that failed past their retries (dead letters).", no_args_is_help=True)
 
 
 def _redis() -> Redis:
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=10)
+    redis = redis_client(settings, socket_timeout=10)
     try:
         redis.ping()
     except RedisError as error:
