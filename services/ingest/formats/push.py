@@ -23,7 +23,7 @@ def accept(
     options: Mapping[str, Any] = NO_OPTIONS,
 ) -> QueueMessage:
     """`field1`.., a variable's tag, lat/long/elevation/status, `created_at` with an optional `timezone`."""
-    values = ts.entry_values(payload, credential, ts.UPDATE_META, ts.UPDATE_IGNORED)
+    values = ts.push_values(payload, credential, ts.UPDATE_META, ts.UPDATE_IGNORED)
     if not values:
         raise BadRequest("no values: send at least one field<N>=<value> (or <variable>=<value>)")
     extra: dict[str, object] = {"entries": 1}

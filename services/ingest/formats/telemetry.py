@@ -28,7 +28,7 @@ def accept(
         if len(items) > limits.max_records:
             raise BadRequest(f"{len(items)} entries in one message; at most {limits.max_records}")
         for index, item in enumerate(items):
-            moment, values = telemetry.entry_values(item)
+            moment, values = telemetry.time_and_values(item)
             if moment is not None:
                 window.check(moment)
             for variable, value in flatten(values):
