@@ -60,8 +60,8 @@ async def bulk_update_json(request: Request, dataset_id: int) -> JSON:
     document = json_object(await read_body(request, rt.settings.max_body_bytes))
     key = write_key(request, document.get("write_api_key"), request.query_params.get("api_key"))
     credential = require_writer(await rt.credential(key), dataset_id)
-    options = {"timezone": document.get("timezone")}
-    message = FORMATS["bulk"].accept(credential, document.get("updates"), rt.limits, source="http", options=options)
+    updates, timezone = document.get("updates"), document.get("timezone")
+    message = FORMATS["bulk"].accept(credential, updates, rt.limits, source="http", timezone=timezone)
     await submit(rt, request, message)
     return JSON({"success": True}, status_code=202)
 
@@ -76,8 +76,7 @@ async def bulk_update_csv(request: Request, dataset_id: int) -> JSON:
     if not isinstance(updates, str) or not updates.strip():
         raise BadRequest("updates is missing: TIME,FIELD1,..,FIELD8,LATITUDE,LONGITUDE,ELEVATION,STATUS|...")
     rows = ts.csv_updates(updates, str(params.get("time_format", "")))
-    options = {"timezone": params.get("timezone")}
-    message = FORMATS["bulk"].accept(credential, rows, rt.limits, source="http", options=options)
+    message = FORMATS["bulk"].accept(credential, rows, rt.limits, source="http", timezone=params.get("timezone"))
     await submit(rt, request, message)
     return JSON({"success": True}, status_code=202)
 

@@ -106,8 +106,7 @@ async def write(request: Request, *, v1: bool) -> Response:
         credential = require_writer(await rt.credential(key))
         target_dataset(target, credential, v1=v1)
         body = await read_body(request, rt.settings.max_body_bytes)
-        options = {"precision": precision}
-        message = FORMATS["lineproto"].accept(credential, body, rt.limits, source="http", options=options)
+        message = FORMATS["lineproto"].accept(credential, body, rt.limits, source="http", precision=precision)
         await submit(rt, request, message)
     except Exception as error:
         mapped = known_error(error)

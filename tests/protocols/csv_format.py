@@ -6,7 +6,6 @@ route (below) and its MQTT topic name, registered by the `csv_protocol` fixture;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -14,7 +13,7 @@ from fastapi import APIRouter, Header, Request
 from services.ingest.body import read_body
 from services.ingest.credentials import Credential, require_writer
 from services.ingest.formats import FORMATS, IngestFormat, Limits
-from services.ingest.formats.base import NO_OPTIONS, admit
+from services.ingest.formats.base import admit
 from services.ingest.request import runtime, submit
 from shared.errors import BadRequest
 from shared.http import JSON
@@ -29,14 +28,7 @@ def lines(text: str) -> list[tuple[int, list[str]]]:
     return [(number, line.split(",")) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def accept(
-    credential: Credential,
-    payload: bytes,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
+def accept(credential: Credential, payload: bytes, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
     try:
         text = payload.decode()
     except UnicodeDecodeError:

@@ -7,23 +7,15 @@ unknown variables (in a dataset closed to new ones) are set aside there, naming 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits, json_document
+from services.ingest.formats.base import IngestFormat, Limits, json_document
 from shared.errors import BadRequest, PayloadTooLarge
 from shared.queue import QueueMessage, Source, make_message
 
 
-def accept(
-    credential: Credential,
-    payload: bytes,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
+def accept(credential: Credential, payload: bytes, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
     records = json_document(payload)
     if not isinstance(records, list):
         raise BadRequest(f"body must be a JSON array of records, not a JSON {type(records).__name__}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,8 +13,6 @@ from shared.config import Settings
 from shared.errors import BadRequest
 from shared.queue import Format, QueueMessage, Source
 from shared.values import TimeWindow
-
-NO_OPTIONS: Mapping[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +33,9 @@ class Limits:
 
 
 class Accept(Protocol):
-    """A format's check: (credential, payload, limits) to one queue message; bad input raises BadRequest."""
+    """A format's check: (credential, payload, limits) to one queue message; bad input raises BadRequest.
+
+    `options` are the format's own (lineproto: precision; bulk: timezone)."""
 
     def __call__(
         self,
@@ -44,7 +44,7 @@ class Accept(Protocol):
         limits: Limits,
         *,
         source: Source,
-        options: Mapping[str, Any] = ...,
+        **options: Any,
     ) -> QueueMessage: ...
 
 

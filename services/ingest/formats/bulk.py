@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from services.ingest import thingspeak as ts
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits
+from services.ingest.formats.base import IngestFormat, Limits
 from shared.queue import QueueMessage, Source, make_message
 from shared.thingspeak import zone
 
 
-def accept(
-    credential: Credential,
-    payload: object,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
-    """The `updates` list (options: `timezone`) as one message asking for as many entry ids."""
+def accept(credential: Credential, payload: object, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
+    """The `updates` list (option: `timezone`) as one message asking for as many entry ids."""
     tz = zone(options.get("timezone"))
     entries = ts.bulk_entries(payload, credential, tz, limits.window(), limits.max_records)
     return make_message(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits, admit
+from services.ingest.formats.base import IngestFormat, Limits, admit
 from shared import lineproto
 from shared.errors import BadRequest
 from shared.queue import QueueMessage, Source, make_message
@@ -14,15 +13,8 @@ from shared.queue import QueueMessage, Source, make_message
 DEFAULT_PRECISION = "ns"  # InfluxDB's; an MQTT topic has no room for a query string
 
 
-def accept(
-    credential: Credential,
-    payload: bytes,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
-    """Options: `precision` (ns, us, ms or s)."""
+def accept(credential: Credential, payload: bytes, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
+    """Option: `precision` (ns, us, ms or s)."""
     precision = options.get("precision", DEFAULT_PRECISION)
     if precision not in lineproto.PRECISIONS:
         raise BadRequest(f"invalid precision {precision!r}: use ns, us, ms or s")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits, admit, json_document
+from services.ingest.formats.base import IngestFormat, Limits, admit, json_document
 from shared.errors import BadRequest
 from shared.queue import QueueMessage, Source, make_message
 from shared.values import TimeWindow, ValueProblem, columns, flatten, parse_time
 
 
-def accept(
-    credential: Credential,
-    payload: bytes,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
+def accept(credential: Credential, payload: bytes, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
     """Every reading checked (time, device, values); unknown variables only where the dataset accepts them."""
     document = json_document(payload)
     if not isinstance(document, dict) or not isinstance(document.get("readings"), list):

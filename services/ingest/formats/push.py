@@ -8,20 +8,15 @@ from urllib.parse import parse_qsl
 
 from services.ingest import thingspeak as ts
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits
+from services.ingest.formats.base import IngestFormat, Limits
 from shared.errors import BadRequest
 from shared.queue import QueueMessage, Source, make_message
 from shared.thingspeak import zone
 
+Params = Mapping[str, object]  # query and form parameters, merged
 
-def accept(
-    credential: Credential,
-    payload: Mapping[str, object],
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
+
+def accept(credential: Credential, payload: Params, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
     """`field1`.., a variable's tag, lat/long/elevation/status, `created_at` with an optional `timezone`."""
     values = ts.push_values(payload, credential, ts.UPDATE_META, ts.UPDATE_IGNORED)
     if not values:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from services.ingest.credentials import Credential
-from services.ingest.formats.base import NO_OPTIONS, IngestFormat, Limits, admit, json_document
+from services.ingest.formats.base import IngestFormat, Limits, admit, json_document
 from shared import telemetry
 from shared.errors import BadRequest
 from shared.queue import QueueMessage, Source, make_message
 from shared.values import ValueProblem, columns, flatten
 
 
-def accept(
-    credential: Credential,
-    payload: bytes,
-    limits: Limits,
-    *,
-    source: Source,
-    options: Mapping[str, Any] = NO_OPTIONS,
-) -> QueueMessage:
+def accept(credential: Credential, payload: bytes, limits: Limits, *, source: Source, **options: Any) -> QueueMessage:
     document = json_document(payload)
     window = limits.window()
     try:
