@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.console import console
 from shared.config import get_settings
-from shared.db import make_engine, make_session_factory
+from shared.db import make_engine, make_session_factory, transaction
 from shared.errors import OwnstreamError
 from shared.keys import announce_key_change
 from shared.redis_clients import redis_client
@@ -20,6 +23,17 @@ def sessions() -> sessionmaker[Session]:
 def fail(error: OwnstreamError) -> None:
     console.print(f"[red]error:[/red] {error.detail or error.error}")
     raise typer.Exit(1)
+
+
+@contextmanager
+def command_transaction() -> Iterator[Session]:
+    """A command's one transaction; a refused change (OwnstreamError) ends the command with its message, and
+    changes nothing."""
+    try:
+        with transaction(sessions()) as session:
+            yield session
+    except OwnstreamError as error:
+        fail(error)
 
 
 def announce() -> None:
