@@ -1,4 +1,4 @@
-"""Line protocol speed on one core: the parser alone, the receiver's whole-body validation (Acceptor.lineproto)
+"""Line protocol speed on one core: the parser alone, the receiver's whole-body validation (formats/lineproto.py accept)
 and the worker's normalizer (rows out), on bodies like Telegraf and client libraries send.
 
 Run: uv run python bench/lineproto_parse.py [--out bench/results/lineproto_parse.json]
@@ -13,8 +13,9 @@ import platform
 import time
 from pathlib import Path
 
-from services.ingest.accept import Acceptor
 from services.ingest.credentials import Credential
+from services.ingest.formats import Limits
+from services.ingest.formats.lineproto import accept as accept_lineproto
 from services.worker.normalize import normalize
 from services.worker.normalize.rows import Context
 from shared.config import Settings
@@ -60,14 +61,14 @@ def measure(text: str) -> dict[str, int]:
     """Lines/s and fields/s of the parser, the receiver's validation and the worker's normalizer."""
     points = parse(text)
     lines, fields = len(points), sum(len(p.fields) for p in points)
-    acceptor = Acceptor(Settings(max_body_bytes=len(text) * 2))
+    limits = Limits.of(Settings(max_body_bytes=len(text) * 2))
     credential = Credential(1, "write", None, ())
     body = text.encode()
-    message = acceptor.lineproto(credential, body, "ns", source="http")
+    message = accept_lineproto(credential, body, limits, source="http")
     context = Context(window=TimeWindow(2000, 86_400))
     assert len(normalize([message], context).rows) == fields
     parser = best_time(lambda: parse(text))
-    accept = best_time(lambda: acceptor.lineproto(credential, body, "ns", source="http"))
+    accept = best_time(lambda: accept_lineproto(credential, body, limits, source="http"))
     worker = best_time(lambda: normalize([message], context))
     return {
         "parse_lines_per_s": round(lines / parser),

@@ -20,7 +20,7 @@ import httpx
 import psycopg
 
 from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, processes, wait_http
-from services.worker.normalize.rows import Batch
+from services.worker.normalize.rows import Batch, Row
 from services.worker.storage import Writer
 from shared.config import Settings
 from tests.support.services import free_port
@@ -35,11 +35,13 @@ def rows_for(dataset_id: int, days: int, series: int):
     batch = []
     for s in range(seconds):
         batch.append(
-            (dataset_id, "", "hf", "{}", START + timedelta(seconds=s), (s % 1000) / 10, None, None, None, None)
+            Row(dataset_id, "", "hf", "{}", START + timedelta(seconds=s), (s % 1000) / 10, None, None, None, None)
         )
         if s % 600 == 0:
             batch += [
-                (dataset_id, "", f"v{k:03}", "{}", START + timedelta(seconds=s), None, s // 600 + k, None, None, None)
+                Row(
+                    dataset_id, "", f"v{k:03}", "{}", START + timedelta(seconds=s), None, s // 600 + k, None, None, None
+                )
                 for k in range(1, series + 1)
             ]
         if len(batch) >= BATCH:
@@ -116,8 +118,8 @@ def export(api: str, dataset, pid: int) -> dict:
 def load_export_set(settings: Settings, dataset_id: int, rows: int) -> None:
     """One series of `rows` integers a second apart, inserted by SQL (the load is not what is measured)."""
     writer = Writer(settings)
-    first = (dataset_id, "", "x", "{}", START, None, 0, None, None, None)
-    last = (dataset_id, "", "x", "{}", START + timedelta(seconds=rows - 1), None, rows - 1, None, None, None)
+    first = Row(dataset_id, "", "x", "{}", START, None, 0, None, None, None)
+    last = Row(dataset_id, "", "x", "{}", START + timedelta(seconds=rows - 1), None, rows - 1, None, None, None)
     writer.write(Batch(rows=[first, last]))  # the series and the partitions the span needs
     writer.close()
     with psycopg.connect(settings.database_url) as conn:

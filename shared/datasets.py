@@ -17,7 +17,7 @@ from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.keys import generate_key, hash_key
 from shared.models import Dataset, DatasetKey, Device, Series, User, Variable, readings, readings_packed
 from shared.passwords import hash_password, verify_password
-from shared.values import TAG_RE
+from shared.values import VARIABLE_RE
 
 KeyKind = Literal["read", "write"]
 MAX_RETENTION_DAYS = 36_500  # a century: beyond that, keep forever (no retention)
@@ -39,7 +39,7 @@ class VariableSpec:
 
 
 def check_tag(tag: str) -> str:
-    if not TAG_RE.match(tag):
+    if not VARIABLE_RE.match(tag):
         raise BadRequest(f"variable tag {tag!r} is not valid: 1-200 of letters, digits and _ . - : / @")
     return tag
 

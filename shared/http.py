@@ -64,6 +64,16 @@ def refused_value(error: Exception) -> BadRequest:
     )
 
 
+def known_error(error: Exception) -> OwnstreamError | None:
+    """The answer for an error the apps know: ours as it is, a refused value (400), a passing failure (503);
+    None for anything else (a bug, answered 500). The one mapping the app handlers and direct handlers use."""
+    if isinstance(error, OwnstreamError):
+        return error
+    if isinstance(error, DATA_ERRORS):
+        return refused_value(error)
+    return passing_error(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OwnstreamError)
     async def _ownstream(_: Request, error: OwnstreamError) -> JSON:
@@ -82,14 +92,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
-    async def _passing(_: Request, error: Exception) -> JSON:
-        return error_response(passing_error(error))  # type: ignore[arg-type]
+    async def _known(_: Request, error: Exception) -> JSON:
+        return error_response(known_error(error))  # type: ignore[arg-type]  # registered for known kinds only
 
-    for kind in (RedisError, *DATABASE_ERRORS):
-        app.add_exception_handler(kind, _passing)
-
-    async def _data(_: Request, error: Exception) -> JSON:
-        return error_response(refused_value(error))
-
-    for data_kind in DATA_ERRORS:
-        app.add_exception_handler(data_kind, _data)
+    for kind in (RedisError, *DATABASE_ERRORS, *DATA_ERRORS):
+        app.add_exception_handler(kind, _known)

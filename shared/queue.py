@@ -1,8 +1,9 @@
-"""The queue contract between receivers and workers.
+"""The queue contract between receivers and workers (the rest of the contract is listed in shared/__init__.py).
 
 A receiver turns each accepted request or MQTT message into one *message* (a JSON-able dict: raw payload plus
-metadata) and hands many messages at once to `enqueue_messages`, which writes them as a few RQ jobs in one
-Redis round trip. Receivers name the job function by its dotted path and never import worker code.
+metadata); many messages at once become a few RQ jobs in one Redis round trip (`add_messages`, through
+services/ingest/enqueue.py; `enqueue_messages` for tools and tests). Receivers name the job function by its
+dotted path and never import worker code.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from shared.config import Settings
 INGEST_JOB = "services.worker.tasks.ingest_batch"
 FAILED_JOB_TTL = 365 * 86_400
 
-# "reject": a payload the receiver refused, kept in the dataset's rejected records (params: reason, format)
-Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "field", "reject"]
+# One value per wire format: the receiver's services/ingest/formats FORMATS and the worker's NORMALIZERS use these
+# names. "reject": a payload the receiver refused, kept in the dataset's rejected records (params: reason, format)
+Format = Literal["push", "bulk", "native", "autopi", "lineproto", "telemetry", "reject"]
 Source = Literal["http", "mqtt", "cli"]
 
 

@@ -1,6 +1,6 @@
 """ThingsBoard's telemetry shapes, read the same way by the receiver (to refuse) and the worker (to store).
 
-A document is `{"tag": value, ...}`, `{"ts": epoch_ms, "values": {"tag": value, ...}}`, or an array of these.
+A document is `{"variable": value, ...}`, `{"ts": epoch_ms, "values": {"variable": value, ...}}`, or an array of these.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def entries(document: object) -> list[object]:
     raise ValueProblem('telemetry must be an object, {"ts": ..., "values": {...}}, or an array of these')
 
 
-def entry_values(entry: object) -> tuple[datetime | None, dict]:
+def time_and_values(entry: object) -> tuple[datetime | None, dict]:
     """(time or None for "when received", values) of one entry; raises ValueProblem."""
     if not isinstance(entry, dict):
         raise ValueProblem("a telemetry entry must be an object")

@@ -28,12 +28,12 @@ def zone(name: object) -> tzinfo:
         raise BadRequest(f"timezone {name!r} is not a known time zone name (e.g. Europe/Berlin)") from None
 
 
-def field_tags(declared: Sequence[str], tags: Collection[str]) -> dict[int, str]:
-    """{N: tag} of ThingSpeak's fieldN: the N-th declared variable, else the variable named `fieldN` if any."""
+def field_variables(declared: Sequence[str], variables: Collection[str]) -> dict[int, str]:
+    """{N: variable} of ThingSpeak's fieldN: the N-th declared variable, else the variable named `fieldN` if any."""
     slots: dict[int, str] = {}
     for number in range(1, FIELD_COUNT + 1):
         if number <= len(declared):
             slots[number] = declared[number - 1]
-        elif f"field{number}" in tags:
+        elif f"field{number}" in variables:
             slots[number] = f"field{number}"
     return slots

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-:/@]{0,199}$")
+VARIABLE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-:/@]{0,199}$")
 _INT_RE = re.compile(r"^[+-]?\d{1,20}$")
 MAX_DEPTH = 32  # nesting of JSON objects and lists in one reading
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from redis import Redis
 from sqlalchemy import Engine, text
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from services.health import Probe, include_health
 from shared.config import Settings, get_settings
 from shared.db import make_engine, make_session_factory
 from shared.http import JSON, install_error_handlers
+from shared.redis_clients import redis_client
 
 FAVICON = Path(__file__).resolve().parent / "static" / "favicon.ico"
 
@@ -33,7 +33,7 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     # readings are read from a streaming replica when one is configured; keys, users and writes never are
     read_engine = make_engine(settings, url=settings.read_database_url) if settings.read_database_url else None
     app.state.read_sessions = make_session_factory(read_engine) if read_engine is not None else None
-    app.state.redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.redis = redis_client(settings)
     app.state.probe = Probe(settings, lambda: _select_one(engine), app.state.redis)
     try:
         yield

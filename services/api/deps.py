@@ -15,7 +15,7 @@ from shared.datasets import dataset_for_key, find_dataset, missing_dataset, owne
 from shared.device_accounts import DeviceAccounts
 from shared.devices import device_for_token
 from shared.errors import Forbidden, Unauthorized
-from shared.keys import bearer_token
+from shared.keys import announce_key_change, bearer_token
 from shared.models import Dataset, User
 from shared.tokens import user_for_token
 
@@ -61,6 +61,31 @@ def get_device_accounts(settings: SettingsDep) -> DeviceAccounts:
 
 
 AccountsDep = Annotated[DeviceAccounts, Depends(get_device_accounts)]
+
+
+class Announcer:
+    """Tells every receiver that keys, tokens or variables changed: call it after the commit (a Redis failure is
+    logged, not raised; receivers also re-read what they cached when they cannot ask Redis)."""
+
+    def __init__(self, redis: RedisDep, settings: SettingsDep) -> None:
+        self.redis, self.namespace = redis, settings.redis_namespace
+
+    def __call__(self) -> None:
+        announce_key_change(self.redis, self.namespace)
+
+
+AnnounceDep = Annotated[Announcer, Depends()]
+
+
+class DeviceChange:
+    """What registering, re-keying or revoking a device takes: the session, the broker's device accounts, and the
+    receivers to tell after the commit."""
+
+    def __init__(self, session: SessionDep, accounts: AccountsDep, announce: AnnounceDep) -> None:
+        self.session, self.accounts, self.announce = session, accounts, announce
+
+
+DeviceChangeDep = Annotated[DeviceChange, Depends()]
 
 
 def request_bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:

@@ -15,8 +15,8 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.cli.console import console, emit_json, out
-from services.cli.context import announce, fail, sessions
+from services.cli.console import console, emit_json, out, report
+from services.cli.context import announce, command_transaction
 from shared.config import get_settings
 from shared.datasets import (
     MAX_RETENTION_DAYS,
@@ -27,9 +27,8 @@ from shared.datasets import (
     update_dataset,
     user_by_name,
 )
-from shared.db import transaction
 from shared.device_accounts import DeviceAccounts
-from shared.errors import BadRequest, OwnstreamError
+from shared.errors import BadRequest
 from shared.models import Dataset, Device, Series, User
 from shared.users import delete_user, list_users, set_password
 from shared.variables import remove_variable, rename_variable
@@ -89,14 +88,11 @@ def dataset_list(
     owner: Annotated[str | None, typer.Option(help="only this user's datasets")] = None, json: JsonOpt = False
 ) -> None:
     """Every dataset (or one user's): id, name, owner, variables, entries."""
-    try:
-        with transaction(sessions()) as session:
-            query = select(Dataset).order_by(Dataset.id)
-            if owner is not None:
-                query = query.where(Dataset.owner_id == user_by_name(session, owner).id)
-            rows = [dataset_summary(d) for d in session.scalars(query)]
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        query = select(Dataset).order_by(Dataset.id)
+        if owner is not None:
+            query = query.where(Dataset.owner_id == user_by_name(session, owner).id)
+        rows = [dataset_summary(d) for d in session.scalars(query)]
     if json:
         emit_json(rows)
         return
@@ -119,11 +115,8 @@ def dataset_list(
 
 def dataset_show(dataset_id: int, json: JsonOpt = False) -> None:
     """One dataset with its variables (keys are never shown: regenerate them to get new ones)."""
-    try:
-        with transaction(sessions()) as session:
-            detail = dataset_detail(session, get_dataset(session, dataset_id))
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        detail = dataset_detail(session, get_dataset(session, dataset_id))
     if json:
         emit_json(detail)
         return
@@ -165,39 +158,36 @@ def dataset_edit(
     json: JsonOpt = False,
 ) -> None:
     """Change a dataset's name, description, visibility, retention or rule for new variables; declare variables."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            if (
-                name is None
-                and description is None
-                and public is None
-                and retention_days is None
-                and accept_new_variables is None
-                and not add_var
-            ):
-                raise BadRequest(
-                    "nothing to change: give --name, --description, --public/--private, "
-                    "--retention-days, --accept-new-variables/--no-accept-new-variables or --add-var"
-                )
-            update_dataset(
-                session,
-                dataset,
-                name=dataset.name if name is None else name,
-                description=dataset.description if description is None else description,
-                public=dataset.public if public is None else public,
-                accept_new_variables=accept_new_variables,
+    with command_transaction() as session:
+        dataset = get_dataset(session, dataset_id)
+        if (
+            name is None
+            and description is None
+            and public is None
+            and retention_days is None
+            and accept_new_variables is None
+            and not add_var
+        ):
+            raise BadRequest(
+                "nothing to change: give --name, --description, --public/--private, "
+                "--retention-days, --accept-new-variables/--no-accept-new-variables or --add-var"
             )
-            if retention_days is not None:
-                if not 0 <= retention_days <= MAX_RETENTION_DAYS:
-                    raise BadRequest(f"retention_days must be between 0 (keep forever) and {MAX_RETENTION_DAYS}")
-                dataset.retention_days = retention_days or None
-            for spec in add_var or []:
-                add_variable(session, dataset, VariableSpec.parse(spec))
-                session.refresh(dataset, ["variables"])  # the next one's position counts this one, as in `var add`
-            detail = dataset_detail(session, dataset)
-    except OwnstreamError as error:
-        fail(error)
+        update_dataset(
+            session,
+            dataset,
+            name=dataset.name if name is None else name,
+            description=dataset.description if description is None else description,
+            public=dataset.public if public is None else public,
+            accept_new_variables=accept_new_variables,
+        )
+        if retention_days is not None:
+            if not 0 <= retention_days <= MAX_RETENTION_DAYS:
+                raise BadRequest(f"retention_days must be between 0 (keep forever) and {MAX_RETENTION_DAYS}")
+            dataset.retention_days = retention_days or None
+        for spec in add_var or []:
+            add_variable(session, dataset, VariableSpec.parse(spec))
+            session.refresh(dataset, ["variables"])  # the next one's position counts this one, as in `var add`
+        detail = dataset_detail(session, dataset)
     announce()  # receivers cache each dataset's variables and its rule for new ones
     if json:
         emit_json(detail)
@@ -211,21 +201,15 @@ def dataset_edit(
 
 def dataset_delete(dataset_id: int, yes: YesOpt = False, json: JsonOpt = False) -> None:
     """Delete a dataset with its keys, devices and readings."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            confirm(f"delete dataset {dataset_id} ({dataset.name}) and all its readings", yes)
-            devices = delete_dataset(session, dataset)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        dataset = get_dataset(session, dataset_id)
+        confirm(f"delete dataset {dataset_id} ({dataset.name}) and all its readings", yes)
+        devices = delete_dataset(session, dataset)
     announce()
     accounts = DeviceAccounts(get_settings())
     for device_id in devices:  # a broker that misses this is repaired by `ownstream mqtt sync-accounts`
         accounts.revoke(dataset_id, device_id)
-    if json:
-        emit_json({"deleted": dataset_id, "devices": devices})
-    else:
-        out.print(f"deleted dataset {dataset_id}")
+    report(json, {"deleted": dataset_id, "devices": devices}, f"deleted dataset {dataset_id}")
 
 
 # variables -----------------------------------------------------------------------------------------------------
@@ -241,21 +225,19 @@ def var_add(
     json: JsonOpt = False,
 ) -> None:
     """Register variables on a dataset, so devices may send them."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            for text in variables:
-                spec = VariableSpec.parse(text)
-                add_variable(session, dataset, VariableSpec(spec.tag, spec.name, unit))
-                session.refresh(dataset, ["variables"])  # the next one's position counts this one
-            result = _variables_of(session, dataset)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        dataset = get_dataset(session, dataset_id)
+        for text in variables:
+            spec = VariableSpec.parse(text)
+            add_variable(session, dataset, VariableSpec(spec.tag, spec.name, unit))
+            session.refresh(dataset, ["variables"])  # the next one's position counts this one
+        result = _variables_of(session, dataset)
     announce()
-    if json:
-        emit_json({"id": dataset_id, "variables": result})
-    else:
-        out.print(f"dataset {dataset_id}: added {', '.join(VariableSpec.parse(t).tag for t in variables)}")
+    report(
+        json,
+        {"id": dataset_id, "variables": result},
+        f"dataset {dataset_id}: added {', '.join(VariableSpec.parse(t).tag for t in variables)}",
+    )
 
 
 @var_app.command("rename")
@@ -268,48 +250,41 @@ def var_rename(
     json: JsonOpt = False,
 ) -> None:
     """Change a variable's tag, display name or unit."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            rename_variable(session, dataset, tag, new_tag=to, name=name, unit=unit)
-            result = _variables_of(session, dataset)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        dataset = get_dataset(session, dataset_id)
+        rename_variable(session, dataset, tag, new_tag=to, name=name, unit=unit)
+        result = _variables_of(session, dataset)
     announce()
-    if json:
-        emit_json({"id": dataset_id, "variables": result})
-    else:
-        out.print(f"dataset {dataset_id}: variable {tag} saved" + (f" as {to}" if to else ""))
+    report(
+        json,
+        {"id": dataset_id, "variables": result},
+        f"dataset {dataset_id}: variable {tag} saved" + (f" as {to}" if to else ""),
+    )
 
 
 @var_app.command("remove")
 def var_remove(dataset_id: int, tag: str, yes: YesOpt = False, json: JsonOpt = False) -> None:
     """Unregister a variable and delete its readings."""
-    try:
-        with transaction(sessions()) as session:
-            dataset = get_dataset(session, dataset_id)
-            confirm(f"remove variable {tag!r} of dataset {dataset_id} and delete its readings", yes)
-            deleted = remove_variable(session, dataset, tag)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        dataset = get_dataset(session, dataset_id)
+        confirm(f"remove variable {tag!r} of dataset {dataset_id} and delete its readings", yes)
+        deleted = remove_variable(session, dataset, tag)
     announce()
-    if json:
-        emit_json({"id": dataset_id, "removed": tag, "readings_deleted": deleted})
-    else:
-        out.print(f"dataset {dataset_id}: removed {tag} ({deleted} readings deleted)")
+    report(
+        json,
+        {"id": dataset_id, "removed": tag, "readings_deleted": deleted},
+        f"dataset {dataset_id}: removed {tag} ({deleted} readings deleted)",
+    )
 
 
 # users ---------------------------------------------------------------------------------------------------------
 def user_list(json: JsonOpt = False) -> None:
     """Every user, with how many datasets each owns."""
-    try:
-        with transaction(sessions()) as session:
-            rows: list[dict[str, Any]] = [
-                {"id": u.id, "username": u.username, "datasets": n, "created_at": _iso(u.created_at)}
-                for u, n in list_users(session)
-            ]
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        rows: list[dict[str, Any]] = [
+            {"id": u.id, "username": u.username, "datasets": n, "created_at": _iso(u.created_at)}
+            for u, n in list_users(session)
+        ]
     if json:
         emit_json(rows)
         return
@@ -331,35 +306,23 @@ def user_passwd(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
-        with transaction(sessions()) as session:
-            set_password(session, user_by_name(session, name), password)
-    except OwnstreamError as error:
-        fail(error)
-    if json:
-        emit_json({"username": name, "password_changed": True})
-    else:
-        out.print(f"password of {name} changed")
+    with command_transaction() as session:
+        set_password(session, user_by_name(session, name), password)
+    report(json, {"username": name, "password_changed": True}, f"password of {name} changed")
 
 
 def user_delete(name: str, yes: YesOpt = False, json: JsonOpt = False) -> None:
     """Delete a user with their datasets, devices and readings."""
-    try:
-        with transaction(sessions()) as session:
-            user: User = user_by_name(session, name)
-            owned = session.scalar(select(func.count()).select_from(Dataset).where(Dataset.owner_id == user.id))
-            confirm(f"delete user {name!r} and their {owned} dataset(s) with all readings", yes)
-            devices = delete_user(session, user)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        user: User = user_by_name(session, name)
+        owned = session.scalar(select(func.count()).select_from(Dataset).where(Dataset.owner_id == user.id))
+        confirm(f"delete user {name!r} and their {owned} dataset(s) with all readings", yes)
+        devices = delete_user(session, user)
     announce()
     accounts = DeviceAccounts(get_settings())
     for dataset_id, device_id in devices:
         accounts.revoke(dataset_id, device_id)
-    if json:
-        emit_json({"deleted": name, "datasets": owned})
-    else:
-        out.print(f"deleted user {name} and {owned} dataset(s)")
+    report(json, {"deleted": name, "datasets": owned}, f"deleted user {name} and {owned} dataset(s)")
 
 
 def register(dataset_app: typer.Typer, user_app: typer.Typer) -> None:

@@ -8,13 +8,12 @@ import typer
 from rich.table import Table
 
 from services.cli.console import console, emit_json, out
-from services.cli.context import announce, fail, sessions
+from services.cli.context import announce, command_transaction, sessions
 from shared.config import get_settings
 from shared.datasets import get_dataset, user_by_name
 from shared.db import transaction
 from shared.device_accounts import DeviceAccounts
 from shared.devices import create_device, describe_device, find_device, list_devices, refresh_token, revoke_device
-from shared.errors import OwnstreamError
 from shared.tokens import create_user_token, describe_token
 
 device_app = typer.Typer(help="Register devices; each gets its own token for one dataset.", no_args_is_help=True)
@@ -38,14 +37,11 @@ def device_create(
     json: Annotated[bool, typer.Option("--json", help="print the device and its token as JSON")] = False,
 ) -> None:
     """Register a device in a dataset; prints its token (shown only now)."""
-    try:
-        with transaction(sessions()) as session:
-            owner = get_dataset(session, dataset).owner
-            device, token = create_device(session, owner, dataset, device_id)
-            DeviceAccounts(get_settings()).provision(device, token)  # before the commit: 503 changes nothing
-            result = {**describe_device(device), "token": token}
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        owner = get_dataset(session, dataset).owner
+        device, token = create_device(session, owner, dataset, device_id)
+        DeviceAccounts(get_settings()).provision(device, token)  # before the commit: 503 changes nothing
+        result = {**describe_device(device), "token": token}
     announce()
     show_token(result, json, "token")
 
@@ -57,14 +53,11 @@ def device_refresh(
     json: Annotated[bool, typer.Option("--json", help="print the device and its new token as JSON")] = False,
 ) -> None:
     """Give a device a new token (shown only now); the old one is refused from now on."""
-    try:
-        with transaction(sessions()) as session:
-            device = find_device(session, get_dataset(session, dataset).owner, device_id, dataset)
-            token = refresh_token(session, device)
-            DeviceAccounts(get_settings()).provision(device, token)
-            result = {**describe_device(device), "token": token}
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        device = find_device(session, get_dataset(session, dataset).owner, device_id, dataset)
+        token = refresh_token(session, device)
+        DeviceAccounts(get_settings()).provision(device, token)
+        result = {**describe_device(device), "token": token}
     announce()
     show_token(result, json, "new token")
 
@@ -75,11 +68,8 @@ def device_delete(
     device_id: Annotated[str, typer.Option("--device-id", help="the device's name")],
 ) -> None:
     """Unregister a device: its token and broker account stop working; its data stays."""
-    try:
-        with transaction(sessions()) as session:
-            revoke_device(session, find_device(session, get_dataset(session, dataset).owner, device_id, dataset))
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        revoke_device(session, find_device(session, get_dataset(session, dataset).owner, device_id, dataset))
     announce()
     if not DeviceAccounts(get_settings()).revoke(dataset, device_id):
         console.print(
@@ -118,12 +108,9 @@ def token_create(
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Make a personal API token; send it as `Authorization: Bearer <token>` (shown only now)."""
-    try:
-        with transaction(sessions()) as session:
-            row, token = create_user_token(session, user_by_name(session, user), name)
-            result = {**describe_token(row), "user": user, "token": token}
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        row, token = create_user_token(session, user_by_name(session, user), name)
+        result = {**describe_token(row), "user": user, "token": token}
     if json:
         emit_json(result)
     else:

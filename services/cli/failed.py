@@ -10,16 +10,17 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rich.table import Table
 
-from services.cli.console import console, emit_json, out
+from services.cli.console import console, emit_json, out, report
 from shared import dead_letters
 from shared.config import get_settings
+from shared.redis_clients import redis_client
 
 failed_app = typer.Typer(help="Jobs that failed past their retries (dead letters).", no_args_is_help=True)
 
 
 def _redis() -> Redis:
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=10)
+    redis = redis_client(settings, socket_timeout=10)
     try:
         redis.ping()
     except RedisError as error:
@@ -103,10 +104,7 @@ def failed_purge(
 
 def _report(verb: str, wanted: list[str], done: list[str], json: bool) -> None:
     missing = [job_id for job_id in wanted if job_id not in done]
-    if json:
-        emit_json({verb: done, "not_found": missing})
-    else:
-        out.print(f"{verb} {len(done)} job(s)")
+    report(json, {verb: done, "not_found": missing}, f"{verb} {len(done)} job(s)")
     for job_id in missing:
         console.print(f"[red]error:[/red] no failed job {job_id!r}")
     if missing:

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import psycopg
 import typer
 from psycopg import sql
-from redis import Redis
 from redis.exceptions import RedisError
 
 from services.cli.console import console
 from shared.config import Settings, get_settings
+from shared.redis_clients import redis_client
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -116,7 +116,7 @@ def ensure_redis(settings: Settings, data: Path) -> None:
     url = urlsplit(settings.redis_url)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     try:
-        Redis.from_url(settings.redis_url, socket_connect_timeout=1).ping()
+        redis_client(settings).ping()
     except RedisError:
         if host not in LOCAL_HOSTS:
             raise RuntimeError(f"Redis at {host}:{port} does not answer") from None

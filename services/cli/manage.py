@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from services.cli.console import console, emit_json
-from services.cli.context import announce, fail, sessions
+from services.cli.context import announce, command_transaction
 from shared.datasets import (
     VariableSpec,
     create_dataset,
@@ -17,8 +17,6 @@ from shared.datasets import (
     regenerate_key,
     user_by_name,
 )
-from shared.db import transaction
-from shared.errors import OwnstreamError
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Manage datasets.", no_args_is_help=True)
@@ -36,11 +34,8 @@ def user_create(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with transaction(sessions()) as session:
-            user = create_user(session, name, password)
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        user = create_user(session, name, password)
     console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
 
 
@@ -62,20 +57,17 @@ def dataset_create(
     json: Annotated[bool, typer.Option("--json", help="print id and keys as JSON")] = False,
 ) -> None:
     """Create a dataset; prints its id and its read and write keys (shown only now)."""
-    try:
-        with transaction(sessions()) as session:
-            dataset, keys = create_dataset(
-                session,
-                user_by_name(session, owner),
-                name,
-                [VariableSpec.parse(v) for v in var],
-                description=description,
-                public=public,
-                retention_days=retention_days,
-                accept_new_variables=accept_new_variables,
-            )
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        dataset, keys = create_dataset(
+            session,
+            user_by_name(session, owner),
+            name,
+            [VariableSpec.parse(v) for v in var],
+            description=description,
+            public=public,
+            retention_days=retention_days,
+            accept_new_variables=accept_new_variables,
+        )
     result = {
         "id": dataset.id,
         "name": dataset.name,
@@ -100,11 +92,8 @@ def keys_regenerate(
     if kind not in ("read", "write"):
         console.print("[red]error:[/red] kind must be read or write")
         raise typer.Exit(2)
-    try:
-        with transaction(sessions()) as session:
-            key = regenerate_key(session, get_dataset(session, dataset_id), kind)  # type: ignore[arg-type]
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        key = regenerate_key(session, get_dataset(session, dataset_id), kind)  # type: ignore[arg-type]
     announce()
     if json:
         emit_json({"id": dataset_id, "kind": kind, "key": key})

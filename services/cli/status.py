@@ -19,6 +19,7 @@ from shared.config import Settings, get_settings
 from shared.db import one_row
 from shared.queue import ingest_queue
 from shared.queue_stats import queue_stats
+from shared.redis_clients import redis_client
 
 STORAGE_SQL = """
 select (select value from ownstream_meta where key = 'storage_mode'),
@@ -123,7 +124,7 @@ def render(info: dict[str, Any]) -> None:
 def status(json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """Queue depth and age, workers and bridges alive, write rate, failed jobs, rejects, storage."""
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    redis = redis_client(settings)
     try:
         info = redis_part(redis, settings)
     except RedisError as error:

@@ -16,12 +16,11 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from services.cli.console import console, emit_json, out
-from services.cli.context import announce, fail, sessions
+from services.cli.context import announce, command_transaction
 from services.transfer import readers
 from shared.config import get_settings
 from shared.datasets import get_dataset
-from shared.db import connect_raw, one_row, transaction
-from shared.errors import OwnstreamError
+from shared.db import connect_raw, one_row
 from shared.values import ValueProblem
 
 # hot and packed readings alike (readings_in, migration 0003)
@@ -45,11 +44,8 @@ def _moment(text: str | None, default: datetime, name: str) -> datetime:
 
 
 def _dataset_variables(dataset_id: int) -> list[str]:
-    try:
-        with transaction(sessions()) as session:
-            return [v.tag for v in get_dataset(session, dataset_id).variables]
-    except OwnstreamError as error:
-        fail(error)
+    with command_transaction() as session:
+        return [v.tag for v in get_dataset(session, dataset_id).variables]
         raise  # unreachable: fail() exits
 
 

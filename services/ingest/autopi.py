@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from services.ingest.accept import require_writer
 from services.ingest.body import read_body
-from services.ingest.http import runtime
+from services.ingest.credentials import require_writer
+from services.ingest.formats import FORMATS
+from services.ingest.request import runtime, submit
 from shared.errors import Unauthorized
 from shared.http import JSON
 from shared.keys import bearer_token
@@ -25,6 +26,6 @@ async def autopi(request: Request) -> JSON:
         )
     credential = require_writer(await rt.credential(token))
     body = await read_body(request, rt.settings.max_body_bytes)
-    message = rt.acceptor.autopi(credential, body, source="http")
-    await rt.batcher.submit([message])
+    message = FORMATS["autopi"].accept(credential, body, rt.limits, source="http")
+    await submit(rt, request, message)
     return JSON({"accepted": True}, status_code=200)

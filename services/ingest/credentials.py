@@ -17,8 +17,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shared.config import Settings
+from shared.errors import Unauthorized
 from shared.keys import hash_key, keys_version_key
-from shared.thingspeak import field_tags
+from shared.thingspeak import field_variables
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,31 @@ class Credential:
     dataset_id: int
     kind: Literal["write", "read", "device"]
     device: str | None
-    variables: tuple[str, ...]  # the dataset's registered variable tags, in order
+    variables: tuple[str, ...]  # the dataset's registered variables (their ids), in order
     accepts_new: bool = False  # the dataset registers unknown variables on first sight
     declared: tuple[str, ...] | None = None  # the owner's variables, in order (None: all of `variables`)
     known: frozenset[str] = field(init=False, compare=False)
-    fields: dict[int, str] = field(init=False, compare=False)  # ThingSpeak's field number -> tag
+    fields: dict[int, str] = field(init=False, compare=False)  # ThingSpeak's field number -> variable
 
     def __post_init__(self) -> None:
         declared = self.variables if self.declared is None else self.declared
         object.__setattr__(self, "known", frozenset(self.variables))
-        object.__setattr__(self, "fields", field_tags(declared, self.known))
+        object.__setattr__(self, "fields", field_variables(declared, self.known))
 
     @property
     def can_write(self) -> bool:
         return self.kind in ("write", "device")
+
+
+def require_writer(credential: Credential | None, dataset_id: int | None = None) -> Credential:
+    """The credential if it may write `dataset_id` (or any dataset when None); 401 otherwise."""
+    if credential is None:
+        raise Unauthorized("missing or invalid write key")
+    if not credential.can_write:
+        raise Unauthorized("this key cannot write; use the dataset's write key")
+    if dataset_id is not None and credential.dataset_id != dataset_id:
+        raise Unauthorized(f"this key does not write dataset {dataset_id}")
+    return credential
 
 
 _UNKNOWN = object()
@@ -121,9 +133,9 @@ class CredentialResolver:
             dataset_id,
             kind,
             device,
-            tuple(tag for tag, _ in variables),
+            tuple(variable for variable, _ in variables),
             accepts_new=bool(accepts and accepts[0]),
-            declared=tuple(tag for tag, declared in variables if declared),
+            declared=tuple(variable for variable, declared in variables if declared),
         )
 
     def invalidate(self) -> None:

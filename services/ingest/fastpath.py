@@ -14,8 +14,7 @@ from starlette.types import Receive, Scope, Send
 from services.ingest.http import update
 from services.ingest.metrics import measured
 from shared.config import Settings
-from shared.errors import OwnstreamError
-from shared.http import DATA_ERRORS, error_response, passing_error, refused_value
+from shared.http import error_response, known_error
 
 PATHS = frozenset({"/update", "/update.json"})
 METHODS = frozenset({"GET", "POST"})
@@ -30,12 +29,8 @@ async def push(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None
     scope["app"] = app
     try:
         response = await update(Request(scope, receive))
-    except OwnstreamError as error:
-        response = error_response(error)
-    except DATA_ERRORS as error:
-        response = error_response(refused_value(error))
     except Exception as error:
-        mapped = passing_error(error)
+        mapped = known_error(error)
         if mapped is None:
             raise
         response = error_response(mapped)

@@ -4,76 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import parse_qsl
 
-import orjson
 from fastapi import APIRouter, Header, Request
 from starlette.responses import PlainTextResponse, Response
 
 from services.ingest import thingspeak as ts
-from services.ingest.accept import require_writer
 from services.ingest.body import read_body
+from services.ingest.credentials import require_writer
+from services.ingest.formats import FORMATS
 from services.ingest.idempotency import Receipt
-from services.ingest.runtime import IngestRuntime
+from services.ingest.request import json_object, push_params, runtime, submit, write_key
 from shared.errors import BadRequest
 from shared.http import JSON
 from shared.queue import QueueMessage
 from shared.thingspeak import META_NAMES
 
 router = APIRouter()
-
-FORM_TYPE = "application/x-www-form-urlencoded"
-JSON_TYPE = "application/json"
-KEY_HEADERS = ("x-thingspeakapikey", "thingspeakapikey")
-
-
-def runtime(request: Request) -> IngestRuntime:
-    return request.app.state.ingest
-
-
-def idempotency_key(request: Request) -> str | None:
-    return request.headers.get("idempotency-key")
-
-
-async def push_params(request: Request, limit: int) -> dict[str, object]:
-    """Query parameters merged with a urlencoded or JSON POST body; a repeated name is refused."""
-    pairs: list[tuple[str, object]] = list(request.query_params.multi_items())
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await read_body(request, limit)
-        if content_type == JSON_TYPE and body.strip():  # the `influxdb` client sends this type with no body
-            pairs += list(json_object(body).items())
-        elif body.strip() and content_type in (FORM_TYPE, ""):
-            try:
-                pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-            except UnicodeDecodeError:
-                raise BadRequest("form body is not UTF-8") from None
-        elif body.strip():
-            raise BadRequest(f"unsupported Content-Type {content_type!r}: use {FORM_TYPE} or {JSON_TYPE}")
-    params: dict[str, object] = {}
-    for name, value in pairs:
-        if name in params:
-            raise BadRequest(f"parameter {name!r} given more than once")
-        params[name] = value
-    return params
-
-
-def json_object(body: bytes) -> dict:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"body is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise BadRequest("body must be a JSON object")
-    return document
-
-
-def write_key(request: Request, *names: object) -> str | None:
-    """The write key: ThingSpeak's header, else the first of `names` (parameter values) that is given."""
-    for header in KEY_HEADERS:
-        if value := request.headers.get(header):
-            return value
-    return next((str(n) for n in names if n not in (None, "")), None)
 
 
 @router.api_route("/update", methods=["GET", "POST"])
@@ -83,8 +29,8 @@ async def update(request: Request) -> Response:
     rt = runtime(request)
     params = await push_params(request, rt.settings.max_body_bytes)
     credential = require_writer(await rt.credential(write_key(request, params.get("api_key"), params.get("key"))))
-    message = rt.acceptor.push(credential, params, source="http")
-    receipt = await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=credential.dataset_id)
+    message = FORMATS["push"].accept(credential, params, rt.limits, source="http")
+    receipt = await submit(rt, request, message)
     if request.url.path.endswith(".json"):
         return JSON(entry_document(message, receipt, credential.fields))
     return PlainTextResponse(str(receipt.entry_id))
@@ -114,8 +60,9 @@ async def bulk_update_json(request: Request, dataset_id: int) -> JSON:
     document = json_object(await read_body(request, rt.settings.max_body_bytes))
     key = write_key(request, document.get("write_api_key"), request.query_params.get("api_key"))
     credential = require_writer(await rt.credential(key), dataset_id)
-    message = rt.acceptor.bulk(credential, document.get("updates"), source="http", timezone=document.get("timezone"))
-    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
+    updates, timezone = document.get("updates"), document.get("timezone")
+    message = FORMATS["bulk"].accept(credential, updates, rt.limits, source="http", timezone=timezone)
+    await submit(rt, request, message)
     return JSON({"success": True}, status_code=202)
 
 
@@ -129,8 +76,8 @@ async def bulk_update_csv(request: Request, dataset_id: int) -> JSON:
     if not isinstance(updates, str) or not updates.strip():
         raise BadRequest("updates is missing: TIME,FIELD1,..,FIELD8,LATITUDE,LONGITUDE,ELEVATION,STATUS|...")
     rows = ts.csv_updates(updates, str(params.get("time_format", "")))
-    message = rt.acceptor.bulk(credential, rows, source="http", timezone=params.get("timezone"))
-    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
+    message = FORMATS["bulk"].accept(credential, rows, rt.limits, source="http", timezone=params.get("timezone"))
+    await submit(rt, request, message)
     return JSON({"success": True}, status_code=202)
 
 
@@ -144,6 +91,6 @@ async def post_readings(
     rt = runtime(request)
     credential = require_writer(await rt.credential(x_write_key), dataset_id)
     body = await read_body(request, rt.settings.max_body_bytes)
-    message = rt.acceptor.native(credential, body, source="http")
-    await rt.submit([message], idempotency_key=idempotency_key(request), dataset_id=dataset_id)
+    message = FORMATS["native"].accept(credential, body, rt.limits, source="http")
+    await submit(rt, request, message)
     return JSON({"accepted": True}, status_code=202)

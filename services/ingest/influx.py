@@ -15,30 +15,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import re
 
-import psycopg
 from fastapi import APIRouter, Request, Response
-from psycopg_pool import PoolTimeout
-from redis.exceptions import RedisError
 
-from services.ingest.accept import require_writer
 from services.ingest.body import read_body
-from services.ingest.credentials import Credential
-from services.ingest.http import push_params, runtime
+from services.ingest.credentials import Credential, require_writer
+from services.ingest.formats import FORMATS
+from services.ingest.request import push_params, runtime, submit
 from shared.errors import (
     BadRequest,
-    DatabaseUnavailable,
     NotFound,
     NotSupported,
     OwnstreamError,
-    QueueUnavailable,
     Unauthorized,
 )
-from shared.http import JSON
+from shared.http import JSON, known_error
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 VERSION = "1.8.10"  # the InfluxDB release whose write API (v1 and v2) this mirrors
@@ -53,7 +46,6 @@ CODES = {
     501: "not implemented",
     503: "unavailable",
 }
-UNAVAILABLE_DB = DatabaseUnavailable("the database is unreachable; send again later", headers={"Retry-After": "5"})
 CREATE_DATABASE = re.compile(
     r'\s*CREATE\s+DATABASE\s+(?:"(?:[^"\\]|\\.)+"|[A-Za-z_][\w.-]*)(?:\s+WITH\s+.*)?\s*', re.I | re.S
 )
@@ -114,18 +106,13 @@ async def write(request: Request, *, v1: bool) -> Response:
         credential = require_writer(await rt.credential(key))
         target_dataset(target, credential, v1=v1)
         body = await read_body(request, rt.settings.max_body_bytes)
-        message = rt.acceptor.lineproto(credential, body, precision, source="http")
-        await rt.batcher.submit([message])
-    except OwnstreamError as error:
-        return influx_error(error, v1=v1)
-    except RedisError as error:
-        log.warning("redis unavailable: %s", error)
-        return influx_error(
-            QueueUnavailable("the queue (Redis) is unreachable; send again later", headers={"Retry-After": "5"}), v1=v1
-        )
-    except (psycopg.OperationalError, PoolTimeout) as error:
-        log.warning("database unavailable: %s", error)
-        return influx_error(UNAVAILABLE_DB, v1=v1)
+        message = FORMATS["lineproto"].accept(credential, body, rt.limits, source="http", precision=precision)
+        await submit(rt, request, message)
+    except Exception as error:
+        mapped = known_error(error)
+        if mapped is None:
+            raise
+        return influx_error(mapped, v1=v1)
     return Response(status_code=204, headers=HEADERS)
 
 
@@ -196,8 +183,9 @@ async def query(request: Request) -> Response:
                     f"unsupported query {statement.strip()[:80]!r}: Ownstream accepts only CREATE DATABASE here "
                     "(datasets are created in Ownstream); read data through /api/v1/datasets/{id}/data"
                 )
-    except OwnstreamError as error:
-        return influx_error(error, v1=True)
-    except (psycopg.OperationalError, PoolTimeout):
-        return influx_error(UNAVAILABLE_DB, v1=True)
+    except Exception as error:
+        mapped = known_error(error)
+        if mapped is None:
+            raise
+        return influx_error(mapped, v1=True)
     return JSON({"results": [{"statement_id": index} for index in range(len(statements))]}, headers=HEADERS)

@@ -25,23 +25,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from psycopg_pool import ConnectionPool
-from redis import Redis
 from redis.exceptions import RedisError
 
-from services.ingest.accept import Acceptor
-from services.ingest.backlog import Backlog
-from services.ingest.credentials import CredentialResolver
-from services.ingest.entries import EntryIds
 from services.ingest.mqtt_dispatch import Dispatcher
 from services.ingest.mqtt_identity import ReceiptTimes, message_id
 from services.ingest.mqtt_metrics import BridgeMetrics
 from services.ingest.mqtt_pump import Pump, Received
 from services.ingest.rate_limit import KeyRateLimit
+from services.ingest.receiver import Receiver
 from services.ingest.topics import share_group, subscriptions
 from shared.bridge_lease import BridgeLease, acquire
 from shared.config import DEV_MQTT_PASSWORD, Settings
-from shared.queue import QueueMessage, add_messages, ingest_queue
+from shared.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +62,15 @@ class Bridge:
         self.client_id = client_id or settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
         self.subscriptions = subscriptions(share_group(broker_address(settings)[3]), registered=settings.mqtt_dynsec)
         self.metrics = BridgeMetrics()
-        self.redis = Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-        )
-        self.pool = ConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=2,
-            open=False,
-            timeout=5,
-            kwargs={"autocommit": True, "connect_timeout": 5},
-        )
-        self.credentials = CredentialResolver(settings, self.redis, self.pool)
+        self.receiver = Receiver(settings, pool_size=2)
+        self.redis, self.credentials = self.receiver.redis, self.receiver.credentials
         # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
         resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
         rate_limit = KeyRateLimit(settings.ingest_rate_per_key, settings.ingest_burst_per_key, settings.redis_namespace)
         limit = partial(rate_limit.take, self.redis) if rate_limit.enabled else None
-        dispatcher = Dispatcher(settings, self.credentials.resolve, Acceptor(settings), resolve_device, limit)
-        self.entry_ids = EntryIds(self.redis, self.pool, settings.redis_namespace)
-        self.queue = ingest_queue(self.redis, settings)
+        dispatcher = Dispatcher(settings, self.credentials.resolve, resolve_device, limit)
+        enqueuer = self.receiver.enqueuer
+        self.queue, self.backlog = enqueuer.queue, enqueuer.backlog
         self.receipts = ReceiptTimes(
             self.redis,
             settings.redis_namespace,
@@ -93,11 +78,10 @@ class Bridge:
             settings.mqtt_message_id_ttl_s,
             settings.mqtt_session_expiry_s,
         )
-        self.backlog = Backlog(settings.queue_max_backlog, settings.backlog_retry_after_s)
         self.pump = Pump(
             settings,
             dispatcher,
-            self.enqueue,
+            enqueuer.enqueue,
             self.acknowledge,
             self.metrics,
             settle=self.receipts.settle,
@@ -108,15 +92,6 @@ class Bridge:
         self._generation = 0  # bumped on every connect and disconnect: PUBACKs never cross connections
         self.subscribed = threading.Event()
         self.client = self._make_client()
-
-    def enqueue(self, messages: list[QueueMessage]) -> None:
-        """Allocate ThingSpeak entry ids (as HTTP pushes get them), then queue the batch in one transaction,
-        which also reads the queue's length for the backlog limit."""
-        self.entry_ids.assign(messages)
-        with self.redis.pipeline(transaction=True) as pipe:
-            add_messages(self.queue, self.settings, messages, pipe)
-            pipe.llen(self.queue.key)
-            self.backlog.note(pipe.execute()[-1])
 
     def room(self, stopping: Callable[[float], bool]) -> bool:
         """Wait while the queue's backlog is at its limit; False if the bridge is stopping meanwhile."""
@@ -151,8 +126,7 @@ class Bridge:
 
     # lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self.pool.open(wait=False)
-        self.credentials.start()
+        self.receiver.open()
         self.pump.start()
         host, port = self.address
         self.client.connect_async(host, port, KEEPALIVE_S, clean_start=False, properties=self._connect_properties())
@@ -163,9 +137,7 @@ class Bridge:
         self.pump.stop()
         self.client.disconnect()
         self.client.loop_stop()
-        self.credentials.stop()
-        self.pool.close()
-        self.redis.close()
+        self.receiver.close()
 
     # paho callbacks (network thread) -----------------------------------------------------------------------
     def _on_connect(
@@ -281,7 +253,7 @@ def run_bridge(settings: Settings, client_id: str | None = None) -> None:
 
 def acquire_lease(settings: Settings, client_id: str | None, broker: str) -> BridgeLease:
     """This bridge's client id lease, waiting for Redis if it is away; LeaseHeld when the id is taken."""
-    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    redis = redis_client(settings)
     delay = 0.5
     while True:
         try:

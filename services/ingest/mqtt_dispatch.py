@@ -1,9 +1,10 @@
-"""One MQTT message to one queue message: route by topic, authenticate the key it carries, make one accept call.
+"""One MQTT message to one queue message: route by topic, authenticate the key it carries, accept it in the
+format the topic names (services/ingest/formats).
 
 A `registered/{dataset}/{device}/...` topic carries no key: the broker authenticated the publisher as that
 device (dynamic security), and the registry, looked up here, says whether the device is still registered.
 
-A message the Acceptor refuses has no one to answer, so it becomes a "reject" queue message (stored in the
+A message its format refuses has no one to answer, so it becomes a "reject" queue message (stored in the
 dataset's rejected records by the worker, through the same queue) when the dataset is known, or a counted,
 logged drop when it is not. Errors that will pass (the database away) are raised, so the batch is retried.
 """
@@ -13,27 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
-from services.ingest.accept import Acceptor, require_writer
-from services.ingest.credentials import Credential
+from services.ingest.credentials import Credential, require_writer
+from services.ingest.formats import FORMATS, Limits
 from services.ingest.topics import Route, TopicError, parse_topic, redact
 from shared.config import Settings
-from shared.errors import BadRequest, OwnstreamError, RateLimited, Unauthorized
-from shared.queue import Format, QueueMessage, make_message
+from shared.errors import OwnstreamError, RateLimited, Unauthorized
+from shared.queue import QueueMessage, make_message
 
 log = logging.getLogger(__name__)
 
 RAW_LIMIT = 4096  # characters of a refused payload kept in its rejected record
-LINEPROTO_PRECISION = "ns"  # InfluxDB's default; the topic has no room for a query string
-
-FORMAT_OF: dict[str, Format] = {
-    "push": "push",
-    "field": "push",
-    "autopi": "autopi",
-    "telemetry": "telemetry",
-    "lineproto": "lineproto",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +57,18 @@ class RateCap:
 
 
 class Dispatcher:
-    """Turns (topic, payload) into an Outcome with the same Acceptor and credentials as HTTP."""
+    """Turns (topic, payload) into an Outcome with the same formats and credentials as HTTP."""
 
     def __init__(
         self,
         settings: Settings,
         resolve: Callable[[str], Credential | None],
-        acceptor: Acceptor,
         resolve_device: Callable[[int, str], Credential | None] | None = None,
         limit: Callable[[Credential], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.limits = Limits.of(settings)
         self.resolve = resolve
-        self.acceptor = acceptor
         self.resolve_device = resolve_device
         self.limit = limit  # the ingest rate limit per key (raises RateLimited), shared with HTTP through Redis
         self._keyless = RateCap(KEYLESS_PER_MINUTE, 60.0)
@@ -126,27 +116,15 @@ class Dispatcher:
     def _authorize(self, route: Route, credential: Credential | None) -> Credential:
         if route.device is not None and credential is None:
             raise Unauthorized(f"device {route.device!r} is not registered in dataset {route.dataset_id}")
-        if route.needs_device:
+        if route.device is not None or FORMATS[route.format].device_only:
             if credential is None or credential.kind != "device":
                 raise Unauthorized("missing or invalid device token")
             return credential
         return require_writer(credential, route.dataset_id)
 
     def _accept(self, route: Route, credential: Credential, payload: bytes) -> QueueMessage:
-        acceptor = self.acceptor
-        match route.kind:
-            case "push":
-                return acceptor.push(credential, form_params(payload), source="mqtt")
-            case "field":
-                assert route.field is not None  # every "field" route names its variable (topics.py)
-                return acceptor.push(credential, {route.field: text(payload)}, source="mqtt")
-            case "autopi":
-                return acceptor.autopi(credential, payload, source="mqtt")
-            case "telemetry":
-                return acceptor.telemetry(credential, payload, source="mqtt")
-            case "lineproto":
-                return acceptor.lineproto(credential, payload, LINEPROTO_PRECISION, source="mqtt")
-        raise AssertionError(route.kind)
+        fmt = FORMATS[route.format]
+        return fmt.accept(credential, fmt.from_mqtt(payload, route.field), self.limits, source="mqtt")
 
     def _reject(
         self,
@@ -168,7 +146,7 @@ class Dispatcher:
             raw = f"(payload of {len(payload)} bytes not kept: the key was not valid)"
         else:
             raw = payload[:RAW_LIMIT].decode("utf-8", "replace")
-        params = {"reason": reason, "format": FORMAT_OF[route.kind], "topic": redact(topic)}
+        params = {"reason": reason, "format": route.format, "topic": redact(topic)}
         device = credential.device if credential is not None else route.device
         message = make_message(
             "reject", dataset_id, raw, source="mqtt", device=device, received_at=received_at, params=params
@@ -180,20 +158,3 @@ class Dispatcher:
     def _drop(label: str, reason: str) -> Outcome:
         log.warning("dropped message: %s", reason)
         return Outcome(None, "dropped", label)
-
-
-def text(payload: bytes) -> str:
-    try:
-        return payload.decode()
-    except UnicodeDecodeError:
-        raise BadRequest("payload is not UTF-8") from None
-
-
-def form_params(payload: bytes) -> dict[str, str]:
-    """The `name=value&...` pairs of a ThingSpeak publish; a repeated name is refused, as over HTTP."""
-    params: dict[str, str] = {}
-    for name, value in parse_qsl(text(payload).strip(), keep_blank_values=True):
-        if name in params:
-            raise BadRequest(f"parameter {name!r} given more than once")
-        params[name] = value
-    return params

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, tzinfo
 from services.ingest.credentials import Credential
 from shared.errors import BadRequest
 from shared.thingspeak import ELEVATION, LATITUDE, LONGITUDE, STATUS
-from shared.values import TAG_RE, TimeWindow, ValueProblem, parse_time
+from shared.values import VARIABLE_RE, TimeWindow, ValueProblem, parse_time
 
 FIELD_RE = re.compile(r"^field([1-8])$")
 UPDATE_META = {"lat": LATITUDE, "long": LONGITUDE, "elevation": ELEVATION, "status": STATUS}
@@ -94,7 +94,7 @@ def text_of(value: object, where: str) -> str | None:
 
 
 def resolve(name: str, credential: Credential, meta: Mapping[str, str]) -> str:
-    """The variable tag a parameter name writes; 400 for a name the dataset does not take."""
+    """The variable a parameter name writes; 400 for a name the dataset does not take."""
     if name in credential.known:
         return name
     if match := FIELD_RE.match(name):
@@ -109,7 +109,7 @@ def resolve(name: str, credential: Credential, meta: Mapping[str, str]) -> str:
         )
     if name in meta:
         return meta[name]
-    if credential.accepts_new and TAG_RE.match(name):
+    if credential.accepts_new and VARIABLE_RE.match(name):
         return name
     slots = f"field1..field{max(credential.fields)}, " if credential.fields else ""
     if credential.accepts_new:
@@ -122,14 +122,14 @@ def resolve(name: str, credential: Credential, meta: Mapping[str, str]) -> str:
     )
 
 
-def entry_values(
+def push_values(
     params: Mapping[str, object],
     credential: Credential,
     meta: Mapping[str, str],
     ignored: frozenset[str],
     where: str = "",
 ) -> dict[str, str]:
-    """{tag: text} of one entry's parameters; location values are checked to be numbers in range."""
+    """{variable: text} of one ThingSpeak entry's parameters; location values are checked to be numbers in range."""
     values: dict[str, str] = {}
     for name, value in params.items():
         if name in ignored:
@@ -138,15 +138,15 @@ def entry_values(
         text = text_of(value, label)
         if text is None:  # blank: ThingSpeak stores no value (CSV rows leave unused columns empty)
             continue
-        tag = resolve(name, credential, meta)
-        if tag in RANGES:
-            _check_range(text, tag, label)
-        values[tag] = text
+        variable = resolve(name, credential, meta)
+        if variable in RANGES:
+            _check_range(text, variable, label)
+        values[variable] = text
     return values
 
 
-def _check_range(text: str, tag: str, label: str) -> None:
-    low, high = RANGES[tag]
+def _check_range(text: str, variable: str, label: str) -> None:
+    low, high = RANGES[variable]
     try:
         number = float(text)
     except ValueError:
@@ -173,7 +173,7 @@ def csv_updates(text: str, time_format: str) -> list[dict[str, str]]:
 
 
 def bulk_entries(updates: object, credential: Credential, tz: tzinfo, window: TimeWindow, limit: int) -> list[dict]:
-    """Checked bulk updates as [{"at": ISO} or {"dt": seconds}, "values": {tag: text}}]; one time kind."""
+    """Checked bulk updates as [{"at": ISO} or {"dt": seconds}, "values": {variable: text}}]; one time kind."""
     if not isinstance(updates, list) or not updates:
         raise BadRequest("updates must be a non-empty array")
     if len(updates) > limit:
@@ -192,7 +192,7 @@ def bulk_entries(updates: object, credential: Credential, tz: tzinfo, window: Ti
             entry: dict = {"at": parse_moment(update["created_at"], f"{where}.created_at", tz, window).isoformat()}
         else:
             entry = {"dt": _delta(update["delta_t"], f"{where}.delta_t", first=index == 0)}
-        entry["values"] = entry_values(update, credential, BULK_META, BULK_TIME, f"{where}.")
+        entry["values"] = push_values(update, credential, BULK_META, BULK_TIME, f"{where}.")
         if not entry["values"]:
             raise BadRequest(f"{where}: no values")
         entries.append(entry)

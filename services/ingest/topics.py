@@ -1,24 +1,18 @@
-"""MQTT topic forms: which accept call a topic asks for, and the key or token it carries. Pure parsing."""
+"""MQTT topic forms: which ingest format a topic asks for, and the key or token it carries. Pure parsing."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["push", "field", "autopi", "telemetry", "lineproto"]
+from services.ingest.formats import TOPICS
 
 # The roots devices publish under; the broker's ACL lets anonymous clients publish here and nowhere else.
 TOPIC_ROOTS = ("channels", "devices", "datasets")
-# Devices with broker accounts (dynamic security) publish here, each only under its own dataset and device id.
+# Devices with broker accounts (dynamic security) publish here, each only under its own dataset and device id,
+# in any format that names a topic (services/ingest/formats: IngestFormat.topic).
 REGISTERED_ROOT = "registered"
-REGISTERED_FORMS: dict[str, Kind] = {
-    "autopi": "autopi",
-    "telemetry": "telemetry",
-    "influx": "lineproto",
-    "publish": "push",
-}
 
 _DATASET_ID = re.compile(r"^[1-9][0-9]{0,9}$")
 _FIELD = re.compile(r"^field([1-9][0-9]?)$")
@@ -32,27 +26,27 @@ class TopicError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What one topic asks for: the form, the key or device token, and the dataset it names (if any).
+    """What one topic asks for: the format, the key or device token, and the dataset it names (if any).
 
     A `registered/...` topic carries no key: it names the dataset and `device` the broker let publish there.
     """
 
-    kind: Kind
+    format: str  # a name in services/ingest/formats FORMATS
     key: str
     dataset_id: int | None = None
     field: str | None = None  # the variable of a single-field ThingSpeak publish
     device: str | None = None  # the device of a registered/... topic
 
-    @property
-    def needs_device(self) -> bool:
-        return self.kind in ("autopi", "telemetry") or self.device is not None
 
-
-FORMS = (
+KEYED_FORMS = (
     "channels/{id}/publish/{write key}, channels/{id}/publish/fields/field{N}/{write key}, "
-    "devices/{token}/autopi, devices/{token}/telemetry, datasets/{id}/influx/{write key}, "
-    "registered/{id}/{device}/autopi|telemetry|influx|publish"
+    "devices/{token}/autopi, devices/{token}/telemetry, datasets/{id}/influx/{write key}"
 )
+
+
+def forms() -> str:
+    """The topic forms, for error messages."""
+    return f"{KEYED_FORMS}, registered/{{id}}/{{device}}/{'|'.join(TOPICS)}"
 
 
 def share_group(bridge_password: str) -> str:
@@ -89,16 +83,16 @@ def parse_topic(topic: str) -> Route:
         case ["channels", dataset, "publish", "fields", field, key] if key:
             if not _FIELD.match(field):
                 raise TopicError(f"{field!r} is not field1, field2, ...")
-            return Route("field", key, _dataset_id(dataset), field)
+            return Route("push", key, _dataset_id(dataset), field)
         case ["devices", token, "autopi"] if token:
             return Route("autopi", token)
         case ["devices", token, "telemetry"] if token:
             return Route("telemetry", token)
         case ["datasets", dataset, "influx", key] if key:
             return Route("lineproto", key, _dataset_id(dataset))
-        case ["registered", dataset, device, form] if device and form in REGISTERED_FORMS:
-            return Route(REGISTERED_FORMS[form], "", _dataset_id(dataset), device=device)
-    raise TopicError(f"topic {redact(topic)!r} is not one of: {FORMS}")
+        case ["registered", dataset, device, form] if device and form in TOPICS:
+            return Route(TOPICS[form], "", _dataset_id(dataset), device=device)
+    raise TopicError(f"topic {redact(topic)!r} is not one of: {forms()}")
 
 
 def redact(topic: str) -> str:

@@ -16,6 +16,7 @@ from services.worker.multijob import MultiJobWorker
 from shared.config import Settings
 from shared.metrics import QueueCollector, serve_metrics
 from shared.queue import ingest_queue
+from shared.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def run_worker(
     RQ's worker gives up when Redis goes away; this one waits for Redis and goes on working, under a fresh
     worker name (the old registration may still look alive until its TTL passes).
     """
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port:
         serve_metrics(settings.host, port, QueueCollector(redis, settings))

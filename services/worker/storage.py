@@ -48,7 +48,7 @@ join series s using (dataset_id, device, variable, tags)
 """
 
 # Variables of new series, appended after the dataset's existing ones; an existing tag is left as it is.
-# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_tags).
+# They are not declared: they take no ThingSpeak field slot (shared.thingspeak.field_variables).
 # Reserved names (`@latitude`, `@status`, ...: entry metadata, shared.thingspeak) are never variables.
 REGISTER_VARIABLES = """
 with fresh as (
@@ -141,7 +141,7 @@ class Writer:
         if rows is None:
             starts = partitions.periods_ahead(datetime.now().astimezone(), interval, self.settings.partitions_ahead)
         else:  # the span, not each row: per-row date arithmetic cost a third of the worker's time
-            times = [row[4] for row in rows]
+            times = [row.time for row in rows]
             starts = partitions.periods_between(min(times), max(times), interval)
         partitions.ensure_partitions(conn, starts, interval, self._partitions)
 
@@ -214,7 +214,7 @@ class Writer:
         The shared lock per dataset, held until this transaction ends, makes a deletion wait for this write
         and this write wait for a deletion under way: no reading is stored for a series that is going away.
         """
-        datasets = sorted({row[0] for row, series_id in zip(rows, ids, strict=True) if series_id is not None})
+        datasets = sorted({row.dataset_id for row, series_id in zip(rows, ids, strict=True) if series_id is not None})
         if not datasets:
             return ids, 0
         conn.execute(LOCK_DATASETS, (DATASET_WRITE_LOCK, datasets))
@@ -224,7 +224,7 @@ class Writer:
             return ids, 0
         for key in [key for key in self._series if key[0] in gone]:
             del self._series[key]
-        kept = [None if row[0] in gone else series_id for row, series_id in zip(rows, ids, strict=True)]
+        kept = [None if row.dataset_id in gone else series_id for row, series_id in zip(rows, ids, strict=True)]
         return kept, sum(1 for a, b in zip(ids, kept, strict=True) if a is not None and b is None)
 
     def _insert(self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]) -> int:
@@ -266,10 +266,10 @@ class Writer:
             return
         by_dataset: dict[int, int] = defaultdict(int)
         for reject in rejects:
-            by_dataset[reject[0]] += 1
+            by_dataset[reject.dataset_id] += 1
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into rejected_records (dataset_id, received_at, source, format, device, reason, raw) "
                 "select %s, %s, %s, %s, %s, %s, %s where exists (select 1 from datasets where id = %s)",
-                [(*r, r[0]) for r in rejects],
+                [(*r, r.dataset_id) for r in rejects],
             )

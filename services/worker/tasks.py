@@ -17,6 +17,7 @@ from shared import metrics, rates
 from shared.config import Settings, get_settings
 from shared.keys import announce_key_change
 from shared.queue import QueueMessage
+from shared.redis_clients import redis_client
 from shared.values import TimeWindow
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def reset_writer() -> None:
 def _redis_for(settings: Settings) -> Redis:
     global _redis
     if _redis is None:
-        _redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        _redis = redis_client(settings)
     return _redis
 
 

@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.ingest import runtime as runtime_module
+from services.ingest import enqueue as enqueue_module
 from services.ingest.idempotency import PENDING, Idempotency, Receipt
-from shared.queue import make_message
-from tests.support.factories import make_dataset
+from shared.queue import ingest_queue, make_message
+from tests.support.factories import make_dataset, make_device
 from tests.support.worker import drain
 
 FIELDS = ("field1", "field2")
@@ -78,9 +78,44 @@ def test_bulk_resend_stores_once(client, settings):
     assert entries(client, dataset) == [(1, "a"), (2, "b")]
 
 
+def queued(settings) -> int:
+    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
+
+
+def test_autopi_resend_with_the_same_key_is_queued_once(client, settings):
+    dataset = make_dataset(settings, variables=())
+    token = make_device(settings, dataset.id, "car1")
+    body = b'[{"@t": "obd.bat", "@ts": "2021-02-24T09:03:09.310362", "voltage": 12.5}]'
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for _ in range(2):
+        response = client.post("/autopi", content=body, headers={**headers, "Idempotency-Key": "upload-1"})
+        assert response.status_code == 200, response.text
+    assert queued(settings) == 1  # the resend queued nothing
+    client.post("/autopi", content=body, headers={**headers, "Idempotency-Key": "upload-2"})
+    assert queued(settings) == 2  # another key is another upload
+    drain(settings)
+    response = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key})
+    assert [(r["variable"], r["value"]) for r in response.json()["rows"]] == [("obd.bat.voltage", 12.5)]
+
+
+def test_influx_write_resend_with_the_same_key_is_queued_once(client, settings):
+    dataset = make_dataset(settings, accept_new_variables=True)
+    params = {"db": dataset.id, "p": dataset.write_key, "precision": "s"}
+    for _ in range(2):
+        response = client.post("/write", params=params, content="m v=1 1772366400", headers={"Idempotency-Key": "w"})
+        assert response.status_code == 204, response.text
+    assert queued(settings) == 1  # the resend queued nothing
+    changed = client.post("/write", params=params, content="m v=2 1772366400", headers={"Idempotency-Key": "w"})
+    assert changed.status_code == 409  # the same key for other data is refused, in InfluxDB's error shape
+    assert "different request" in changed.json()["message"]
+    drain(settings)
+    response = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": dataset.read_key})
+    assert [(r["variable"], r["value"]) for r in response.json()["rows"]] == [("m.v", 1)]
+
+
 def test_a_first_try_whose_enqueue_failed_frees_the_key_for_the_resend(client, settings, monkeypatch):
     dataset = make_dataset(settings, variables=FIELDS)
-    real = runtime_module.add_messages
+    real = enqueue_module.add_messages
     calls = []
 
     def failing_once(*args):
@@ -89,7 +124,7 @@ def test_a_first_try_whose_enqueue_failed_frees_the_key_for_the_resend(client, s
             raise RedisConnectionError("Redis went away")
         return real(*args)
 
-    monkeypatch.setattr(runtime_module, "add_messages", failing_once)
+    monkeypatch.setattr(enqueue_module, "add_messages", failing_once)
     request = {"params": {"api_key": dataset.write_key, "field1": "5"}, "headers": {"Idempotency-Key": "retry-me"}}
     first = client.get("/update", **request)
     assert first.status_code == 503 and first.headers["Retry-After"]
@@ -105,7 +140,7 @@ def test_a_resend_while_the_first_is_in_flight_is_told_to_retry(settings):
     dataset = make_dataset(settings, variables=FIELDS)
     quick = settings.model_copy(update={"idempotency_wait_s": 0.1})
     with TestClient(create_app(quick)) as client:
-        idempotency = client.app.ingest.state.ingest.idempotency
+        idempotency = client.app.ingest.state.ingest.enqueuer.idempotency
         redis_key = idempotency.redis_key(dataset.id, "busy")
         Redis.from_url(settings.redis_url).set(redis_key, PENDING + b"other-request", ex=30)
         response = client.get(

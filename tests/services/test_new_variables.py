@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from services.ingest.accept import Acceptor
 from services.ingest.credentials import Credential
+from services.ingest.formats import FORMATS, Limits
 from shared.config import Settings
 from shared.errors import BadRequest
 from tests.support.factories import make_dataset, make_device, make_token
@@ -92,12 +92,12 @@ def test_a_dataset_made_without_variables_accepts_new_ones(client, settings):
 
 
 def test_mqtt_telemetry_follows_the_same_rule():
-    acceptor = Acceptor(Settings())
+    accept, limits = FORMATS["telemetry"].accept, Limits.of(Settings())
     closed = Credential(3, "device", "car-1", ("temperature",))
     with pytest.raises(BadRequest, match="'humidity'"):
-        acceptor.telemetry(closed, b'{"humidity": 40}', source="mqtt")
+        accept(closed, b'{"humidity": 40}', limits, source="mqtt")
     open_ = Credential(3, "device", "car-1", ("temperature",), accepts_new=True)
-    assert acceptor.telemetry(open_, b'{"humidity": 40}', source="mqtt")["format"] == "telemetry"
+    assert accept(open_, b'{"humidity": 40}', limits, source="mqtt")["format"] == "telemetry"
 
 
 def test_changing_the_rule_refuses_bad_input_and_strangers(client, settings):

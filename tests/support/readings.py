@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from services.worker.normalize.rows import Batch, tags_json
+from services.worker.normalize.rows import Batch, Row, tags_json
 from services.worker.storage import Writer
 from shared.config import Settings
 from shared.values import columns
@@ -24,7 +24,7 @@ def store(
     listed = list(readings)
     numbers = {moment: n for n, moment in enumerate(sorted({r[3] for r in listed}), start=1)} if entries else {}
     rows = [
-        (dataset_id, device, variable, tags_json(tags), moment, *columns(value), numbers.get(moment))
+        Row(dataset_id, device, variable, tags_json(tags), moment, *columns(value), numbers.get(moment))
         for device, variable, tags, moment, value in listed
     ]
     try:

@@ -16,15 +16,14 @@ from services.api.dashboard.chartview import chart_context
 from services.api.dashboard.csrf import FormDep
 from services.api.dashboard.deps import LoggedInDep, OwnDatasetDep, PageUserDep, ViewableDatasetDep
 from services.api.dashboard.health import RECENT, failed_job_counts, rejected_counts
-from services.api.dashboard.render import NO_STORE, PageRoute, announce, notify, page, redirect
+from services.api.dashboard.render import NO_STORE, PageRoute, notify, page, redirect
 from services.api.dashboard.snippets import dataset_snippets, device_snippets, server_of
-from services.api.deps import RedisDep, SessionDep, SettingsDep
+from services.api.deps import AccountsDep, AnnounceDep, RedisDep, SessionDep, SettingsDep
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import latest_per_variable
 from shared.config import Settings
 from shared.datasets import add_variable, create_dataset, delete_dataset, regenerate_key, update_dataset
 from shared.dead_letters import failed_by_dataset
-from shared.device_accounts import DeviceAccounts
 from shared.devices import list_devices
 from shared.errors import OwnstreamError
 from shared.models import Dataset, RejectedRecord
@@ -131,13 +130,12 @@ def regenerate(
     session: SessionDep,
     dataset: OwnDatasetDep,
     form: FormDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    announce: AnnounceDep,
 ) -> Response:
     key = regenerate_key(session, dataset, kind)
     snippets = dataset_snippets(dataset, server_of(request), key) if kind == "write" else []
     session.commit()
-    announce(redis, settings)
+    announce()
     return page(
         request, "keys.html", headers=NO_STORE, dataset=dataset, keys={kind: key}, regenerated=True, snippets=snippets
     )
@@ -150,7 +148,7 @@ def edit_form(request: Request, dataset: OwnDatasetDep) -> Response:
 
 @router.post("/datasets/{dataset_id}/edit")
 def edit(
-    request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep, settings: SettingsDep
+    request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, announce: AnnounceDep
 ) -> Response:
     accepting = forms.checkbox(form, "accept_new_variables")
     changed_rule = accepting != dataset.accept_new_variables
@@ -169,7 +167,7 @@ def edit(
         return page(request, "dataset_edit.html", status_code=error.status_code, error=error.detail, dataset=dataset)
     session.commit()
     if added or changed_rule:  # receivers cache each dataset's variables and this rule
-        announce(redis, settings)
+        announce()
     notify(request, "Dataset saved." + (f" Added {len(added)} variable(s)." if added else ""))
     return redirect(f"/dashboard/datasets/{dataset.id}")
 
@@ -181,13 +179,17 @@ def delete_form(request: Request, dataset: OwnDatasetDep) -> Response:
 
 @router.post("/datasets/{dataset_id}/delete")
 def delete(
-    request: Request, session: SessionDep, dataset: OwnDatasetDep, form: FormDep, redis: RedisDep, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    dataset: OwnDatasetDep,
+    form: FormDep,
+    announce: AnnounceDep,
+    accounts: AccountsDep,
 ) -> Response:
     name, dataset_id = dataset.name, dataset.id
     devices = delete_dataset(session, dataset)
     session.commit()
-    announce(redis, settings)
-    accounts = DeviceAccounts(settings)
+    announce()
     for device_id in devices:  # a broker that misses this is repaired by `ownstream mqtt sync-accounts`
         accounts.revoke(dataset_id, device_id)
     notify(request, f"Dataset {name!r} is deleted.")

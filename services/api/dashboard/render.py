@@ -12,13 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from redis import Redis
 from starlette.responses import RedirectResponse, Response
 
 from services.api.dashboard.csrf import csrf_token
-from shared.config import Settings
 from shared.errors import BadRequest, OwnstreamError, Unauthorized
-from shared.keys import announce_key_change
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 TEMPLATES.env.globals["csrf_token"] = csrf_token
@@ -71,11 +68,6 @@ def page(
     context["notice"] = request.session.pop("notice", None)
     context["notice_error"] = request.session.pop("notice_error", None)
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
-
-
-def announce(redis: Redis, settings: Settings) -> None:
-    """Tell every receiver that keys or tokens changed (after the commit; a Redis failure is logged, not raised)."""
-    announce_key_change(redis, settings.redis_namespace)
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -7,13 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from redis import Redis
 
-from services.api.deps import AccountsDep, BearerDep, OptionalUserDep, RedisDep, SessionDep, SettingsDep, UserDep
+from services.api.deps import (
+    AccountsDep,
+    AnnounceDep,
+    BearerDep,
+    OptionalUserDep,
+    SessionDep,
+    UserDep,
+)
 from services.api.query.params import MAX_LIMIT, time_param, vars_param
 from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import read_range
-from shared.config import Settings
 from shared.devices import (
     create_device,
     describe_device,
@@ -25,7 +30,6 @@ from shared.devices import (
 )
 from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.http import JSON
-from shared.keys import announce_key_change
 from shared.models import Device
 
 log = logging.getLogger(__name__)
@@ -55,20 +59,13 @@ class DeviceIn(BaseModel):
     dataset_id: int = Field(validation_alias=AliasChoices("dataset_id", "datasetId"), ge=1)
 
 
-def announce(redis: Redis, settings: Settings) -> None:
-    """Tell every receiver that tokens changed (after the commit; a Redis failure is logged, not raised)."""
-    announce_key_change(redis, settings.redis_namespace)
-
-
 @router.post("/create", status_code=201)
-def create(
-    body: DeviceIn, session: SessionDep, user: UserDep, redis: RedisDep, settings: SettingsDep, accounts: AccountsDep
-) -> dict:
+def create(body: DeviceIn, session: SessionDep, user: UserDep, announce: AnnounceDep, accounts: AccountsDep) -> dict:
     """Register a device in one of the caller's datasets; the token is in this answer only."""
     device, token = create_device(session, user, body.dataset_id, body.device_id)
     accounts.provision(device, token)  # before the commit: a broker that is away fails this with nothing changed
     session.commit()
-    announce(redis, settings)  # a receiver may have cached this token as unknown
+    announce()  # a receiver may have cached this token as unknown
     return {**describe_device(device), "token": token}
 
 
@@ -78,46 +75,36 @@ def devices(session: SessionDep, user: UserDep, dataset_id: DatasetParam = None)
     return [describe_device(d) for d in list_devices(session, user, dataset_id)]
 
 
+def owned_device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> Device:
+    """The caller's device of that id (404 when it has none, or another user has it)."""
+    return find_device(session, user, device_id, dataset_id)
+
+
+OwnedDeviceDep = Annotated[Device, Depends(owned_device)]
+
+
 @router.get("/{device_id}")
-def device(device_id: str, session: SessionDep, user: UserDep, dataset_id: DatasetParam = None) -> dict:
-    return describe_device(find_device(session, user, device_id, dataset_id))
+def device(found: OwnedDeviceDep) -> dict:
+    return describe_device(found)
 
 
 @router.post("/{device_id}/token")
-def refresh(
-    device_id: str,
-    session: SessionDep,
-    user: UserDep,
-    redis: RedisDep,
-    settings: SettingsDep,
-    accounts: AccountsDep,
-    dataset_id: DatasetParam = None,
-) -> dict:
+def refresh(found: OwnedDeviceDep, session: SessionDep, announce: AnnounceDep, accounts: AccountsDep) -> dict:
     """A new token for the device; the old one is refused by every receiver within a second."""
-    found = find_device(session, user, device_id, dataset_id)
     token = refresh_token(session, found)
     accounts.provision(found, token)  # before the commit, as for a new device
     session.commit()
-    announce(redis, settings)
+    announce()
     return {**describe_device(found), "token": token}
 
 
 @router.delete("/{device_id}", status_code=204)
-def revoke(
-    device_id: str,
-    session: SessionDep,
-    user: UserDep,
-    redis: RedisDep,
-    settings: SettingsDep,
-    accounts: AccountsDep,
-    dataset_id: DatasetParam = None,
-) -> Response:
+def revoke(found: OwnedDeviceDep, session: SessionDep, announce: AnnounceDep, accounts: AccountsDep) -> Response:
     """Unregister the device: its token is refused from now on; its data stays."""
-    found = find_device(session, user, device_id, dataset_id)
     key = (found.dataset_id, found.device_id)
     revoke_device(session, found)
     session.commit()
-    announce(redis, settings)  # first: the bridge refuses the device from now on, account or not
+    announce()  # first: the bridge refuses the device from now on, account or not
     accounts.revoke(*key)  # after the commit; a broker away is logged and left to `ownstream mqtt sync-accounts`
     return Response(status_code=204)
 

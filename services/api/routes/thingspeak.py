@@ -22,7 +22,7 @@ from services.api.thingspeak_xml import feed_xml
 from shared.errors import BadRequest, NotFound
 from shared.http import JSON
 from shared.models import Dataset
-from shared.thingspeak import META_NAMES, STATUS, field_tags, zone
+from shared.thingspeak import META_NAMES, STATUS, field_variables, zone
 from shared.values import ValueProblem, parse_time
 
 router = APIRouter(prefix="/channels")
@@ -119,8 +119,8 @@ def _flag(params: Mapping[str, str], name: str) -> bool:
 
 # shapes --------------------------------------------------------------------------------------------------------
 def fields(dataset: Dataset) -> dict[str, str]:
-    """{"field1": tag, ...}: the dataset's field slots (shared.thingspeak.field_tags)."""
-    slots = field_tags([v.tag for v in dataset.variables if v.declared], {v.tag for v in dataset.variables})
+    """{"field1": tag, ...}: the dataset's field slots (shared.thingspeak.field_variables)."""
+    slots = field_variables([v.tag for v in dataset.variables if v.declared], {v.tag for v in dataset.variables})
     return {f"field{n}": tag for n, tag in slots.items()}
 
 

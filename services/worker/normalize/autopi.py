@@ -12,7 +12,7 @@ import orjson
 
 from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, raw_json
 from shared.queue import QueueMessage
-from shared.values import TAG_RE, ValueProblem, flatten, parse_time
+from shared.values import VARIABLE_RE, ValueProblem, flatten, parse_time
 
 TYPE, TIME, TAG = "@t", "@ts", "@tag"
 EVENT_PREFIX = "event."
@@ -67,7 +67,7 @@ def add_record(
         if value is None:  # JSON null: the device had no value to send
             continue
         variable = f"{kind}.{path}"
-        if not TAG_RE.match(variable):
+        if not VARIABLE_RE.match(variable):
             raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
         if known is not None and variable not in known:
             raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")

@@ -1,4 +1,4 @@
-"""Ownstream's own JSON: {"readings": [{"time": ISO, "device": "...", "values": {"tag": value}}]}."""
+"""Ownstream's own JSON: {"readings": [{"time": ISO, "device": "...", "values": {"variable": value}}]}."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             device = reading.get("device") or message.get("device") or ""
             if not isinstance(device, str):
                 raise ValueProblem("device must be a string")
-            for tag, value in flatten(reading["values"]):
-                batch.add(dataset_id, device, tag, NO_TAGS, moment, value)
+            for variable, value in flatten(reading["values"]):
+                batch.add(dataset_id, device, variable, NO_TAGS, moment, value)
         except ValueProblem as problem:
             del batch.rows[start:]
             batch.reject(message, str(problem), reading)

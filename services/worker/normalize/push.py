@@ -17,13 +17,13 @@ def add_entry(
     batch: Batch, message: QueueMessage, values: dict[str, str], moment: datetime, entry_id: int | None
 ) -> None:
     dataset_id, device = message["dataset_id"], message.get("device") or ""
-    for tag, text in values.items():
-        value = text if tag == STATUS else scalar_from_text(text)
-        batch.add(dataset_id, device, tag, NO_TAGS, moment, value, entry_id)
+    for variable, text in values.items():
+        value = text if variable == STATUS else scalar_from_text(text)
+        batch.add(dataset_id, device, variable, NO_TAGS, moment, value, entry_id)
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
-    """One entry: {tag: text}, at params.created_at or the receive time."""
+    """One entry: {variable: text}, at params.created_at or the receive time."""
     values: dict[str, str] = message["payload"]
     params = message.get("params") or {}
     start = len(batch.rows)

@@ -25,10 +25,10 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
     for item in items:
         start = len(batch.rows)
         try:
-            moment, values = telemetry.entry_values(item)
+            moment, values = telemetry.time_and_values(item)
             moment = context.window.check(moment or received)
-            for tag, value in flatten(values):
-                batch.add(dataset_id, device, tag, NO_TAGS, moment, value)
+            for variable, value in flatten(values):
+                batch.add(dataset_id, device, variable, NO_TAGS, moment, value)
         except ValueProblem as problem:
             del batch.rows[start:]
             batch.reject(message, str(problem), item)

@@ -1,11 +1,10 @@
-"""The dispatcher is the MQTT edge: topic → credential → one Acceptor call, or a reject, or a counted drop."""
+"""The dispatcher is the MQTT edge: topic → credential → one format's accept, or a reject, or a counted drop."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from services.ingest.accept import Acceptor
 from services.ingest.credentials import Credential
 from services.ingest.mqtt_dispatch import KEYLESS_PER_MINUTE, Dispatcher
 from services.ingest.topics import redact
@@ -20,7 +19,7 @@ KEYS = {"wk": WRITE, "rk": READ, "tok": DEVICE}
 @pytest.fixture
 def dispatcher():
     settings = Settings(max_body_bytes=2048)
-    return Dispatcher(settings, KEYS.get, Acceptor(settings))
+    return Dispatcher(settings, KEYS.get)
 
 
 def test_push_and_field_forms_become_push_messages(dispatcher):
@@ -89,7 +88,7 @@ REGISTERED = {(3, "car-1"): DEVICE}
 
 def registered_dispatcher(resolve_device=REGISTERED.get) -> Dispatcher:
     settings = Settings(max_body_bytes=2048)
-    return Dispatcher(settings, KEYS.get, Acceptor(settings), lambda dataset, device: resolve_device((dataset, device)))
+    return Dispatcher(settings, KEYS.get, lambda dataset, device: resolve_device((dataset, device)))
 
 
 @pytest.mark.parametrize(

@@ -22,14 +22,14 @@ def vocabulary(*tags: str, accepts_new: bool = False) -> Credential:
 
 def test_field_numbers_are_positions_and_own_tags_win():
     variables = ("temperature", "status", "field1")
-    values = ts.entry_values(
+    values = ts.push_values(
         {"field2": "x", "field1": "1", "temperature": "2", "lat": "1.5", "key": "k"},
         vocabulary(*variables),
         ts.UPDATE_META,
         ts.UPDATE_IGNORED,
     )
     assert values == {"status": "x", "field1": "1", "temperature": "2", LATITUDE: "1.5"}
-    assert ts.entry_values({"status": "up"}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {STATUS: "up"}
+    assert ts.push_values({"status": "up"}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {STATUS: "up"}
 
 
 @pytest.mark.parametrize(
@@ -45,11 +45,11 @@ def test_field_numbers_are_positions_and_own_tags_win():
 )
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(BadRequest, match=message):
-        ts.entry_values(params, vocabulary("a", "b"), ts.UPDATE_META, ts.UPDATE_IGNORED)
+        ts.push_values(params, vocabulary("a", "b"), ts.UPDATE_META, ts.UPDATE_IGNORED)
 
 
 def test_blank_values_are_no_values():
-    assert ts.entry_values({"field1": "", "field9": ""}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {}
+    assert ts.push_values({"field1": "", "field9": ""}, vocabulary("a"), ts.UPDATE_META, ts.UPDATE_IGNORED) == {}
 
 
 @pytest.mark.parametrize(
@@ -96,11 +96,11 @@ def test_field_slots_belong_to_declared_variables_and_new_names_follow_the_datas
     registered_later = Credential(1, "write", None, ("temperature", "weather.door"), declared=("temperature",))
     assert registered_later.fields == {1: "temperature"}  # a variable registered on first sight takes no slot
     with pytest.raises(BadRequest, match="no field2"):
-        ts.entry_values({"field2": "1"}, registered_later, ts.UPDATE_META, ts.UPDATE_IGNORED)
+        ts.push_values({"field2": "1"}, registered_later, ts.UPDATE_META, ts.UPDATE_IGNORED)
     open_dataset = Credential(1, "write", None, ("field1",), accepts_new=True, declared=())
-    values = ts.entry_values(
+    values = ts.push_values(
         {"field1": "1", "field2": "2", "wind": "3", "twitter": "me"}, open_dataset, ts.UPDATE_META, ts.UPDATE_IGNORED
     )
     assert values == {"field1": "1", "field2": "2", "wind": "3"}
     with pytest.raises(BadRequest, match="unknown field 'bad name'"):
-        ts.entry_values({"bad name": "1"}, open_dataset, ts.UPDATE_META, ts.UPDATE_IGNORED)
+        ts.push_values({"bad name": "1"}, open_dataset, ts.UPDATE_META, ts.UPDATE_IGNORED)

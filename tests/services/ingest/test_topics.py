@@ -11,7 +11,7 @@ from services.ingest.topics import Route, TopicError, parse_topic, redact, share
     ("topic", "route"),
     [
         ("channels/12/publish/KEY", Route("push", "KEY", 12)),
-        ("channels/12/publish/fields/field3/KEY", Route("field", "KEY", 12, "field3")),
+        ("channels/12/publish/fields/field3/KEY", Route("push", "KEY", 12, "field3")),
         ("devices/TOKEN/autopi", Route("autopi", "TOKEN")),
         ("devices/TOKEN/telemetry", Route("telemetry", "TOKEN")),
         ("datasets/7/influx/KEY", Route("lineproto", "KEY", 7)),

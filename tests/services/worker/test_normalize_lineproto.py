@@ -36,12 +36,15 @@ def test_fields_become_measurement_dot_field_with_types_and_tags():
 
 def test_tag_order_does_not_change_the_series():
     batch = run("m,a=1,b=2 v=1 1772366400000000000\nm,b=2,a=1 v=2 1772366401000000000")
-    assert {row[3] for row in batch.rows} == {'{"a":"1","b":"2"}'}
+    assert {row.tags for row in batch.rows} == {'{"a":"1","b":"2"}'}
 
 
 def test_no_timestamp_gets_the_receive_time_and_device_comes_from_the_message():
     batch = run("m v=1\nm w=2i", device="sensor-1")
-    assert [(row[1], row[2], row[4]) for row in batch.rows] == [("sensor-1", "m.v", NOW), ("sensor-1", "m.w", NOW)]
+    assert [(row.device, row.variable, row.time) for row in batch.rows] == [
+        ("sensor-1", "m.v", NOW),
+        ("sensor-1", "m.w", NOW),
+    ]
     assert [row[3] for row in batch.rows] == ["{}", "{}"]
 
 

@@ -62,10 +62,10 @@ def test_every_mqtt_snippet_names_a_topic_form_the_bridge_accepts():
         if snippet.text.startswith("mosquitto_pub"):
             assert option(snippet.text, "-h") == "broker.example"
             route = parse_topic(option(snippet.text, "-t"))
-            forms[snippet.id] = (route.kind, route.key or route.device, route.dataset_id)
+            forms[snippet.id] = (route.format, route.key or route.device, route.dataset_id)
     assert forms == {
         "mqtt-publish": ("push", "wk", 7),
-        "mqtt-field": ("field", "wk", 7),
+        "mqtt-field": ("push", "wk", 7),
         "mqtt-influx": ("lineproto", "wk", 7),
         "mqtt-telemetry": ("telemetry", "tok", None),
         "mqtt-autopi": ("autopi", "tok", None),
