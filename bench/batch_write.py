@@ -130,7 +130,9 @@ def run(fmt: str, requests: int, devices: int, workers: int, concurrency: int, p
     total = requests * per_request * fields
     env = bench_env(f"ownstream_bench_{fmt}")
     settings = Settings()
-    dataset = make_dataset(settings, variables=tuple(f"v{k}" for k in range(fields)))
+    # native names its variables v0..; line protocol and AutoPi name theirs (m.v0, obd...): a dataset made without
+    # variables takes them as they come (a dataset with declared variables refuses new ones)
+    dataset = make_dataset(settings, variables=tuple(f"v{k}" for k in range(fields)) if fmt == "native" else ())
     payloads = [body(fmt, r, per_request, devices, fields) for r in range(requests)]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
