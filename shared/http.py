@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
 import psycopg_pool
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError as SADataError
@@ -23,6 +24,24 @@ log = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, SAOperationalError)
 DATA_ERRORS = (psycopg.DataError, SADataError)
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def route_per_method(router: APIRouter, path: str, methods: Sequence[str]) -> Callable[[Endpoint], Endpoint]:
+    """Register an endpoint for `path` once per method: each (method, path) gets its own OpenAPI operation id
+    (one route with several methods gives them all the same id, which OpenAPI forbids and client generators trip
+    on)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method in methods:
+            name = re.sub(r"\W", "_", path.strip("/"))
+            operation = f"{endpoint.__name__}_{name}_{method.lower()}"
+            router.add_api_route(path, endpoint, methods=[method], operation_id=operation)
+        return endpoint
+
+    return register
 
 
 class JSON(JSONResponse):

@@ -15,15 +15,15 @@ from services.ingest.formats import FORMATS
 from services.ingest.idempotency import Receipt
 from services.ingest.request import json_object, push_params, runtime, submit, write_key
 from shared.errors import BadRequest
-from shared.http import JSON
+from shared.http import JSON, route_per_method
 from shared.queue import QueueMessage
 from shared.thingspeak import META_NAMES
 
 router = APIRouter()
 
 
-@router.api_route("/update", methods=["GET", "POST"])
-@router.api_route("/update.json", methods=["GET", "POST"])
+@route_per_method(router, "/update", ["GET", "POST"])
+@route_per_method(router, "/update.json", ["GET", "POST"])
 async def update(request: Request) -> Response:
     """ThingSpeak's write (/update?api_key=KEY&field1=..): the new entry id as text, or the entry as JSON."""
     rt = runtime(request)

@@ -30,7 +30,7 @@ from shared.errors import (
     OwnstreamError,
     Unauthorized,
 )
-from shared.http import JSON, known_error
+from shared.http import JSON, known_error, route_per_method
 
 router = APIRouter()
 
@@ -128,7 +128,7 @@ async def write_v1(request: Request) -> Response:
     return await write(request, v1=True)
 
 
-@router.api_route("/ping", methods=["GET", "HEAD"])
+@route_per_method(router, "/ping", ["GET", "HEAD"])
 async def ping(request: Request) -> Response:
     """InfluxDB's liveness check: 204 with the version header (200 with JSON when verbose)."""
     if request.query_params.get("verbose", "").lower() in ("true", "1"):
@@ -161,7 +161,7 @@ async def flux_query() -> JSON:
     return influx_error(error, v1=False)
 
 
-@router.api_route("/query", methods=["GET", "POST"])
+@route_per_method(router, "/query", ["GET", "POST"])
 async def query(request: Request) -> Response:
     """`CREATE DATABASE` (which Telegraf sends on start) succeeds and changes nothing; other queries are refused."""
     try:
