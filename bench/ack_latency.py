@@ -9,7 +9,6 @@ Run: `uv run python -m bench.ack_latency --rate 50000`.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
@@ -18,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bench.batch_write import SHAPES, body
-from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes, wait_http
+from bench.stack import bench_env, keep, make_dataset, ownstream, processes, wait_http
 from bench.wait import wait_workers
 from shared.config import Settings
 from tests.support.services import free_port
@@ -121,12 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         **run(args.rate, args.probes, args.workers),
         "target": "p99_ms <= 1000",
     }
-    out = RESULTS / "ack_latency.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return keep("ack_latency", record)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Run: `uv run python -m bench.batch_write [--format native|lineproto|autopi]`.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ import httpx
 import orjson
 import psycopg
 
-from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, processes, wait_http
+from bench.stack import bench_env, influx_peer, keep, make_dataset, ownstream, processes, wait_http
 from bench.wait import stored_readings, wait_workers
 from services.worker import partitions
 from shared.config import Settings
@@ -189,12 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         **result,
         "target": "ratio_to_ceiling >= 0.8",
     }
-    out = RESULTS / "batch_write.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return keep("batch_write", record)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ across the chart. Targets (issue 12): chart within 2 s of navigation, zoom redra
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench import bulk_load
-from bench.stack import RESULTS, ROOT, bench_env, make_dataset, ownstream, processes, wait_http
+from bench.stack import ROOT, bench_env, keep, make_dataset, ownstream, processes, wait_http
 from shared.config import Settings
 from shared.migrate import upgrade
 from tests.support.services import checkout_tag, free_port
@@ -195,11 +194,7 @@ def main() -> None:
         **figures,
         "targets": {"navigation_to_chart_s": 2.0, "zoom_redraw_s": 0.5},
     }
-    print(json.dumps(record, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "dashboard.json"
-    history = json.loads(path.read_text()) if path.exists() else []
-    path.write_text(json.dumps([*history, record], indent=2) + "\n")
+    keep("dashboard", record)
 
 
 if __name__ == "__main__":

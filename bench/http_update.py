@@ -7,17 +7,15 @@ Run: `uv run python -m bench.http_update`.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import psycopg
 
-from bench.stack import RESULTS, bench_env, influx_peer, make_dataset, ownstream, parse_wrk, processes, wait_http
+from bench.stack import bench_env, influx_peer, keep, make_dataset, ownstream, parse_wrk, processes, wait_http
 from shared.config import Settings
 from tests.support.services import free_port
 
@@ -83,12 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio": round(ours["requests_per_s"] / peer["requests_per_s"], 3),
         "target": "ratio >= 0.5 and ownstream p99 <= 50 ms",
     }
-    out = RESULTS / "http_update.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    Path(out).write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return keep("http_update", record)
 
 
 if __name__ == "__main__":

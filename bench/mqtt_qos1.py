@@ -9,7 +9,6 @@ Run: `uv run python -m bench.mqtt_qos1 [--bridges 2]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes
+from bench.stack import bench_env, keep, make_dataset, ownstream, processes
 from bench.wait import stored_readings, wait_workers
 from shared.config import Settings
 from tests.support.factories import make_device
@@ -143,12 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ownstream": result,
         "target": "messages_per_s >= 10000 with one bridge and two workers",
     }
-    out = RESULTS / "mqtt_qos1.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return keep("mqtt_qos1", record)
 
 
 if __name__ == "__main__":

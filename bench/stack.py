@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,16 @@ PEER = next(
     ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start",
 )
 RESULTS = ROOT / "bench" / "results"
+
+
+def keep(name: str, record: dict) -> dict:
+    """Append `record` to bench/results/<name>.json (every run is kept), print it, and return it."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    history = json.loads(out.read_text()) if out.exists() else []
+    out.write_text(json.dumps([*history, record], indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    return record
 
 
 def fresh_database(name: str) -> str:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from bench.stack import RESULTS, bench_env, make_dataset
+from bench.stack import bench_env, keep, make_dataset
 from services.worker import packing
 from services.worker.normalize.rows import Batch
 from services.worker.storage import Writer
@@ -120,11 +120,7 @@ def main() -> None:
         **results,
         "target": "bytes_per_value <= 60",
     }
-    out = RESULTS / "storage.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    keep("storage", record)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from bench.stack import RESULTS
+from bench.stack import keep
 from shared.config import Settings
 from shared.migrate import upgrade
 
@@ -75,10 +75,7 @@ def main() -> None:
         **results,
         "target": "bytes_per_value_compressed <= 5",
     }
-    out = RESULTS / "storage_timescale.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
+    keep("storage_timescale", record)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ Run: `uv run python -m bench.workers --workers 1 2 4`.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from redis import Redis
 
-from bench.stack import RESULTS, bench_env, make_dataset, ownstream, processes
+from bench.stack import bench_env, keep, make_dataset, ownstream, processes
 from bench.wait import stored_readings, wait_workers
 from shared.config import Settings
 from shared.queue import enqueue_messages, ingest_queue, make_message
@@ -94,12 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         "by_workers": [run(w, args.values, args.per_job) for w in args.workers],
         "note": "timed from the queued jobs' release to the last commit; worker start-up is not timed",
     }
-    out = RESULTS / "workers.json"
-    history = json.loads(out.read_text()) if out.exists() else []
-    history.append(record)
-    out.write_text(json.dumps(history, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return keep("workers", record)
 
 
 if __name__ == "__main__":
