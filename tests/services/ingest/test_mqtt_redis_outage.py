@@ -2,78 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import orjson
 import psycopg
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
 
 from services.ingest.mqtt import Bridge
+from tests.support.drills import PrivateRedis
 from tests.support.factories import make_dataset, make_device
 from tests.support.http import wait_for
 from tests.support.mqtt import publish_all
-from tests.support.services import free_port
 from tests.support.worker import drain
 
 BASE_MS = 1_767_225_600_000
 
 
-class PrivateRedis:
-    """redis-server on a free port with AOF (fsync always), stoppable and restartable on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        directory.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, timeout=10, what="private redis")
-
-    def answers(self) -> bool:
-        try:
-            return bool(Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
-        except RedisError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
+    server = PrivateRedis(tmp_path / "redis")  # started; kill() and start() again on the same port
     yield server
-    server.stop()
+    server.kill()
 
 
 def messages(token: str, start: int, stop: int) -> list[tuple[str, bytes]]:
@@ -95,7 +42,7 @@ def test_redis_outage_holds_acks_and_the_bridge_resumes(settings, broker, privat
         publish_all(broker.port, messages(token, 0, 100))
         wait_for(lambda: m.value(m.acked) == 100, what="first acks")
 
-        private_redis.stop()
+        private_redis.kill()
         publish_all(broker.port, messages(token, 100, 300))
         wait_for(lambda: m.value(m.retries) >= 2, timeout=15, what="enqueue retries")
         assert m.value(m.acked) == 100  # nothing acknowledged while Redis is away
