@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from services.api.query.times import EARLIEST, LATEST
 from services.api.readings import _cursor, driver_connection
 from services.api.thingspeak_buckets import MAX_FILLED_BUCKETS, bucketed_feed
 
@@ -41,6 +42,18 @@ class FeedQuery:
     step: timedelta | None = None
     origin: datetime | None = None  # where buckets start (local midnight for daily buckets)
     round_to: int | None = None
+
+    def params(self) -> dict:
+        """The parameters of the feed's SQL (an open window runs from EARLIEST to LATEST)."""
+        return {
+            "ds": self.dataset_id,
+            "tags": self.tags,
+            "limit": self.limit,
+            "start": self.start or EARLIEST,
+            "end": self.end or LATEST,
+            "step": self.step,
+            "origin": self.origin,
+        }
 
 
 def _entries_sql(count: int) -> str:
@@ -110,10 +123,6 @@ def _bucketed_sql(count: int, aggregate: str, round_to: int | None) -> str:
     )
 
 
-EARLIEST = datetime.fromisoformat("0001-01-02T00:00:00+00:00")
-LATEST = datetime.fromisoformat("9999-12-30T00:00:00+00:00")
-
-
 def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
     """Rows (created_at, entry_id or None, value text per tag...) oldest first."""
     if query.aggregate in ("average", "sum"):
@@ -125,17 +134,8 @@ def read_feed(session: Session, query: FeedQuery) -> list[tuple]:
         sql = _bucketed_sql(count, query.aggregate, query.round_to)
     else:
         sql = _plain_sql(count, query.round_to)
-    params = {
-        "ds": query.dataset_id,
-        "tags": query.tags,
-        "limit": query.limit,
-        "start": query.start or EARLIEST,
-        "end": query.end or LATEST,
-        "step": query.step,
-        "origin": query.origin,
-    }
     with _cursor(session) as cur:
-        cur.execute(sql, params)
+        cur.execute(sql, query.params())
         return cur.fetchall()
 
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from services.api.thingspeak_buckets import bucketed_feed
-from services.api.thingspeak_feeds import EARLIEST, LATEST, FeedQuery, _bucketed_sql
+from services.api.thingspeak_feeds import FeedQuery, _bucketed_sql
 from tests.support.factories import make_dataset
 from tests.support.readings import store
 
@@ -18,16 +18,7 @@ START = datetime(2026, 1, 31, 18, 0, tzinfo=UTC)
 
 def raw_feed(conn, query: FeedQuery) -> list[tuple]:
     """The feed computed from raw entries (the general path)."""
-    params = {
-        "ds": query.dataset_id,
-        "tags": query.tags,
-        "limit": query.limit,
-        "start": query.start or EARLIEST,
-        "end": query.end or LATEST,
-        "step": query.step,
-        "origin": query.origin,
-    }
-    return conn.execute(_bucketed_sql(len(query.tags), query.aggregate, query.round_to), params).fetchall()
+    return conn.execute(_bucketed_sql(len(query.tags), query.aggregate, query.round_to), query.params()).fetchall()
 
 
 @pytest.mark.parametrize(
