@@ -18,6 +18,19 @@ TYPE, TIME, TAG = "@t", "@ts", "@tag"
 EVENT_PREFIX = "event."
 
 
+_VALID: set[str] = set()  # variable names already checked in this process (a device sends the same ones)
+_VALID_MAX = 100_000
+
+
+def _valid_name(variable: str) -> bool:
+    if not VARIABLE_RE.match(variable):
+        return False
+    if len(_VALID) >= _VALID_MAX:
+        _VALID.clear()
+    _VALID.add(variable)
+    return True
+
+
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
     try:
         records = orjson.loads(message["payload"])
@@ -57,7 +70,11 @@ def add_record(
     except ValueProblem as problem:
         raise ValueProblem(f"@ts: {problem}") from None
     fields = {key: value for key, value in record.items() if key not in (TYPE, TIME)}
-    paths = list(flatten(fields))  # first: refuses nesting too deep to keep
+    # first: refuses nesting too deep to keep; flat records (the common case) skip the generator
+    if any(isinstance(value, dict | list) for value in fields.values()):
+        paths = list(flatten(fields))
+    else:
+        paths = list(fields.items())
     if kind.startswith(EVENT_PREFIX):
         tag = fields.get(TAG, "")
         if not isinstance(tag, str):
@@ -67,7 +84,7 @@ def add_record(
         if value is None:  # JSON null: the device had no value to send
             continue
         variable = f"{kind}.{path}"
-        if not VARIABLE_RE.match(variable):
+        if variable not in _VALID and not _valid_name(variable):
             raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
         if known is not None and variable not in known:
             raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")
