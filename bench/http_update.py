@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 import httpx
 import psycopg
 
-from bench.stack import bench_env, influx_peer, keep, make_dataset, ownstream, parse_wrk, processes, wait_http
+from bench.stack import (
+    bench_env,
+    influx_peer,
+    install_tools,
+    keep,
+    make_dataset,
+    ownstream,
+    parse_wrk,
+    processes,
+    wait_http,
+)
 from shared.config import Settings
 from tests.support.services import free_port
 
@@ -53,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--processes", type=int, default=2, help="Ownstream HTTP processes")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    install_tools("wrk", "influxd")
 
     with influx_peer() as influx, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         httpx.post(f"{influx}/query", data={"q": "CREATE DATABASE bench"})

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.stack import bench_env, keep, make_dataset, ownstream, processes
+from bench.stack import bench_env, install_tools, keep, make_dataset, ownstream, processes
 from bench.wait import stored_readings, wait_workers
 from shared.config import Settings
 from tests.support.factories import make_device
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bridges", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    install_tools("mosquitto_pub")
     result = run(args.messages, args.clients, args.bridges, args.workers)
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,22 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import ack_latency, batch_write, http_update, mqtt_qos1, workers
-from bench.stack import RESULTS, ROOT
+from bench.stack import RESULTS, ROOT, install_tools
 
-# tool: (Debian package, the benchmarks that use it)
-TOOLS = {
-    "wrk": ("wrk", {"B1"}),
-    "mosquitto_pub": ("mosquitto-clients", {"B3"}),
-    "influxd": ("influxdb", {"B1", "B2", "B5"}),
-}
-
-
-def install_tools(wanted: set[str]) -> None:
-    missing = [package for tool, (package, users) in TOOLS.items() if users & wanted and shutil.which(tool) is None]
-    if missing:
-        print(f"installing {' '.join(missing)} (apt-get)", flush=True)
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+# the tools each benchmark drives (bench.stack.install_tools installs them with apt-get when missing)
+TOOLS = {"B1": ("wrk", "influxd"), "B2": ("influxd",), "B3": ("mosquitto_pub",), "B5": ("influxd",)}
 
 
 def median_record(records: list[dict]) -> dict:
@@ -162,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "only": args.only,
     }
     wanted = set(args.only or ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"])
-    install_tools(wanted)
+    install_tools(*(tool for key in sorted(wanted) for tool in TOOLS.get(key, ())))
     seconds = "3" if q else "10"
     if "B1" in wanted:
         result["B1"] = [

@@ -24,6 +24,19 @@ from tests.support.factories import make_dataset
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# Debian packages of the tools benchmarks drive: each benchmark asks for its own (so it also runs alone)
+TOOL_PACKAGES = {"wrk": "wrk", "mosquitto_pub": "mosquitto-clients", "influxd": "influxdb"}
+
+
+def install_tools(*tools: str) -> None:
+    """Install the Debian packages of `tools` that are missing (apt-get, as root)."""
+    missing = sorted({TOOL_PACKAGES[tool] for tool in tools if shutil.which(tool) is None})
+    if missing:
+        print(f"installing {' '.join(missing)} (apt-get)", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+
+
 # the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
 PEER = next(
     (
