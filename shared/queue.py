@@ -70,6 +70,14 @@ def ingest_queue(redis: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
 
 
+def describe(messages: list[QueueMessage]) -> str:
+    """A queued job's description: how many messages, of which formats, for which datasets."""
+    formats = sorted({m["format"] for m in messages})
+    datasets = sorted({m["dataset_id"] for m in messages})
+    shown = ",".join(map(str, datasets[:5])) + (",..." if len(datasets) > 5 else "")
+    return f"{INGEST_JOB}: {len(messages)} message(s), {'/'.join(formats)}, dataset {shown}"
+
+
 def add_messages(queue: Queue, settings: Settings, messages: list[QueueMessage], pipe: Pipeline) -> int:
     """Queue `messages` as RQ jobs of at most `enqueue_max_batch` each on `pipe` (the caller executes it, maybe
     with more commands); returns the number of jobs."""
@@ -77,9 +85,13 @@ def add_messages(queue: Queue, settings: Settings, messages: list[QueueMessage],
     step = settings.enqueue_max_batch
     jobs = 0
     for start in range(0, len(messages), step):
+        chunk = messages[start : start + step]
         queue.enqueue_call(
             INGEST_JOB,
-            args=(messages[start : start + step],),
+            args=(chunk,),
+            # what `rq info` and `ownstream failed` show; RQ's default is the repr of every message, built only to
+            # be cut to 75 characters (a large batch's repr cost more than the rest of its enqueue)
+            description=describe(chunk),
             timeout=settings.job_timeout_s,
             result_ttl=0,
             failure_ttl=FAILED_JOB_TTL,
