@@ -17,6 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
 
 import psycopg
 from redis.client import Pipeline
@@ -24,6 +27,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
@@ -80,7 +84,7 @@ class Held:
             worker.heartbeat(worker.job_monitoring_interval + 60, pipeline=pipe)
             marks = []
             for job, execution in self.pairs:
-                execution.heartbeat(job.started_job_registry, ttl, pipeline=pipe)
+                execution.heartbeat(worker.started_registry(job), ttl, pipeline=pipe)
                 marks.append((len(pipe), job))
                 job.heartbeat(now(), ttl, pipeline=pipe)
             results = pipe.execute()
@@ -102,6 +106,10 @@ class MultiJobWorker(SimpleWorker):
     heartbeat_ttl_s = 20
     batch_jobs = 20  # queued jobs per database transaction at most
     batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._started_registries: dict[str, StartedJobRegistry] = {}
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl_s
@@ -134,6 +142,32 @@ class MultiJobWorker(SimpleWorker):
             else:
                 self.perform_job(job, queue, pairs[0][1])
         # RQ's loop sets the worker idle again as it goes back to the queue
+
+    # executions: RQ 3.0's Execution.create and .delete with one StartedJobRegistry per queue (a job's
+    # `started_job_registry` builds a new one, and resolves its serializer, on every use: a sixth of a small job's cost)
+    def started_registry(self, job: Job) -> StartedJobRegistry:
+        registry = self._started_registries.get(job.origin)
+        if registry is None:
+            registry = self._started_registries[job.origin] = job.started_job_registry
+        return registry
+
+    def _create_execution(self, job: Job, ttl: int, pipe: Pipeline) -> Execution:
+        execution = Execution(id=uuid4().hex, job_id=job.id, connection=job.connection, worker_name=self.name)
+        execution._job = job
+        execution.save(ttl=ttl, pipeline=pipe)
+        ExecutionRegistry(job_id=job.id, connection=pipe).add(execution=execution, ttl=ttl, pipeline=pipe)
+        self.started_registry(job).add_execution(execution, pipeline=pipe, ttl=ttl, xx=False)
+        pipe.sadd(execution.worker_executions_key, execution.composite_key)  # the worker's execution index
+        pipe.expire(execution.worker_executions_key, ttl + 60)
+        return execution
+
+    def _delete_execution(self, job: Job, execution: Execution, pipe: Pipeline) -> None:
+        pipe.delete(execution.key)
+        self.started_registry(job).remove_execution(execution=execution, pipeline=pipe)
+        ExecutionRegistry(job_id=execution.job_id, connection=self.connection).remove(
+            execution=execution, pipeline=pipe
+        )
+        pipe.srem(execution.worker_executions_key, execution.composite_key)
 
     # gathering -----------------------------------------------------------------------------------------------
     def _take_more(self, queue: Queue, messages: int) -> list[Job]:
@@ -174,7 +208,7 @@ class MultiJobWorker(SimpleWorker):
         with self.connection.pipeline() as pipe:
             self.heartbeat(ttl, pipeline=pipe)
             for job in jobs:
-                execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
+                execution = self._create_execution(job, ttl, pipe)
                 self.executions[execution.id] = execution
                 if mark_started:  # sets the job's last_heartbeat too
                     job.prepare_for_execution(self.name, pipeline=pipe)
@@ -220,12 +254,13 @@ class MultiJobWorker(SimpleWorker):
         here the worker knows both: the job is STARTED with this one execution.
         """
         ended = now()
+        worked = timedelta(0)
         with self.connection.pipeline() as pipe:
             count = 0
             for job, execution in pairs:
                 job.ended_at = ended
                 job._status = JobStatus.FINISHED
-                execution.delete(job=job, pipeline=pipe)
+                self._delete_execution(job, execution, pipe)
                 self.executions.pop(execution.id, None)
                 pipe.delete(
                     job.key,
@@ -234,7 +269,8 @@ class MultiJobWorker(SimpleWorker):
                     Result.get_key(job.id),
                     ExecutionRegistry(job.id, connection=self.connection).key,
                 )
-                self.increment_total_working_time(ended - (job.started_at or ended), pipe)
+                worked += ended - (job.started_at or ended)
                 count += 1
             pipe.hincrby(self.key, "successful_job_count", count)
+            self.increment_total_working_time(worked, pipe)
             pipe.execute()
