@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
+from services.api.app import create_app as create_api_app
 from services.combined import create_app
+from services.ingest.fastpath import create_server as create_ingest_server
 from tests.support.factories import make_dataset, make_device
 from tests.support.services import free_port
 from tests.support.worker import drain
@@ -74,6 +77,27 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "database": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize("factory", [create_ingest_server, create_api_app, create_app], ids=["ingest", "api", "all"])
+def test_every_http_service_has_health_readiness_and_metrics(settings, factory):
+    """What `ownstream serve ingest|api|all` runs: each answers the three on its own."""
+    with TestClient(factory(settings)) as service:
+        assert service.get("/healthz").json() == {"ok": True}
+        assert service.get("/readyz").json() == {"ready": True, "database": "ok", "redis": "ok"}
+        metrics = samples(service)
+        assert metrics["ownstream_redis_up"] == 1 and "ownstream_queue_oldest_job_age_seconds" in metrics
+
+
+def test_not_ready_without_the_database_or_its_replica(settings):
+    away = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    for change, failing in (({"database_url": away}, "database"), ({"read_database_url": away}, "read_database")):
+        with TestClient(create_api_app(settings.model_copy(update=change))) as service:
+            assert service.get("/healthz").status_code == 200
+            ready = service.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["ready"] is False and ready.json()[failing].startswith("unreachable")
+            assert ready.json()["redis"] == "ok"
 
 
 def test_not_ready_without_redis(settings):
