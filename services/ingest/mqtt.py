@@ -195,6 +195,7 @@ class Bridge:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.metrics.received.inc()
+        self.metrics.received_bytes.inc(len(message.payload))
         try:
             topic = message.topic
         except UnicodeDecodeError:

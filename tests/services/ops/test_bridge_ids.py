@@ -48,17 +48,21 @@ def test_two_default_bridges_on_one_host_both_stay_connected_and_share_the_load(
         ids = client_ids(settings)
         assert len(ids) == 2 and ids[0] != ids[1]
         assert all(i.startswith("ownstream-bridge-") and install_tag(settings) in i for i in ids)
-        publish_all(broker.port, telemetry(token, 0, 4000))
+        messages = telemetry(token, 0, 4000)
+        publish_all(broker.port, messages)
         wait_for(
             lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60, what="4,000 acks"
         )
         acked = [b.metric("ownstream_mqtt_acked_total") for b in bridges]
+        received = sum(b.metric("ownstream_mqtt_received_total") for b in bridges)
+        received_bytes = sum(b.metric("ownstream_mqtt_received_bytes_total") for b in bridges)
         reconnects = [b.metric("ownstream_mqtt_reconnects_total") for b in bridges]
         subscribed = [b.subscribed() for b in bridges]
     finally:
         for bridge in bridges:
             bridge.stop()
     assert all(count > 0 for count in acked), acked  # both got a share
+    assert (received, received_bytes) == (4000, sum(len(payload) for _, payload in messages))
     assert reconnects == [0, 0] and subscribed == [True, True]  # neither pushed the other off the broker
     assert "Session taken over" not in broker.log()
     wait_for(lambda: all_stored(settings, dataset.id, 4000), timeout=60, interval=0.2, what="4,000 readings")
