@@ -22,6 +22,8 @@ from services.ingest.fastpath import is_push, push
 from services.ingest.metrics import measured
 from shared.config import Settings, get_settings
 
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
+
 
 class Combined:
     """An ASGI app dispatching by route to the ingest app or the API app; runs both lifespans."""
@@ -39,6 +41,8 @@ class Combined:
             yield
 
     def _app_for(self, scope: Scope) -> FastAPI:
+        if scope.get("path") in HEALTH_PATHS:
+            return self.api  # both have them; the API's readiness also covers the read replica when there is one
         for route in self._ingest_routes:
             if route.matches(scope)[0] is Match.FULL:
                 return self.ingest

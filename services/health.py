@@ -1,4 +1,5 @@
-"""`/healthz` (the process answers), `/readyz` (database and Redis reachable) and `/metrics`, on every HTTP app."""
+"""`/healthz` (the process answers), `/readyz` (database, its read replica if any, and Redis reachable) and
+`/metrics`, on every HTTP app."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Probe:
     settings: Settings
     database: Callable[[], object]  # runs `select 1`; raises when the database is away
     redis: Redis
+    read_database: Callable[[], object] | None = None  # the same on the read replica, when the app reads from one
 
 
 router = APIRouter(include_in_schema=False)
@@ -40,11 +42,13 @@ def healthz() -> JSON:
 def readyz(request: Request) -> JSON:
     p = probe(request)
     checks: dict[str, str] = {}
-    try:
-        p.database()
-        checks["database"] = "ok"
-    except Exception as error:  # any failure means "not ready"; the reason goes back to the caller
-        checks["database"] = f"unreachable: {type(error).__name__}"
+    databases = {"database": p.database, **({"read_database": p.read_database} if p.read_database else {})}
+    for name, check in databases.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as error:  # any failure means "not ready"; the reason goes back to the caller
+            checks[name] = f"unreachable: {type(error).__name__}"
     try:
         p.redis.ping()
         checks["redis"] = "ok"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -45,6 +46,15 @@ def install_tag(settings: Settings) -> str:
     url = urlsplit(settings.redis_url)
     where = f"{url.hostname}:{url.port or 6379}{url.path or '/0'}|{settings.redis_namespace}"
     return hashlib.sha256(where.encode()).hexdigest()[:6]
+
+
+def install_id(redis: Redis, settings: Settings) -> str:
+    """A random id of this install, kept in its Redis: the same for every process of the install on every host,
+    another for an install with its own Redis (or namespace). Raises RedisError when Redis is away."""
+    key = f"{settings.redis_namespace}:install_id"
+    redis.set(key, secrets.token_hex(8), nx=True)
+    value = redis.get(key)
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def lease_key(settings: Settings, client_id: str) -> str:

@@ -31,21 +31,34 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 REQUESTS = Counter("ownstream_ingest_requests", "ingest requests by protocol and outcome", ["protocol", "outcome"])
 BYTES_IN = Counter("ownstream_ingest_bytes", "request body bytes received by ingest", ["protocol"])
 
-# workers
-JOBS = Counter("ownstream_worker_jobs", "jobs (batches of queued messages) finished by workers", ["outcome"])
+# workers: a worker stores one *batch* at a time, several queued RQ jobs in one transaction
+JOBS = Counter("ownstream_worker_jobs", "queued jobs finished by workers, by outcome (done, error)", ["outcome"])
+BATCH_JOBS = Histogram(
+    "ownstream_worker_batch_jobs", "queued jobs per worker batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500)
+)
 JOB_MESSAGES = Histogram(
-    "ownstream_worker_job_messages", "queued messages per job", buckets=(1, 5, 20, 50, 100, 250, 500, 1000, 2000)
+    "ownstream_worker_job_messages",
+    "queued messages per worker batch",
+    buckets=(1, 5, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10_000),
 )
 JOB_ROWS = Histogram(
-    "ownstream_worker_job_rows", "readings per job", buckets=(1, 10, 100, 500, 1000, 5000, 10_000, 50_000, 100_000)
+    "ownstream_worker_job_rows",
+    "readings per worker batch",
+    buckets=(1, 10, 100, 500, 1000, 5000, 10_000, 50_000, 100_000),
 )
 JOB_SECONDS = Histogram(
     "ownstream_worker_job_seconds",
-    "time to normalize and write one job",
+    "time to normalize and write one worker batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 READINGS = Counter(
     "ownstream_readings", "readings handled by workers by outcome (stored, duplicate, unknown_dataset)", ["outcome"]
+)
+PROTOCOL_READINGS = Counter(
+    "ownstream_readings_by_protocol",
+    "what workers made of the messages they stored, by protocol (wire format) and source (http, mqtt, cli): "
+    "readings (accepted) and records set aside (rejected)",
+    ["protocol", "source", "outcome"],
 )
 REJECTED = Counter("ownstream_rejected_records", "records set aside as rejected, by workers")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -34,7 +35,12 @@ async def api_lifespan(app: FastAPI) -> AsyncIterator[None]:
     read_engine = make_engine(settings, url=settings.read_database_url) if settings.read_database_url else None
     app.state.read_sessions = make_session_factory(read_engine) if read_engine is not None else None
     app.state.redis = redis_client(settings)
-    app.state.probe = Probe(settings, lambda: _select_one(engine), app.state.redis)
+    app.state.probe = Probe(
+        settings,
+        lambda: _select_one(engine),
+        app.state.redis,
+        partial(_select_one, read_engine) if read_engine is not None else None,
+    )
     try:
         yield
     finally:

@@ -66,17 +66,22 @@ def device_refresh(
 def device_delete(
     dataset: Annotated[int, typer.Option(help="the dataset's id")],
     device_id: Annotated[str, typer.Option("--device-id", help="the device's name")],
+    json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Unregister a device: its token and broker account stop working; its data stays."""
     with command_transaction() as session:
         revoke_device(session, find_device(session, get_dataset(session, dataset).owner, device_id, dataset))
     announce()
-    if not DeviceAccounts(get_settings()).revoke(dataset, device_id):
+    broker_account_removed = DeviceAccounts(get_settings()).revoke(dataset, device_id)
+    if not broker_account_removed:
         console.print(
             "[yellow]warning:[/yellow] the broker still has the device's account; "
             "run `ownstream mqtt sync-accounts` once it answers"
         )
-    console.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
+    if json:
+        emit_json({"dataset_id": dataset, "device_id": device_id, "deleted": True})
+    else:
+        console.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
 
 
 @device_app.command("list")

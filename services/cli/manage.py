@@ -28,6 +28,7 @@ dataset_app.add_typer(keys_app, name="keys")
 def user_create(
     name: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    json: Annotated[bool, typer.Option("--json", help="print the new user as JSON")] = False,
 ) -> None:
     """Create a user (the password is read from stdin or prompted for)."""
     if password_stdin:
@@ -36,7 +37,11 @@ def user_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with command_transaction() as session:
         user = create_user(session, name, password)
-    console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
+        created = {"id": user.id, "username": user.username}
+    if json:
+        emit_json(created)
+    else:
+        console.print(f"created user [bold]{created['username']}[/bold] (id {created['id']})")
 
 
 @dataset_app.command("create")

@@ -82,13 +82,14 @@ def export(
             )
         )
         task = progress.add_task("readings", total=total)
-        header = format == "csv"
+        # lines written so far: one per reading, except a CSV text value's own line breaks (capped at the total)
+        lines = -1 if format == "csv" else 0
         for block in export_rows(conn, dataset, begin, finish, format):
             sink.write(block)
-            rows = block.count(b"\n") - (1 if header else 0)
-            header = False
-            progress.advance(task, rows)
+            lines += block.count(b"\n")
+            progress.update(task, completed=min(lines, total))
         sink.flush()
+        progress.update(task, completed=total)
     if output:
         console.print(f"exported {total} readings of dataset {dataset} to {output}")
 

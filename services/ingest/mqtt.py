@@ -34,7 +34,7 @@ from services.ingest.mqtt_pump import Pump, Received
 from services.ingest.rate_limit import KeyRateLimit
 from services.ingest.receiver import Receiver
 from services.ingest.topics import share_group, subscriptions
-from shared.bridge_lease import BridgeLease, acquire
+from shared.bridge_lease import BridgeLease, acquire, install_id
 from shared.config import DEV_MQTT_PASSWORD, Settings
 from shared.redis_clients import redis_client
 
@@ -60,10 +60,11 @@ class Bridge:
     def __init__(self, settings: Settings, client_id: str | None = None) -> None:
         self.settings = settings
         self.client_id = client_id or settings.mqtt_client_id or f"ownstream-bridge-{socket.gethostname()}"
-        self.subscriptions = subscriptions(share_group(broker_address(settings)[3]), registered=settings.mqtt_dynsec)
         self.metrics = BridgeMetrics()
         self.receiver = Receiver(settings, pool_size=2)
         self.redis, self.credentials = self.receiver.redis, self.receiver.credentials
+        group = share_group(broker_address(settings)[3], install_id(self.redis, settings))
+        self.subscriptions = subscriptions(group, registered=settings.mqtt_dynsec)
         # registered/... topics are trusted only when the broker authenticates devices (dynamic security)
         resolve_device = self.credentials.resolve_device if settings.mqtt_dynsec else None
         rate_limit = KeyRateLimit(settings.ingest_rate_per_key, settings.ingest_burst_per_key, settings.redis_namespace)
@@ -194,6 +195,7 @@ class Bridge:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.metrics.received.inc()
+        self.metrics.received_bytes.inc(len(message.payload))
         try:
             topic = message.topic
         except UnicodeDecodeError:

@@ -9,6 +9,9 @@ class BridgeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.received = Counter("ownstream_mqtt_received", "MQTT messages received", registry=self.registry)
+        self.received_bytes = Counter(
+            "ownstream_mqtt_received_bytes", "payload bytes of the MQTT messages received", registry=self.registry
+        )
         self.enqueued = Counter("ownstream_mqtt_enqueued", "messages accepted and enqueued", registry=self.registry)
         self.rejected = Counter(
             "ownstream_mqtt_rejected",

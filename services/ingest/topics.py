@@ -49,14 +49,17 @@ def forms() -> str:
     return f"{KEYED_FORMS}, registered/{{id}}/{{device}}/{'|'.join(TOPICS)}"
 
 
-def share_group(bridge_password: str) -> str:
-    """The bridges' shared-subscription group, derived from their password so that no device can join it.
+def share_group(bridge_password: str, install: str = "") -> str:
+    """The bridges' shared-subscription group, derived from their password so that no device can join it, and
+    from their install's id (shared.bridge_lease.install_id) so that two installs on one broker never share one.
 
     Mosquitto 2.0's ACL file does not check subscriptions (only deliveries): an anonymous client that joined
     the bridges' group would be handed its round-robin share of messages and, denied reading them, lose them.
-    A group name only holders of the bridge password can compute keeps that door shut.
+    A group name only holders of the bridge password can compute keeps that door shut. Bridges of two installs
+    in one group would likewise take each other's share of messages and drop them as unknown keys.
     """
-    return "ownstream-" + hashlib.sha256(f"ownstream share group:{bridge_password}".encode()).hexdigest()[:20]
+    seed = f"ownstream share group:{bridge_password}" + (f"|{install}" if install else "")
+    return "ownstream-" + hashlib.sha256(seed.encode()).hexdigest()[:20]
 
 
 def subscriptions(group: str, registered: bool = False) -> list[str]:

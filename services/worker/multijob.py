@@ -229,7 +229,7 @@ class MultiJobWorker(SimpleWorker):
         timeout = max(job.timeout or queue.DEFAULT_TIMEOUT for job in jobs)
         try:
             with self.death_penalty_class(timeout, JobTimeoutException, job_id=jobs[0].id):
-                tasks.ingest_batch([m for job in jobs for m in job.args[0]])
+                tasks.ingest_batch([m for job in jobs for m in job.args[0]], jobs=len(jobs))
         except psycopg.OperationalError:
             # The database stayed away past the write patience: every job goes back to the queue (RQ's retry).
             exc_info = sys.exc_info()

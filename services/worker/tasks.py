@@ -56,25 +56,27 @@ def announce_variables(settings: Settings) -> None:
     announce_key_change(_redis_for(settings), settings.redis_namespace)
 
 
-def ingest_batch(messages: list[QueueMessage]) -> dict[str, int]:
-    """Normalize and store one batch of accepted messages; bad records are rejected, not retried."""
+def ingest_batch(messages: list[QueueMessage], jobs: int = 1) -> dict[str, int]:
+    """Normalize and store one batch of accepted messages (from `jobs` queued jobs: RQ runs one job's messages,
+    the multi-job worker several jobs' together); bad records are rejected, not retried."""
     settings = get_settings()
     started = time.perf_counter()
     try:
         result = store(messages, settings)
     except Exception:
-        metrics.JOBS.labels("error").inc()
+        metrics.JOBS.labels("error").inc(jobs)
         raise
     if result.variables_registered:
         announce_variables(settings)
-    observe(len(messages), result, time.perf_counter() - started)
+    observe(len(messages), result, time.perf_counter() - started, jobs)
     log.debug("batch of %d messages: %s", len(messages), result)
     return asdict(result)
 
 
-def observe(messages: int, result: WriteResult, seconds: float) -> None:
-    """Count one finished job in the worker's metrics."""
-    metrics.JOBS.labels("done").inc()
+def observe(messages: int, result: WriteResult, seconds: float, jobs: int = 1) -> None:
+    """Count one finished batch in the worker's metrics."""
+    metrics.JOBS.labels("done").inc(jobs)
+    metrics.BATCH_JOBS.observe(jobs)
     metrics.JOB_MESSAGES.observe(messages)
     metrics.JOB_ROWS.observe(result.stored + result.duplicates + result.unknown_dataset)
     metrics.JOB_SECONDS.observe(seconds)
@@ -95,7 +97,10 @@ def store(messages: list[QueueMessage], settings: Settings) -> WriteResult:
     """Normalize and write `messages`; one message that cannot be stored is rejected, not the batch."""
     context = Context(window=TimeWindow(settings.reading_min_year, settings.reading_max_future_s))
     try:
-        return write_patiently(normalize(messages, context), settings.write_patience_s)
+        batch = normalize(messages, context)
+        result = write_patiently(batch, settings.write_patience_s)
+        count_protocols(batch)
+        return result
     except LASTING_ERRORS:
         # Not a passing problem: retrying the batch would fail the same way. Store it message by message, so
         # one bad message is kept aside (raw, as rejected) and never holds back the others.
@@ -136,19 +141,31 @@ LASTING_ERRORS = (
 def write_alone(message: QueueMessage, context: Context, patience_s: float) -> WriteResult:
     """One message on its own; if even that cannot be stored, the message is kept as a rejected record."""
     try:
-        return write_patiently(normalize([message], context), patience_s)
+        batch = normalize([message], context)
+        result = write_patiently(batch, patience_s)
     except LASTING_ERRORS as error:
         log.exception("a %s message could not be stored", message.get("format"))
-        return write_patiently(
-            reject_all([message], f"could not be stored ({type(error).__name__}: {error})"), patience_s
-        )
+        batch = reject_all([message], f"could not be stored ({type(error).__name__}: {error})")
+        result = write_patiently(batch, patience_s)
+    count_protocols(batch)
+    return result
 
 
 def reject_all(messages: list[QueueMessage], reason: str) -> Batch:
     batch = Batch()
     for message in messages:
         batch.reject(message, reason, message.get("payload"))
+        batch.count(message, 0, 1)
     return batch
+
+
+def count_protocols(batch: Batch) -> None:
+    """Once `batch` is written: its readings and rejected records by protocol and source, in the metrics."""
+    for (protocol, source), (rows, rejects) in batch.tally.items():
+        if rows:
+            metrics.PROTOCOL_READINGS.labels(protocol, source, "accepted").inc(rows)
+        if rejects:
+            metrics.PROTOCOL_READINGS.labels(protocol, source, "rejected").inc(rejects)
 
 
 def apply_retention() -> dict[int, int]:

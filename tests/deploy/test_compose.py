@@ -20,21 +20,42 @@ OWNSTREAM_SERVICES = ("migrate", "ingest", "api", "mqtt", "worker")
 ENV = {"POSTGRES_PASSWORD": "pg-secret", "OWNSTREAM_SECRET_KEY": "s" * 64, "OWNSTREAM_MQTT_PASSWORD": "mqtt-secret"}
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict:
+def compose_config(extra: dict[str, str] | None = None) -> dict:
+    """`docker-compose config` of compose.yaml (replica profile on) with ENV (and `extra`) as .env would give."""
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (Debian package docker-compose; .ci/run installs it)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNSTREAM_", "COMPOSE_"))}
     done = subprocess.run(
         ["docker-compose", "-f", "compose.yaml", "--profile", "replica", "config"],
         cwd=ROOT,
-        env={**env, **ENV},
+        env={**env, **ENV, **(extra or {})},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return compose_config()
+
+
+def test_the_readme_replica_setting_reaches_the_api_and_names_the_replica():
+    """The README's line for .env, as written there, points the API (only) at the replica service."""
+    readme = (ROOT / "README.md").read_text()
+    line = re.search(r'echo "(OWNSTREAM_READ_DATABASE_URL=[^"]+)" >> \.env', readme)
+    assert line is not None
+    name, _, value = line.group(1).partition("=")
+    value = value.replace("$POSTGRES_PASSWORD", ENV["POSTGRES_PASSWORD"])
+    services = compose_config({name: value})["services"]
+    api = settings_of(services["api"])
+    assert urlsplit(api.read_database_url).hostname in services and "db-replica" in api.read_database_url
+    assert urlsplit(api.read_database_url).path == urlsplit(api.database_url).path  # the same database
+    assert urlsplit(api.read_database_url).port == 5432
+    for name in ("ingest", "worker", "mqtt"):
+        assert not settings_of(services[name]).read_database_url  # writers and key checks: the primary only
 
 
 def commands() -> set[str]:

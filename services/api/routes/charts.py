@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from services.api.charts import MAX_POINTS, RANGES, chart_lines
-from services.api.deps import ReadableDatasetDep, SessionDep
+from services.api.deps import ReadableDatasetDep, ReadSessionDep
 from services.api.query.params import time_param
 from shared.errors import BadRequest
 from shared.http import JSON
@@ -19,7 +19,7 @@ router = APIRouter()
 @router.get("/api/v1/datasets/{dataset_id}/chart")
 def chart(
     dataset: ReadableDatasetDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     range: Annotated[
         Literal["hour", "day", "week", "month"], Query(description="How far back from `end` when `start` is not given.")
     ] = "day",

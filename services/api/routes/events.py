@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from services.api.deps import ReadableDatasetDep, SessionDep
+from services.api.deps import ReadableDatasetDep, ReadSessionDep
 from services.api.query.params import time_param
 from services.api.query.times import EARLIEST, LATEST
 from shared.errors import BadRequest
@@ -20,7 +20,7 @@ router = APIRouter()
 @router.get("/api/v1/datasets/{dataset_id}/events")
 def events(
     dataset: ReadableDatasetDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     type: str | None = None,
     tag: str | None = None,
     device: str | None = None,

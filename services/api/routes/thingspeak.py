@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from services.api.deps import ReadableDatasetDep, SessionDep
+from services.api.deps import ReadableDatasetDep, ReadSessionDep
 from services.api.thingspeak_feeds import FeedQuery, last_value, read_feed
 from services.api.thingspeak_xml import feed_xml
 from shared.errors import BadRequest, NotFound
@@ -186,7 +186,7 @@ def _field_number(dataset: Dataset, field: int) -> int:
 
 
 # routes --------------------------------------------------------------------------------------------------------
-def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | None, fmt: str) -> Response:
+def _feed(request: Request, dataset: Dataset, session: ReadSessionDep, field: int | None, fmt: str) -> Response:
     params = request.query_params
     tz = _zone(params)
     query = feed_query(dataset, params, tz)
@@ -202,40 +202,40 @@ def _feed(request: Request, dataset: Dataset, session: SessionDep, field: int | 
 
 
 @router.get("/{dataset_id}/feeds.json")
-def feeds_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def feeds_json(request: Request, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """Entries of all fields (ThingSpeak's Read Data)."""
     return _feed(request, dataset, session, None, "json")
 
 
 @router.get("/{dataset_id}/feeds.csv")
 @router.get("/{dataset_id}/feeds")
-def feeds_csv(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def feeds_csv(request: Request, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     return _feed(request, dataset, session, None, "csv")
 
 
 @router.get("/{dataset_id}/feeds.xml")
-def feeds_xml(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def feeds_xml(request: Request, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     return _feed(request, dataset, session, None, "xml")
 
 
 @router.get("/{dataset_id}/fields/{field}.json")
-def field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """Entries of one field (ThingSpeak's Read Field)."""
     return _feed(request, dataset, session, _field_number(dataset, field), "json")
 
 
 @router.get("/{dataset_id}/fields/{field}.csv")
-def field_csv(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def field_csv(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
 
 
 @router.get("/{dataset_id}/fields/{field}.xml")
-def field_xml(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def field_xml(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     return _feed(request, dataset, session, _field_number(dataset, field), "xml")
 
 
 @router.get("/{dataset_id}/feeds/last.json")
-def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def last_entry(request: Request, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """The newest entry (ThingSpeak's Read Last Entry)."""
     params = request.query_params
     tz = _zone(params)
@@ -250,21 +250,21 @@ def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDe
     return JSON(entries(rows, columns(dataset, params), tz, aggregated=False)[0])
 
 
-def _last_field(dataset: Dataset, field: int, session: SessionDep) -> tuple | None:
+def _last_field(dataset: Dataset, field: int, session: ReadSessionDep) -> tuple | None:
     tag = fields(dataset)[f"field{_field_number(dataset, field)}"]
     return last_value(session, dataset.id, tag)
 
 
 @router.get("/{dataset_id}/fields/{field}/last")
 @router.get("/{dataset_id}/fields/{field}/last.txt")
-def last_field_text(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def last_field_text(field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """The newest value of one field, as plain text (ThingSpeak's Read Last Field Entry)."""
     found = _last_field(dataset, field, session)
     return PlainTextResponse("-1" if found is None else found[2])
 
 
 @router.get("/{dataset_id}/fields/{field}/last.json")
-def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     found = _last_field(dataset, field, session)
     if found is None:
         return JSON(-1)
@@ -272,13 +272,13 @@ def last_field_json(request: Request, field: int, dataset: ReadableDatasetDep, s
     return JSON({"created_at": stamp(moment, _zone(request.query_params)), "entry_id": entry_id, f"field{field}": text})
 
 
-def _data_age(field: int, dataset: Dataset, session: SessionDep) -> int | None:
+def _data_age(field: int, dataset: Dataset, session: ReadSessionDep) -> int | None:
     found = _last_field(dataset, field, session)
     return None if found is None else max(0, int((datetime.now(UTC) - found[0]).total_seconds()))
 
 
 @router.get("/{dataset_id}/fields/{field}/last_data_age.json")
-def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """Seconds since the field's newest value (ThingSpeak's last_data_age), or -1 if it has none."""
     age = _data_age(field, dataset, session)
     return JSON(-1 if age is None else {"last_data_age": str(age), "last_data_age_units": "s"})
@@ -286,13 +286,13 @@ def last_data_age_json(field: int, dataset: ReadableDatasetDep, session: Session
 
 @router.get("/{dataset_id}/fields/{field}/last_data_age")
 @router.get("/{dataset_id}/fields/{field}/last_data_age.txt")
-def last_data_age_text(field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def last_data_age_text(field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     age = _data_age(field, dataset, session)
     return PlainTextResponse(str(-1 if age is None else age))
 
 
 @router.get("/{dataset_id}/status.json")
-def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def status_json(request: Request, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """The entries' status updates (ThingSpeak's Read Status), newest `results` (default 100), oldest first."""
     params = request.query_params
     tz = _zone(params)
@@ -304,7 +304,7 @@ def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionD
 
 
 @router.get("/{dataset_id}/fields/{field}")
-def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
+def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """A field without an extension: CSV, as the `thingspeak` client's fmt='csv' asks for it."""
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
 

@@ -31,15 +31,17 @@ def normalize(messages: list[QueueMessage], context: Context) -> Batch:
     for message in messages:
         if device := message.get("device"):
             batch.saw(message["dataset_id"], device, from_epoch(message["received_at"]))
+        rows, rejects, events = len(batch.rows), len(batch.rejects), len(batch.events)
         normalizer = NORMALIZERS.get(message.get("format", ""))
         if normalizer is None:
             batch.reject(message, f"unknown format {message.get('format')!r}", message.get("payload"))
-            continue
-        rows, rejects, events = len(batch.rows), len(batch.rejects), len(batch.events)
-        try:
-            normalizer(message, context, batch)
-        except Exception as error:  # a bug must not fail the batch forever: keep the message, raw, as rejected
-            log.exception("normalizer %s failed on a message", message.get("format"))
-            del batch.rows[rows:], batch.rejects[rejects:], batch.events[events:]
-            batch.reject(message, f"could not be normalized ({type(error).__name__}: {error})", message.get("payload"))
+        else:
+            try:
+                normalizer(message, context, batch)
+            except Exception as error:  # a bug must not fail the batch forever: keep the message, raw, as rejected
+                log.exception("normalizer %s failed on a message", message.get("format"))
+                del batch.rows[rows:], batch.rejects[rejects:], batch.events[events:]
+                reason = f"could not be normalized ({type(error).__name__}: {error})"
+                batch.reject(message, reason, message.get("payload"))
+        batch.count(message, len(batch.rows) - rows, len(batch.rejects) - rejects)
     return batch

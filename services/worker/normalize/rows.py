@@ -73,6 +73,8 @@ class Batch:
     events: list[EventRow] = field(default_factory=list)
     # (dataset_id, device id) -> latest receive time: registered devices' last-seen times, one update per batch
     seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    # (protocol, source) -> [readings, rejected records] the messages of each made, for the workers' metrics
+    tally: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def add(
         self,
@@ -100,6 +102,15 @@ class Batch:
         key = (dataset_id, device)
         if key not in self.seen or self.seen[key] < moment:
             self.seen[key] = moment
+
+    def count(self, message: QueueMessage, rows: int, rejects: int) -> None:
+        """Note that `message` made `rows` readings and `rejects` rejected records."""
+        protocol = message.get("format", "")
+        if protocol == "reject":  # a payload the receiver refused: counted under the protocol it came by
+            protocol = (message.get("params") or {}).get("format", protocol)
+        counts = self.tally.setdefault((str(protocol), str(message.get("source", ""))), [0, 0])
+        counts[0] += rows
+        counts[1] += rejects
 
     def reject(self, message: QueueMessage, reason: str, raw: object) -> None:
         """Keep `raw` aside with `reason`; NULs (which PostgreSQL text refuses) are kept visibly escaped."""

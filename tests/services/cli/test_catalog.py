@@ -113,3 +113,55 @@ def test_user_list_passwd_delete(client, settings):
     assert cli_json("user", "delete", "bob", "--yes") == {"deleted": "bob", "datasets": 1}
     assert scalar(settings, "select count(*) from datasets") == 0
     assert [u["username"] for u in cli_json("user", "list")] == ["alice"]
+
+
+# Commands whose output is not a result to parse: long-running processes, a data stream, files.
+NO_JSON = {
+    "migrate",
+    "worker",
+    "serve",
+    "up",
+    "mqtt",
+    "mqtt bootstrap",
+    "mqtt sync-accounts",
+    "local services",
+    "export",
+    "backup",
+    "restore",
+}
+
+
+def leaf_commands(group=None, prefix: str = "") -> dict[str, object]:
+    import typer.main
+
+    from services.cli.main import app
+
+    command = typer.main.get_command(app) if group is None else group
+    found: dict[str, object] = {}
+    for name, sub in getattr(command, "commands", {}).items():
+        path = f"{prefix}{name}"
+        if getattr(sub, "commands", None):
+            found.update(leaf_commands(sub, path + " "))
+        else:
+            found[path] = sub
+    return found
+
+
+def test_every_command_with_a_result_has_json():
+    missing = [
+        path
+        for path, command in leaf_commands().items()
+        if path not in NO_JSON and not any("--json" in p.opts for p in command.params)
+    ]
+    assert missing == []
+
+
+def test_user_create_and_device_delete_as_json(settings):
+    made = cli_json("user", "create", "carol", "--password-stdin", input=PASSWORD + "\n")
+    assert made == {"id": made["id"], "username": "carol"}
+    dataset = make_dataset(settings, owner="carol")
+    device = cli_json("device", "create", "--dataset", str(dataset.id), "--device-id", "car-1")
+    assert device["device_id"] == "car-1" and device["token"]
+    gone = cli_json("device", "delete", "--dataset", str(dataset.id), "--device-id", "car-1")
+    assert gone == {"dataset_id": dataset.id, "device_id": "car-1", "deleted": True}
+    assert scalar(settings, "select count(*) from devices where revoked_at is null") == 0

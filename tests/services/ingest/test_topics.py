@@ -69,6 +69,7 @@ def test_redact_hides_keys_and_tokens():
 def test_share_group_is_stable_and_depends_on_the_password():
     group = share_group("pw")
     assert group == share_group("pw") != share_group("other")
+    assert share_group("pw", "install-a") == share_group("pw", "install-a") != share_group("pw", "install-b")
     assert "pw" not in group.removeprefix("ownstream-")
     assert subscriptions(group) == [
         f"$share/{group}/channels/#",

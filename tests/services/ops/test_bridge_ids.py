@@ -16,10 +16,10 @@ from tests.support.mqtt import ROOT, BridgeProcess, publish_all
 from tests.support.services import free_port
 
 
-def default_bridge(broker, directory, name: str) -> BridgeProcess:
+def default_bridge(broker, directory, name: str, env: dict[str, str] | None = None) -> BridgeProcess:
     """`ownstream mqtt` with no client id given, as a user would start it; returns once subscribed."""
     port = free_port()
-    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url, "OWNSTREAM_MQTT_METRICS_PORT": str(port)}
+    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url, "OWNSTREAM_MQTT_METRICS_PORT": str(port), **(env or {})}
     env.pop("OWNSTREAM_MQTT_CLIENT_ID", None)
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"{name}.log"
@@ -48,17 +48,21 @@ def test_two_default_bridges_on_one_host_both_stay_connected_and_share_the_load(
         ids = client_ids(settings)
         assert len(ids) == 2 and ids[0] != ids[1]
         assert all(i.startswith("ownstream-bridge-") and install_tag(settings) in i for i in ids)
-        publish_all(broker.port, telemetry(token, 0, 4000))
+        messages = telemetry(token, 0, 4000)
+        publish_all(broker.port, messages)
         wait_for(
             lambda: sum(b.metric("ownstream_mqtt_acked_total") for b in bridges) >= 4000, timeout=60, what="4,000 acks"
         )
         acked = [b.metric("ownstream_mqtt_acked_total") for b in bridges]
+        received = sum(b.metric("ownstream_mqtt_received_total") for b in bridges)
+        received_bytes = sum(b.metric("ownstream_mqtt_received_bytes_total") for b in bridges)
         reconnects = [b.metric("ownstream_mqtt_reconnects_total") for b in bridges]
         subscribed = [b.subscribed() for b in bridges]
     finally:
         for bridge in bridges:
             bridge.stop()
     assert all(count > 0 for count in acked), acked  # both got a share
+    assert (received, received_bytes) == (4000, sum(len(payload) for _, payload in messages))
     assert reconnects == [0, 0] and subscribed == [True, True]  # neither pushed the other off the broker
     assert "Session taken over" not in broker.log()
     wait_for(lambda: all_stored(settings, dataset.id, 4000), timeout=60, interval=0.2, what="4,000 readings")
@@ -111,3 +115,26 @@ def test_leases_are_per_install(settings):
     finally:
         mine.release()
         theirs.release()
+
+
+def test_two_installs_on_one_broker_each_get_all_their_messages(settings, broker, tmp_path):
+    """Bridges of another install (its own Redis namespace and queue; same broker account) must not take a share
+    of this install's messages: they would drop them as unknown keys."""
+    dataset = make_dataset(settings, variables=("temperature",))
+    token = make_device(settings, dataset.id, "meter")
+    other = {
+        "OWNSTREAM_REDIS_NAMESPACE": settings.redis_namespace + "-other",
+        "OWNSTREAM_QUEUE_NAME": settings.queue_name + "-other",
+    }
+    bridges = [default_bridge(broker, tmp_path, "ours"), default_bridge(broker, tmp_path, "theirs", other)]
+    try:
+        ours = bridges[0]
+        publish_all(broker.port, telemetry(token, 0, 2000))
+        wait_for(lambda: ours.metric("ownstream_mqtt_acked_total") >= 2000, timeout=60, what="all 2,000 in our install")
+        reconnects = [b.metric("ownstream_mqtt_reconnects_total") for b in bridges]
+    finally:
+        for bridge in bridges:
+            bridge.stop()
+    assert reconnects == [0, 0]
+    wait_for(lambda: all_stored(settings, dataset.id, 2000), timeout=60, interval=0.2, what="2,000 readings")
+    assert stored(settings, dataset.id) == (2000, 2000, 2000, 2000)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
 
+from services.api.app import create_app as create_api_app
 from services.combined import create_app
+from services.ingest.fastpath import create_server as create_ingest_server
+from services.worker.runner import run_worker
+from shared.metrics import exposition
+from shared.queue import enqueue_messages, ingest_queue, make_message
+from tests.support.db import reading_count
 from tests.support.factories import make_dataset, make_device
 from tests.support.services import free_port
 from tests.support.worker import drain
@@ -65,8 +73,61 @@ def test_counters_move_when_readings_are_ingested_stored_and_rejected(client, se
     assert after["ownstream_queue_jobs"] == 0
     assert moved(queued, after, 'ownstream_readings_total{outcome="stored"}') == 4  # 3 pushes + 1 AutoPi value
     assert moved(queued, after, "ownstream_rejected_records_total") == 1
-    assert moved(queued, after, 'ownstream_worker_jobs_total{outcome="done"}') >= 1
-    assert moved(queued, after, "ownstream_worker_job_rows_count") >= 1
+    jobs = moved(queued, after, 'ownstream_worker_jobs_total{outcome="done"}')
+    assert jobs == queued["ownstream_queue_jobs"] >= 1
+    assert moved(queued, after, "ownstream_worker_job_rows_sum") == 4
+    # readings and rejected records by protocol and source
+    assert moved(queued, after, by_protocol("push", "http", "accepted")) == 3
+    assert moved(queued, after, by_protocol("autopi", "http", "accepted")) == 1
+    assert moved(queued, after, by_protocol("autopi", "http", "rejected")) == 1
+
+
+def by_protocol(protocol: str, source: str, outcome: str) -> str:
+    return f'ownstream_readings_by_protocol_total{{outcome="{outcome}",protocol="{protocol}",source="{source}"}}'
+
+
+def test_worker_batches_count_their_jobs_rows_and_protocols(settings):
+    """The worker takes several queued jobs per batch: jobs, messages and rows per batch, and what each
+    protocol's messages made (a payload refused over MQTT counts under the protocol it came by)."""
+    dataset = make_dataset(settings, variables=("temperature",))
+    queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
+    messages = [
+        make_message(
+            "native", dataset.id, orjson.dumps({"readings": [reading(i), reading(i + 100)]}).decode(), source="http"
+        )
+        for i in range(5)
+    ]
+    messages.append(
+        make_message("reject", dataset.id, "{bad", source="mqtt", params={"reason": "not JSON", "format": "telemetry"})
+    )
+    one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
+    assert enqueue_messages(queue, one_per_job, messages) == 6
+    before = metric_values()
+    assert run_worker(settings.model_copy(update={"worker_batch_jobs": 20}), burst=True, metrics_port=0)
+    after = metric_values()
+    assert moved(before, after, 'ownstream_worker_jobs_total{outcome="done"}') == 6
+    assert moved(before, after, "ownstream_worker_batch_jobs_sum") == 6
+    assert moved(before, after, "ownstream_worker_batch_jobs_count") == 1  # all six in one batch
+    assert moved(before, after, "ownstream_worker_job_messages_sum") == 6
+    assert moved(before, after, "ownstream_worker_job_rows_sum") == 10
+    assert moved(before, after, by_protocol("native", "http", "accepted")) == 10
+    assert moved(before, after, by_protocol("telemetry", "mqtt", "rejected")) == 1
+    assert moved(before, after, "ownstream_rejected_records_total") == 1
+    assert reading_count(settings, dataset.id) == 10
+
+
+def reading(i: int) -> dict:
+    return {"time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "values": {"temperature": i}}
+
+
+def metric_values() -> dict[str, float]:
+    """This process's metrics, as /metrics shows them."""
+    values: dict[str, float] = {}
+    for line in exposition().decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
 
 
 def test_health_and_readiness(client):
@@ -74,6 +135,27 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "database": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize("factory", [create_ingest_server, create_api_app, create_app], ids=["ingest", "api", "all"])
+def test_every_http_service_has_health_readiness_and_metrics(settings, factory):
+    """What `ownstream serve ingest|api|all` runs: each answers the three on its own."""
+    with TestClient(factory(settings)) as service:
+        assert service.get("/healthz").json() == {"ok": True}
+        assert service.get("/readyz").json() == {"ready": True, "database": "ok", "redis": "ok"}
+        metrics = samples(service)
+        assert metrics["ownstream_redis_up"] == 1 and "ownstream_queue_oldest_job_age_seconds" in metrics
+
+
+def test_not_ready_without_the_database_or_its_replica(settings):
+    away = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    for change, failing in (({"database_url": away}, "database"), ({"read_database_url": away}, "read_database")):
+        with TestClient(create_api_app(settings.model_copy(update=change))) as service:
+            assert service.get("/healthz").status_code == 200
+            ready = service.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["ready"] is False and ready.json()[failing].startswith("unreachable")
+            assert ready.json()["redis"] == "ok"
 
 
 def test_not_ready_without_redis(settings):

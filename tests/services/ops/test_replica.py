@@ -37,11 +37,12 @@ def servers(settings) -> Iterator[tuple[PrivateServer, PrivateServer]]:
 
 
 def write(settings: Settings, dataset_id: int, values: list[int]) -> None:
+    """Readings `values` (ThingSpeak entries), one a minute, each with a device event at the same moment."""
     batch = Batch()
     for value in values:
-        batch.add(
-            dataset_id, "", "temperature", "{}", datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=value), value
-        )
+        moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=value)
+        batch.add(dataset_id, "", "temperature", "{}", moment, value, entry_id=value)
+        batch.event(dataset_id, "car", "event.test", moment, "", {"n": value})
     writer = Writer(settings)
     try:
         writer.write(batch)
@@ -61,8 +62,16 @@ def test_api_reads_from_the_replica_and_checks_keys_on_the_primary(servers, sett
         response = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": key})
         return [r["value"] for r in response.json()["rows"]] if response.status_code == 200 else None
 
+    def events(key: str) -> list[int]:
+        response = client.get(
+            f"/api/v1/datasets/{dataset.id}/events", params={"key": key, "start": "2026-01-01T00:04:00Z"}
+        )
+        assert response.status_code == 200, response.text
+        return [e["fields"]["n"] for e in response.json()["events"]]
+
     with TestClient(create_app(app_settings)) as client:
         assert wait_for(lambda: values(dataset.read_key) == [1, 2, 3], timeout=30, what="replica caught up")
+        assert client.get("/readyz").json() == {"ready": True, "database": "ok", "read_database": "ok", "redis": "ok"}
         with psycopg.connect(replica.url("ownstream"), autocommit=True) as conn:
             conn.execute("select pg_wal_replay_pause()")
             write(on_primary, dataset.id, [4])
@@ -75,5 +84,17 @@ def test_api_reads_from_the_replica_and_checks_keys_on_the_primary(servers, sett
             assert values(dataset.read_key) is None  # revoked on the primary: refused at once
             csv = client.get(f"/api/v1/datasets/{dataset.id}/data", params={"key": new_key, "format": "csv"})
             assert csv.status_code == 200 and csv.text.count("\n") == 4
+            # every read of readings goes to the replica: ThingSpeak's reads, the chart, events
+            last = client.get(f"/channels/{dataset.id}/fields/1/last.txt", params={"api_key": new_key})
+            assert (last.status_code, last.text) == (200, "3")
+            chart = client.get(
+                f"/api/v1/datasets/{dataset.id}/chart",
+                params={"key": new_key, "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+            )
+            assert chart.status_code == 200, chart.text
+            assert [v for line in chart.json()["lines"] for v in line["v"]] == [1, 2, 3]
+            assert events(new_key) == []  # the event written with reading 4 is on the primary only
             conn.execute("select pg_wal_replay_resume()")
         assert wait_for(lambda: values(new_key) == [1, 2, 3, 4], timeout=30, what="replica resumed")
+        assert events(new_key) == [4]
+        assert client.get(f"/channels/{dataset.id}/fields/1/last.txt", params={"api_key": new_key}).text == "4"

@@ -9,6 +9,7 @@ import orjson
 from redis import Redis
 
 from shared.bridge_lease import acquire
+from shared.queue import enqueue_messages, ingest_queue, make_message
 from tests.support.factories import make_dataset
 from tests.support.http import wait_for
 from tests.support.processes import ownstream_process, run_cli
@@ -37,6 +38,11 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
             params={"key": dataset.write_key, "temperature": value, "created_at": f"2026-01-01T00:00:{value:02d}Z"},
         )
         assert response.status_code == 200, response.text
+    # a payload a bridge refused: the worker keeps it as a rejected record
+    refused = make_message(
+        "reject", dataset.id, "{bad", source="mqtt", params={"reason": "not JSON", "format": "telemetry"}
+    )
+    enqueue_messages(ingest_queue(Redis.from_url(settings.redis_url), settings), settings, [refused])
     lease = acquire(Redis.from_url(settings.redis_url), settings, "bridge-status")
     lease.keep()  # as a running bridge does: refreshed while the CLI runs, however slow the machine is
     try:
@@ -50,7 +56,24 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
         {"client_id": "bridge-status", "host": socket.gethostname(), "pid": waiting["bridges"][0]["pid"], "broker": ""}
     ]
     assert waiting["storage_mode"] == "partitioned" and waiting["readings_bytes"] >= 0
-    assert human.returncode == 0 and "queued jobs" in human.stdout and "bridge-status" in human.stdout
+    assert waiting["failed_jobs"] == 0 and waiting["rejected_last_hour"] == 0 and waiting["database"] == "ok"
+    assert human.returncode == 0 and human.stderr == "", human.stderr
+    rows = {line.strip("│ ").split("│")[0].strip(): line for line in human.stdout.splitlines() if "│" in line}
+    for label in (
+        "queued jobs",
+        "oldest job age",
+        "failed jobs",
+        "readings/s (last minute)",
+        "rejected (last hour)",
+        "storage",
+        "workers alive",
+        "bridges alive",
+    ):
+        assert label in rows, (label, human.stdout)
+    assert f" {waiting['queued_jobs']} " in rows["queued jobs"] and " 1 " in rows["bridges alive"]
+    assert "partitioned" in rows["storage"]
+    bridge_row = next(line for line in human.stdout.splitlines() if "bridge-status" in line)
+    assert socket.gethostname() in bridge_row  # with its host
 
     port = free_port()
     with ownstream_process("worker", "--metrics-port", str(port)):
@@ -68,3 +91,4 @@ def test_queue_builds_without_workers_and_drains_when_one_starts(client, setting
     assert drained["worker_list"][0]["host"] == socket.gethostname()
     assert drained["readings_per_s"] == 0.5  # 30 readings stored within the last minute
     assert drained["oldest_job_age_s"] == 0
+    assert drained["rejected_last_hour"] == 1

@@ -83,10 +83,13 @@ def test_csv_export_window_and_import(settings, tmp_path):
         str(path),
     )
     assert done.returncode == 0, done.stderr
+    assert "40/40" in done.stderr  # the progress bar's last state: readings written of the window's total
     assert path.read_text().startswith("time,variable,device,tags,value\n")
     copy = make_dataset(settings, name="Copy", variables=())
-    imported = cli_json("import", str(path), "--dataset", str(copy.id))
-    assert imported["format"] == "csv" and imported["stored"] == 40 == reading_count(settings, copy.id)
+    progress = run_cli("import", str(path), "--dataset", str(copy.id))
+    assert progress.returncode == 0 and "import csv" in progress.stderr, progress.stderr
+    assert "40 readings read, 40 stored" in progress.stdout
+    assert reading_count(settings, copy.id) == 40
     piped = run_cli("export", "--dataset", str(copy.id), "--format", "csv")
     assert piped.returncode == 0 and len(list(csv.reader(io.StringIO(piped.stdout)))) == 41
 
