@@ -25,7 +25,7 @@ def show_token(result: dict, json: bool, label: str) -> None:
     if json:
         emit_json(result)
     else:
-        console.print(
+        out.print(
             f"device [bold]{result['device_id']}[/bold] in dataset {result['dataset_id']}\n  {label}: {result['token']}"
         )
 
@@ -81,7 +81,7 @@ def device_delete(
     if json:
         emit_json({"dataset_id": dataset, "device_id": device_id, "deleted": True})
     else:
-        console.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
+        out.print(f"device [bold]{device_id}[/bold] removed from dataset {dataset}")
 
 
 @device_app.command("list")
@@ -119,4 +119,4 @@ def token_create(
     if json:
         emit_json(result)
     else:
-        console.print(f"token for [bold]{user}[/bold]: {token}")
+        out.print(f"token for [bold]{user}[/bold]: {token}")

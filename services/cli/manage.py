@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.console import console, emit_json
+from services.cli.console import console, emit_json, out
 from services.cli.context import announce, command_transaction
 from shared.datasets import (
     VariableSpec,
@@ -41,7 +41,7 @@ def user_create(
     if json:
         emit_json(created)
     else:
-        console.print(f"created user [bold]{created['username']}[/bold] (id {created['id']})")
+        out.print(f"created user [bold]{created['username']}[/bold] (id {created['id']})")
 
 
 @dataset_app.command("create")
@@ -83,8 +83,8 @@ def dataset_create(
     if json:
         emit_json(result)
     else:
-        console.print(f"dataset [bold]{dataset.id}[/bold] {dataset.name}")
-        console.print(f"  read key:  {keys.read_key}\n  write key: {keys.write_key}")
+        out.print(f"dataset [bold]{dataset.id}[/bold] {dataset.name}")
+        out.print(f"  read key:  {keys.read_key}\n  write key: {keys.write_key}")
 
 
 @keys_app.command("regenerate")
@@ -103,4 +103,4 @@ def keys_regenerate(
     if json:
         emit_json({"id": dataset_id, "kind": kind, "key": key})
     else:
-        console.print(f"new {kind} key for dataset {dataset_id}: {key}")
+        out.print(f"new {kind} key for dataset {dataset_id}: {key}")

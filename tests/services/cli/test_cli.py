@@ -19,7 +19,7 @@ PASSWORD = "a long enough password"
 def test_user_create_reads_the_password_from_stdin(client, settings):
     result = run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
-    assert "created user alice" in result.stderr
+    assert "created user alice" in result.stdout and result.stderr == ""  # a result, for people: on stdout
     login = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
     assert login.status_code == 200, login.text
     again = run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD + "\n")
@@ -137,3 +137,20 @@ def test_device_list_prints_its_table_on_stdout(client, settings):
     listed = run_cli("device", "list")
     assert listed.returncode == 0 and "car-1" in listed.stdout and "never" in listed.stdout
     assert "car-1" not in listed.stderr
+
+
+def test_results_for_people_go_to_stdout(client, settings):
+    """Keys and tokens shown once are results: on stdout, so `> file` or a pipe keeps them (messages: stderr)."""
+    assert run_cli("user", "create", "alice", "--password-stdin", input=PASSWORD).returncode == 0
+    made = run_cli("dataset", "create", "--owner", "alice", "--name", "Garden")
+    assert made.returncode == 0 and made.stderr == "", made.stderr
+    assert "read key:" in made.stdout and "write key:" in made.stdout
+    dataset_id = scalar(settings, "select id from datasets where name = 'Garden'")
+    regenerated = run_cli("dataset", "keys", "regenerate", str(dataset_id), "write")
+    assert regenerated.returncode == 0 and f"new write key for dataset {dataset_id}:" in regenerated.stdout
+    device = run_cli("device", "create", "--dataset", str(dataset_id), "--device-id", "car-1")
+    assert device.returncode == 0 and "car-1" in device.stdout and "token" in device.stdout, device.stderr
+    token = run_cli("token", "create", "--user", "alice")
+    assert token.returncode == 0 and "token for alice:" in token.stdout, token.stderr
+    removed = run_cli("device", "delete", "--dataset", str(dataset_id), "--device-id", "car-1")
+    assert removed.returncode == 0 and "removed from dataset" in removed.stdout, removed.stderr
