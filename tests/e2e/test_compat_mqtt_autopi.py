@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.e2e.conftest import data_rows
-from tests.support.factories import make_dataset, make_device
+from tests.support.factories import make_dataset, make_device, make_token
 from tests.support.http import wait_for
 from tests.support.worker import drain
 
@@ -66,6 +66,60 @@ def test_paho_publishes_on_every_topic_form(settings, client, private_broker, mq
         ("obd.bat.voltage", 15.4),
         ("weather.temperature", 30.5),
     } <= found
+
+
+def test_new_variables_over_mqtt_follow_the_dataset_rule_for_device_tokens_and_dataset_keys(
+    settings, client, private_broker, mqtt_bridge
+):
+    """The rule of HTTP (tests/services/test_new_variables.py) through a real broker and bridge: off, a message
+    with a new variable is refused and recorded with a reason naming it, whatever the topic and credential; on,
+    the same messages register their variables."""
+    dataset = make_dataset(settings, variables=("temperature",))  # declared variables: the rule starts off
+    token, key = make_device(settings, dataset.id, "car-1"), dataset.write_key
+    messages = [
+        (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"humidity": 40}})),
+        (f"devices/{token}/autopi", b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]'),
+        (f"channels/{dataset.id}/publish/{key}", "wind=3"),
+        (f"channels/{dataset.id}/publish/fields/field2/{key}", "4"),
+        (f"datasets/{dataset.id}/influx/{key}", "weather rain=1 1772366400000000000"),
+    ]
+    known = (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"temperature": 20}}))
+    publish(private_broker.port, [*messages, known], mqtt.MQTTv311)
+    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 6, timeout=15, what="6 messages")
+    drain(settings)
+    read = {"key": dataset.read_key}
+    reasons = [
+        r["reason"] for r in client.get(f"/api/v1/datasets/{dataset.id}/rejected", params=read).json()["records"]
+    ]
+    for variable in ("'humidity'", "'obd.bat.voltage'", "'wind'", "field2", "'weather.rain'"):
+        assert [reason for reason in reasons if variable in reason], (variable, reasons)
+    assert len(reasons) == 5, reasons
+    described = client.get(f"/api/v1/datasets/{dataset.id}", params=read).json()
+    assert [v["tag"] for v in described["variables"]] == ["temperature"]  # nothing registered
+    assert [(r["variable"], r["value"]) for r in data_rows_of(client, dataset)] == [("temperature", 20)]
+
+    owner = {"Authorization": f"Bearer {make_token(settings)}"}
+    opened = client.patch(f"/api/v1/datasets/{dataset.id}", json={"accept_new_variables": True}, headers=owner)
+    assert opened.status_code == 200, opened.text
+    wait_for(lambda: mqtt_bridge.credentials.resolve(key).accepts_new, timeout=5, what="the bridge sees the change")
+    wait_for(lambda: mqtt_bridge.credentials.resolve(token).accepts_new, timeout=5, what="for the device too")
+    publish(private_broker.port, messages, mqtt.MQTTv311)
+    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 11, timeout=15, what="5 more messages")
+    drain(settings)
+    assert len(client.get(f"/api/v1/datasets/{dataset.id}/rejected", params=read).json()["records"]) == 5  # no new
+    assert {(r["variable"], r["value"]) for r in data_rows_of(client, dataset)} == {
+        ("temperature", 20),
+        ("humidity", 40),
+        ("obd.bat.voltage", 12.5),
+        ("wind", 3),
+        ("field2", 4),
+        ("weather.rain", 1),
+    }
+
+
+def data_rows_of(client, dataset) -> list[dict]:
+    params = {"key": dataset.read_key, "start": "2000-01-01T00:00:00Z", "limit": 100}
+    return client.get(f"/api/v1/datasets/{dataset.id}/data", params=params).json()["rows"]
 
 
 def test_autopi_sample_uploads(ownstream_url, settings):
