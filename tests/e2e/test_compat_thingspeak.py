@@ -13,6 +13,7 @@ import orjson
 import pytest
 import thingspeak
 
+from tests.e2e.conftest import data_rows
 from tests.support.factories import make_dataset, make_device
 from tests.support.worker import drain
 
@@ -109,13 +110,24 @@ def test_feeds_of_a_mixed_dataset_hold_thingspeak_entries_only(ownstream_url, se
     )
     assert autopi.status_code == 200, autopi.text
     assert writer.update({"field1": 2, "field2": 5}) == "2"  # field2: not weather.temperature, a new variable
+    native = httpx.post(  # newer than entry 2, into field1's own variable, but no ThingSpeak entry
+        f"{ownstream_url}/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"values": {"field1": 7}}]},
+    )
+    assert native.status_code == 202, native.text
     drain(settings)
 
     feed = orjson.loads(channel(ownstream_url, dataset.id, dataset.read_key, "json").get())
     assert feed["channel"]["field2"] == "field2" and "field3" not in feed["channel"]
     assert [(f["entry_id"], f["field1"], f["field2"]) for f in feed["feeds"]] == [(1, "1", None), (2, "2", "5")]
-    rows = csv_rows(channel(ownstream_url, dataset.id, dataset.read_key, "csv").get())
+    as_csv = channel(ownstream_url, dataset.id, dataset.read_key, "csv")
+    rows = csv_rows(as_csv.get())
     assert [r["entry_id"] for r in rows] == ["1", "2"]  # integers only: pandas reads the column as int64
+    assert as_csv.get_field_last(1) == "2"  # the newest entry's, not the JSON reading's
+    last = httpx.get(f"{ownstream_url}/channels/{dataset.id}/feeds/last.json", params={"api_key": dataset.read_key})
+    assert (last.json()["entry_id"], last.json()["field1"]) == (2, "2")
+    assert [r["value"] for r in data_rows(ownstream_url, dataset.id, dataset.read_key, vars="field1")] == [1, 2, 7]
     described = httpx.get(f"{ownstream_url}/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
     declared = {v["tag"]: v["declared"] for v in described["variables"]}
     assert declared == {
