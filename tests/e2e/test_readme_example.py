@@ -155,7 +155,7 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
     broker = start_broker(tmp_path / "mosquitto", settings)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
+    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url, "TMPDIR": str(tmp_path)}  # files the README writes
     try:
         with ownstream_process("up", "--port", str(port), env=env, stop_signal=signal.SIGINT) as up:
             wait_http(f"{base}/healthz", timeout=180, process=up)  # four processes importing on a shared machine
@@ -182,6 +182,8 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
                 timeout=10,
                 what="the README's writes (JSON, ThingSpeak, line protocol, AutoPi, 2 MQTT)",
             )
+            assert (tmp_path / "ownstream.dump").stat().st_size > 0  # `ownstream backup` wrote one
+            assert (tmp_path / "garden.ndjson").stat().st_size > 0  # `ownstream export` too
             feeds = httpx.get(
                 f"{base}/channels/{dataset_id}/feeds.json", params={"api_key": read_key, "status": "true"}
             ).json()["feeds"]
