@@ -66,6 +66,20 @@ def test_every_channel_method_in_json_and_csv(ownstream_url, settings):
     assert 0 <= int(as_csv.get_last_data_age(1)) < 60
     assert orjson.loads(as_csv.view())["id"] == dataset.id  # the channel has no CSV form: JSON
 
+    as_xml = channel(ownstream_url, dataset.id, dataset.read_key, "xml")  # the client's third format
+    view_xml = ET.fromstring(as_xml.view())
+    assert (view_xml.tag, view_xml.findtext("id"), view_xml.findtext("last-entry-id")) == (
+        "channel",
+        str(dataset.id),
+        "2",
+    )
+    assert [f.findtext("entry-id") for f in ET.fromstring(as_xml.get()).iter("feed")] == ["1", "2"]
+    field2 = [f.find("field2") for f in ET.fromstring(as_xml.get_field(2)).iter("feed")]
+    assert [(e.text, e.get("nil")) for e in field2] == [("7", None), (None, "true")]
+    for single_value in (as_xml.get_field_last, as_xml.get_last_data_age):  # not supported in XML (README)
+        with pytest.raises(Exception, match="404"):
+            single_value(1)
+
     missing = channel(ownstream_url, dataset.id, dataset.read_key, "json")
     with pytest.raises(Exception, match="404"):
         missing.get_last_data_age(3)  # no field3

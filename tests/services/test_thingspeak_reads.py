@@ -201,11 +201,21 @@ def test_public_channel_needs_no_key(client, settings):
 
 
 @pytest.mark.parametrize(
-    "path", ["feeds.json", "feeds.csv", "fields/1.json", "fields/1/last", "fields/1/last.json", "feeds/last.json", ""]
+    "path",
+    [
+        "feeds.json",
+        "feeds.csv",
+        "fields/1.json",
+        "fields/1/last",
+        "fields/1/last.json",
+        "feeds/last.json",
+        ".json",
+        ".xml",
+    ],
 )
 def test_private_channel_refuses_wrong_or_missing_key(client, settings, path):
     dataset = seeded(client, settings)
-    url = f"/channels/{dataset.id}/{path}" if path else f"/channels/{dataset.id}.json"
+    url = f"/channels/{dataset.id}{path}" if path.startswith(".") else f"/channels/{dataset.id}/{path}"
     missing = client.get(url.replace(f"/channels/{dataset.id}", "/channels/999"))
     for params in ({}, {"api_key": "wrong"}, {"api_key": dataset.write_key}):
         refused = client.get(url, params=params)  # answered exactly as a channel that does not exist

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from services.api.deps import ReadableDatasetDep, SessionDep
 from services.api.thingspeak_feeds import FeedQuery, last_value, read_feed
-from services.api.thingspeak_xml import feed_xml
+from services.api.thingspeak_xml import channel_xml, feed_xml
 from shared.errors import BadRequest, NotFound
 from shared.http import JSON
 from shared.models import Dataset
@@ -307,6 +307,12 @@ def status_json(request: Request, dataset: ReadableDatasetDep, session: SessionD
 def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: SessionDep) -> Response:
     """A field without an extension: CSV, as the `thingspeak` client's fmt='csv' asks for it."""
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
+
+
+@router.get("/{dataset_id}.xml")  # registered before "/{dataset_id}", which would take "7.xml" for an id
+def channel_as_xml(request: Request, dataset: ReadableDatasetDep) -> Response:
+    """The channel's settings as XML (the `thingspeak` client's view() with fmt='xml')."""
+    return Response(channel_xml(channel_document(dataset, _zone(request.query_params))), media_type="application/xml")
 
 
 @router.get("/{dataset_id}")  # decorators apply bottom-up: `.json` is registered first and wins "/7.json"
