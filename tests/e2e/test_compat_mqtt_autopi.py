@@ -73,11 +73,12 @@ def test_new_variables_over_mqtt_follow_the_dataset_rule_for_device_tokens_and_d
 ):
     """The rule of HTTP (tests/services/test_new_variables.py) through a real broker and bridge: off, a message
     with a new variable is refused and recorded with a reason naming it, whatever the topic and credential; on,
-    the same messages register their variables."""
+    the same messages register their variables. Telemetry takes the dataset's write key as well as a device token."""
     dataset = make_dataset(settings, variables=("temperature",))  # declared variables: the rule starts off
     token, key = make_device(settings, dataset.id, "car-1"), dataset.write_key
     messages = [
         (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"humidity": 40}})),
+        (f"devices/{key}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"pressure": 1013}})),
         (f"devices/{token}/autopi", b'[{"@t": "obd.bat", "@ts": "2026-03-01T12:00:00Z", "voltage": 12.5}]'),
         (f"channels/{dataset.id}/publish/{key}", "wind=3"),
         (f"channels/{dataset.id}/publish/fields/field2/{key}", "4"),
@@ -85,15 +86,15 @@ def test_new_variables_over_mqtt_follow_the_dataset_rule_for_device_tokens_and_d
     ]
     known = (f"devices/{token}/telemetry", orjson.dumps({"ts": 1772366400000, "values": {"temperature": 20}}))
     publish(private_broker.port, [*messages, known], mqtt.MQTTv311)
-    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 6, timeout=15, what="6 messages")
+    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 7, timeout=15, what="7 messages")
     drain(settings)
     read = {"key": dataset.read_key}
     reasons = [
         r["reason"] for r in client.get(f"/api/v1/datasets/{dataset.id}/rejected", params=read).json()["records"]
     ]
-    for variable in ("'humidity'", "'obd.bat.voltage'", "'wind'", "field2", "'weather.rain'"):
+    for variable in ("'humidity'", "'pressure'", "'obd.bat.voltage'", "'wind'", "field2", "'weather.rain'"):
         assert [reason for reason in reasons if variable in reason], (variable, reasons)
-    assert len(reasons) == 5, reasons
+    assert len(reasons) == 6, reasons
     described = client.get(f"/api/v1/datasets/{dataset.id}", params=read).json()
     assert [v["tag"] for v in described["variables"]] == ["temperature"]  # nothing registered
     assert [(r["variable"], r["value"]) for r in data_rows_of(client, dataset)] == [("temperature", 20)]
@@ -104,12 +105,13 @@ def test_new_variables_over_mqtt_follow_the_dataset_rule_for_device_tokens_and_d
     wait_for(lambda: mqtt_bridge.credentials.resolve(key).accepts_new, timeout=5, what="the bridge sees the change")
     wait_for(lambda: mqtt_bridge.credentials.resolve(token).accepts_new, timeout=5, what="for the device too")
     publish(private_broker.port, messages, mqtt.MQTTv311)
-    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 11, timeout=15, what="5 more messages")
+    wait_for(lambda: mqtt_bridge.metrics.value(mqtt_bridge.metrics.acked) >= 13, timeout=15, what="6 more messages")
     drain(settings)
-    assert len(client.get(f"/api/v1/datasets/{dataset.id}/rejected", params=read).json()["records"]) == 5  # no new
+    assert len(client.get(f"/api/v1/datasets/{dataset.id}/rejected", params=read).json()["records"]) == 6  # no new
     assert {(r["variable"], r["value"]) for r in data_rows_of(client, dataset)} == {
         ("temperature", 20),
         ("humidity", 40),
+        ("pressure", 1013),
         ("obd.bat.voltage", 12.5),
         ("wind", 3),
         ("field2", 4),
