@@ -64,6 +64,14 @@ def test_blocks_marked_not_run_are_skipped_and_the_rest_kept_in_order():
     assert blocks[0].line == 2
 
 
+# Every failing command counts, also one before `; echo` or inside a pipeline or a `$(...)`, which a person sees
+# as an error message but whose status the line's last command would hide.
+FAILED = "__failed__"
+STRICT = f"""set -o pipefail -o errtrace
+trap 'printf "\\n{FAILED} %s %s\\n" "$?" "$BASH_COMMAND" >&2' ERR
+"""
+
+
 class Shell:
     """One bash session fed command by command, as a person pasting commands into a terminal."""
 
@@ -77,6 +85,7 @@ class Shell:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        self.process.stdin.write(STRICT)
 
     def run(self, command: str) -> str:
         self.process.stdin.write(f"{command}\nprintf '\\n__status__ %s\\n' $?\n")
@@ -91,11 +100,24 @@ class Shell:
             output.append(line)
         text = "".join(output)
         assert status == 0, f"{command!r} exited with {status}: {text}"
+        failed = [line for line in output if line.startswith(FAILED)]
+        assert not failed, f"in {command!r}, a command failed ({failed[0].strip()}): {text}"
         return text
 
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("hidden", ["false; echo after", "false | cat", 'X="$(false)"', 'eval "$(false | cat)"'])
+def test_the_shell_catches_a_failure_that_the_line_hides(hidden):
+    shell = Shell(dict(os.environ))
+    try:
+        assert shell.run("echo ok; X=1").strip() == "ok"
+        with pytest.raises(AssertionError, match="a command failed|exited with"):
+            shell.run(hidden)
+    finally:
+        shell.close()
 
 
 def localized(command: str, http_port: int, mqtt_port: int) -> str:
