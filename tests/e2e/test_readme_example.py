@@ -114,7 +114,7 @@ def test_the_shell_catches_a_failure_that_the_line_hides(hidden):
     shell = Shell(dict(os.environ))
     try:
         assert shell.run("echo ok; X=1").strip() == "ok"
-        with pytest.raises(AssertionError, match="a command failed|exited with"):
+        with pytest.raises(AssertionError, match=r"a command failed|exited with"):
             shell.run(hidden)
     finally:
         shell.close()
