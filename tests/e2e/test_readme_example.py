@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,17 @@ FAILED = "__failed__"
 STRICT = f"""set -o pipefail -o errtrace
 trap 'printf "\\n{FAILED} %s %s\\n" "$?" "$BASH_COMMAND" >&2' ERR
 """
+
+
+def test_the_compatibility_table_names_the_client_versions_the_tests_install():
+    """README's Compatibility table against uv.lock: the versions the compat tests run are the ones it names."""
+    locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    section = README.read_text().split("## Compatibility", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    named = {re.match(r"\s*`([^`]+)`", client).group(1): version.strip() for client, version in rows}
+    clients = {"thingspeak", "influxdb-client", "influxdb", "paho-mqtt"}
+    assert clients <= set(named), named
+    assert {name: named[name] for name in clients} == {name: locked[name] for name in clients}
 
 
 class Shell:
