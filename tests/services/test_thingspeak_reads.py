@@ -177,6 +177,20 @@ def test_last_values_are_the_newest_entrys_behind_many_newer_readings_of_other_p
     assert get(client, dataset, "fields/1/last_data_age.json").json()["last_data_age"] != "-1"
 
 
+def test_a_dataset_written_only_by_other_protocols_has_no_entries(client, settings):
+    dataset = make_dataset(settings, variables=("temperature",))
+    answer = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"values": {"temperature": 5}}]},
+    )
+    assert answer.status_code == 202, answer.text
+    drain(settings)
+    assert get(client, dataset, "fields/1/last").text == "-1"
+    assert get(client, dataset, "fields/1/last_data_age").text == "-1"
+    assert get(client, dataset, "feeds.json").json()["feeds"] == []
+
+
 def test_channel_json_and_empty_channel(client, settings):
     dataset = seeded(client, settings)
     channel = client.get(f"/channels/{dataset.id}.json", params={"api_key": dataset.read_key}).json()

@@ -252,6 +252,8 @@ def last_entry(request: Request, dataset: ReadableDatasetDep, session: SessionDe
 
 def _last_field(dataset: Dataset, field: int, session: SessionDep) -> tuple | None:
     tag = fields(dataset)[f"field{_field_number(dataset, field)}"]
+    if not dataset.last_entry_id:  # nothing was ever written through ThingSpeak: no entry to look for
+        return None
     return last_value(session, dataset.id, tag)
 
 
