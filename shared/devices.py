@@ -80,7 +80,9 @@ def find_device(session: Session, user: User, device_id: str, dataset_id: int | 
         raise NotFound(f"no device {device_id!r}" + (f" in dataset {dataset_id}" if dataset_id else ""))
     if len(found) > 1:
         choices = ", ".join(str(d.dataset_id) for d in found)
-        raise Conflict(f"device {device_id!r} is registered in datasets {choices}: add ?datasetId= to choose")
+        raise Conflict(
+            f"device {device_id!r} is registered in datasets {choices}: add ?dataset_id= (or ?datasetId=) to choose"
+        )
     return found[0]
 
 

@@ -149,8 +149,25 @@ order by r.time desc limit 1
 """
 
 
+# When other protocols wrote the variable more often since its last entry: the newest entry, however far back
+# (a backward scan for an entry id, as the feeds do).
+LAST_ENTRY_VALUE = f"""
+select r.time, r.entry_id, {TEXT}
+from series s cross join lateral (
+    select * from readings_in(array[s.id], %(start)s, %(end)s) x where x.entry_id is not null
+    order by x.time desc limit 1
+) r
+where s.dataset_id = %(ds)s and s.variable = %(tag)s
+"""
+
+
 def last_value(session: Session, dataset_id: int, tag: str) -> tuple | None:
-    """(time, entry_id, text) of the newest value of one variable, or None."""
+    """(time, entry_id, text) of the newest entry's value of one variable, or None."""
+    params = {"ds": dataset_id, "tag": tag, "start": EARLIEST, "end": LATEST}
     with _cursor(session) as cur:
-        cur.execute(LAST_VALUE, {"ds": dataset_id, "tag": tag})
-        return cur.fetchone()
+        cur.execute(LAST_VALUE, params)
+        found = cur.fetchone()
+        if found is None:
+            cur.execute(LAST_ENTRY_VALUE, params)
+            found = cur.fetchone()
+        return found

@@ -21,6 +21,14 @@ def _element(name: str, value: object, indent: str) -> str:
     return f"{indent}<{tag}{kind}>{escape(str(value))}</{tag}>"
 
 
+def channel_xml(channel: dict) -> str:
+    """`<channel>` with its settings alone (ThingSpeak's View a Channel as XML)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<channel>"]
+    lines += [_element(name, value, "  ") for name, value in channel.items()]
+    lines += ["</channel>", ""]
+    return "\n".join(lines)
+
+
 def feed_xml(channel: dict, feeds: list[dict]) -> str:
     """`<channel>` with its settings and `<feeds type="array">` of `<feed>` entries, as ThingSpeak writes them."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<channel>"]

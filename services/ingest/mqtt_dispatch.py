@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.ingest.credentials import Credential, require_writer
 from services.ingest.formats import FORMATS, Limits
@@ -83,6 +83,9 @@ class Dispatcher:
         try:
             credential = self._authorize(route, credential)
         except Unauthorized as error:
+            if route.dataset_id is None and credential is not None:
+                # a dataset's read key on a devices/ topic: its owner is told, in the dataset's rejected records
+                route = replace(route, dataset_id=credential.dataset_id)
             if route.dataset_id is None:
                 return self._drop("unauthorized", f"{redact(topic)}: {error.detail}")
             return self._reject(route, None, topic, payload, received_at, "unauthorized", error.detail)
@@ -114,12 +117,11 @@ class Dispatcher:
         return self.resolve_device(route.dataset_id, route.device)
 
     def _authorize(self, route: Route, credential: Credential | None) -> Credential:
-        if route.device is not None and credential is None:
-            raise Unauthorized(f"device {route.device!r} is not registered in dataset {route.dataset_id}")
-        if route.device is not None or FORMATS[route.format].device_only:
-            if credential is None or credential.kind != "device":
-                raise Unauthorized("missing or invalid device token")
+        if route.device is not None:
+            if credential is None:
+                raise Unauthorized(f"device {route.device!r} is not registered in dataset {route.dataset_id}")
             return credential
+        # devices/{token}/... takes what HTTP takes: a device token or the dataset's write key (no device then)
         return require_writer(credential, route.dataset_id)
 
     def _accept(self, route: Route, credential: Credential, payload: bytes) -> QueueMessage:

@@ -88,16 +88,20 @@ def test_influxdb_v1_client_creates_database_writes_points_and_pings(ownstream_u
 
 def test_a_telegraf_request_replayed(ownstream_url, settings):
     dataset = make_dataset(settings, variables=())
-    # As Telegraf's outputs.influxdb_v2 sends it: gzip (its default content_encoding), its user agent, a token.
+    # As Telegraf's outputs.influxdb_v2 sends it (plugins/outputs/influxdb_v2/http.go): POST /api/v2/write with
+    # only `bucket` and `org` in the query (no precision: nanosecond timestamps, InfluxDB's default), a gzip body
+    # (its default content_encoding), its user agent, `Authorization: Token`, and what Go's client adds.
     body = (
         b"cpu,cpu=cpu-total,host=server01 usage_idle=97.5,usage_user=1.25 1772366400000000000\n"
         b"mem,host=server01 used_percent=41.2,available=8123456789i 1772366400000000000\n"
     )
+    compressed = gzip.compress(body)
     response = httpx.post(
-        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns",
-        content=gzip.compress(body),
+        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any",
+        content=compressed,
         headers={
             "User-Agent": "Telegraf/1.30.1 Go/1.22.1",
+            "Content-Length": str(len(compressed)),
             "Content-Type": "text/plain; charset=utf-8",
             "Content-Encoding": "gzip",
             "Accept-Encoding": "gzip",
@@ -106,13 +110,14 @@ def test_a_telegraf_request_replayed(ownstream_url, settings):
     )
     assert response.status_code == 204, response.text
     wrong = httpx.post(
-        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any&precision=ns",
-        content=gzip.compress(body),
+        f"{ownstream_url}/api/v2/write?bucket={dataset.id}&org=any",
+        content=compressed,
         headers={"Content-Encoding": "gzip", "Authorization": "Token not-a-key"},
     )
     assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
     drain(settings)
     rows = data_rows(ownstream_url, dataset.id, dataset.read_key, tag="host:server01")
+    assert {r["time"] for r in rows} == {"2026-03-01T12:00:00Z"}  # nanoseconds read as such
     assert {(r["variable"], r["value"]) for r in rows} == {
         ("cpu.usage_idle", 97.5),
         ("cpu.usage_user", 1.25),

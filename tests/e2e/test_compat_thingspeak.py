@@ -13,6 +13,7 @@ import orjson
 import pytest
 import thingspeak
 
+from tests.e2e.conftest import data_rows
 from tests.support.factories import make_dataset, make_device
 from tests.support.worker import drain
 
@@ -65,6 +66,20 @@ def test_every_channel_method_in_json_and_csv(ownstream_url, settings):
     assert 0 <= int(as_csv.get_last_data_age(1)) < 60
     assert orjson.loads(as_csv.view())["id"] == dataset.id  # the channel has no CSV form: JSON
 
+    as_xml = channel(ownstream_url, dataset.id, dataset.read_key, "xml")  # the client's third format
+    view_xml = ET.fromstring(as_xml.view())
+    assert (view_xml.tag, view_xml.findtext("id"), view_xml.findtext("last-entry-id")) == (
+        "channel",
+        str(dataset.id),
+        "2",
+    )
+    assert [f.findtext("entry-id") for f in ET.fromstring(as_xml.get()).iter("feed")] == ["1", "2"]
+    field2 = [f.find("field2") for f in ET.fromstring(as_xml.get_field(2)).iter("feed")]
+    assert [(e.text, e.get("nil")) for e in field2] == [("7", None), (None, "true")]
+    for single_value in (as_xml.get_field_last, as_xml.get_last_data_age):  # not supported in XML (README)
+        with pytest.raises(Exception, match="404"):
+            single_value(1)
+
     missing = channel(ownstream_url, dataset.id, dataset.read_key, "json")
     with pytest.raises(Exception, match="404"):
         missing.get_last_data_age(3)  # no field3
@@ -109,13 +124,24 @@ def test_feeds_of_a_mixed_dataset_hold_thingspeak_entries_only(ownstream_url, se
     )
     assert autopi.status_code == 200, autopi.text
     assert writer.update({"field1": 2, "field2": 5}) == "2"  # field2: not weather.temperature, a new variable
+    native = httpx.post(  # newer than entry 2, into field1's own variable, but no ThingSpeak entry
+        f"{ownstream_url}/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"values": {"field1": 7}}]},
+    )
+    assert native.status_code == 202, native.text
     drain(settings)
 
     feed = orjson.loads(channel(ownstream_url, dataset.id, dataset.read_key, "json").get())
     assert feed["channel"]["field2"] == "field2" and "field3" not in feed["channel"]
     assert [(f["entry_id"], f["field1"], f["field2"]) for f in feed["feeds"]] == [(1, "1", None), (2, "2", "5")]
-    rows = csv_rows(channel(ownstream_url, dataset.id, dataset.read_key, "csv").get())
+    as_csv = channel(ownstream_url, dataset.id, dataset.read_key, "csv")
+    rows = csv_rows(as_csv.get())
     assert [r["entry_id"] for r in rows] == ["1", "2"]  # integers only: pandas reads the column as int64
+    assert as_csv.get_field_last(1) == "2"  # the newest entry's, not the JSON reading's
+    last = httpx.get(f"{ownstream_url}/channels/{dataset.id}/feeds/last.json", params={"api_key": dataset.read_key})
+    assert (last.json()["entry_id"], last.json()["field1"]) == (2, "2")
+    assert [r["value"] for r in data_rows(ownstream_url, dataset.id, dataset.read_key, vars="field1")] == [1, 2, 7]
     described = httpx.get(f"{ownstream_url}/api/v1/datasets/{dataset.id}", params={"key": dataset.read_key}).json()
     declared = {v["tag"]: v["declared"] for v in described["variables"]}
     assert declared == {

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,25 @@ def test_blocks_marked_not_run_are_skipped_and_the_rest_kept_in_order():
     assert blocks[0].line == 2
 
 
+# Every failing command counts, also one before `; echo` or inside a pipeline or a `$(...)`, which a person sees
+# as an error message but whose status the line's last command would hide.
+FAILED = "__failed__"
+STRICT = f"""set -o pipefail -o errtrace
+trap 'printf "\\n{FAILED} %s %s\\n" "$?" "$BASH_COMMAND" >&2' ERR
+"""
+
+
+def test_the_compatibility_table_names_the_client_versions_the_tests_install():
+    """README's Compatibility table against uv.lock: the versions the compat tests run are the ones it names."""
+    locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    section = README.read_text().split("## Compatibility", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    named = {re.match(r"\s*`([^`]+)`", client).group(1): version.strip() for client, version in rows}
+    clients = {"thingspeak", "influxdb-client", "influxdb", "paho-mqtt"}
+    assert clients <= set(named), named
+    assert {name: named[name] for name in clients} == {name: locked[name] for name in clients}
+
+
 class Shell:
     """One bash session fed command by command, as a person pasting commands into a terminal."""
 
@@ -77,6 +97,7 @@ class Shell:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        self.process.stdin.write(STRICT)
 
     def run(self, command: str) -> str:
         self.process.stdin.write(f"{command}\nprintf '\\n__status__ %s\\n' $?\n")
@@ -91,11 +112,24 @@ class Shell:
             output.append(line)
         text = "".join(output)
         assert status == 0, f"{command!r} exited with {status}: {text}"
+        failed = [line for line in output if line.startswith(FAILED)]
+        assert not failed, f"in {command!r}, a command failed ({failed[0].strip()}): {text}"
         return text
 
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("hidden", ["false; echo after", "false | cat", 'X="$(false)"', 'eval "$(false | cat)"'])
+def test_the_shell_catches_a_failure_that_the_line_hides(hidden):
+    shell = Shell(dict(os.environ))
+    try:
+        assert shell.run("echo ok; X=1").strip() == "ok"
+        with pytest.raises(AssertionError, match=r"a command failed|exited with"):
+            shell.run(hidden)
+    finally:
+        shell.close()
 
 
 def localized(command: str, http_port: int, mqtt_port: int) -> str:
@@ -155,7 +189,7 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
     broker = start_broker(tmp_path / "mosquitto", settings)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url}
+    env = {**os.environ, "OWNSTREAM_MQTT_URL": broker.url, "TMPDIR": str(tmp_path)}  # files the README writes
     try:
         with ownstream_process("up", "--port", str(port), env=env, stop_signal=signal.SIGINT) as up:
             wait_http(f"{base}/healthz", timeout=180, process=up)  # four processes importing on a shared machine
@@ -182,6 +216,8 @@ def test_every_readme_shell_block_runs_verbatim_then_ctrl_c(settings, tmp_path, 
                 timeout=10,
                 what="the README's writes (JSON, ThingSpeak, line protocol, AutoPi, 2 MQTT)",
             )
+            assert (tmp_path / "ownstream.dump").stat().st_size > 0  # `ownstream backup` wrote one
+            assert (tmp_path / "garden.ndjson").stat().st_size > 0  # `ownstream export` too
             feeds = httpx.get(
                 f"{base}/channels/{dataset_id}/feeds.json", params={"api_key": read_key, "status": "true"}
             ).json()["feeds"]

@@ -114,6 +114,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/channels/{dataset_id}/fields/{field}/last"): "read",
     ("GET", "/channels/{dataset_id}/fields/{field}/last.json"): "read",
     ("GET", "/channels/{dataset_id}.json"): "read",
+    ("GET", "/channels/{dataset_id}.xml"): "read",
     ("GET", "/channels/{dataset_id}"): "read",
     ("GET", "/channels/{dataset_id}/feeds"): "read",
     ("GET", "/channels/{dataset_id}/feeds.xml"): "read",

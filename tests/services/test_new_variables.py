@@ -13,16 +13,26 @@ from tests.support.factories import make_dataset, make_device, make_token
 from tests.support.http import wait_for
 from tests.support.worker import drain
 
+CREDENTIALS = ["write key", "device token"]
+
+
+def credential(settings, dataset, kind: str) -> str:
+    return dataset.write_key if kind == "write key" else make_device(settings, dataset.id, "car-1")
+
 
 def writes(client, dataset, token):
-    """One new variable by each HTTP protocol; their answers' status codes (and details) by protocol."""
+    """One new variable by each HTTP protocol, all sent with `token`; their answers' status codes (and details)."""
     answers = {
         "json": client.post(
             f"/api/v1/datasets/{dataset.id}/readings",
-            headers={"X-Write-Key": dataset.write_key},
+            headers={"X-Write-Key": token},
             content=orjson.dumps({"readings": [{"values": {"door": "open"}}]}),
         ),
-        "thingspeak": client.get("/update", params={"api_key": dataset.write_key, "wind": "3"}),
+        "thingspeak": client.get("/update", params={"api_key": token, "wind": "3"}),
+        "thingspeak bulk": client.post(
+            f"/channels/{dataset.id}/bulk_update.json",
+            json={"write_api_key": token, "updates": [{"delta_t": 0, "gust": "7"}]},
+        ),
         "line protocol": client.post(
             "/api/v2/write",
             params={"bucket": dataset.id},
@@ -46,12 +56,16 @@ def variables(client, dataset) -> dict[str, bool]:
     return {v["tag"]: v["declared"] for v in described["variables"]}
 
 
-def test_a_dataset_that_declared_its_variables_refuses_new_ones_by_every_protocol_until_turned_on(client, settings):
+@pytest.mark.parametrize("kind", CREDENTIALS)
+def test_a_dataset_that_declared_its_variables_refuses_new_ones_by_every_protocol_until_turned_on(
+    client, settings, kind
+):
     dataset = make_dataset(settings, variables=("temperature",))
-    token = make_device(settings, dataset.id, "car-1")
+    token = credential(settings, dataset, kind)
     refused = writes(client, dataset, token)
     assert refused["json"][0] == 400 and "'door'" in refused["json"][1]
     assert refused["thingspeak"][0] == 400 and "'wind'" in refused["thingspeak"][1]
+    assert refused["thingspeak bulk"][0] == 400 and "'gust'" in refused["thingspeak bulk"][1]
     assert refused["line protocol"][0] == 400 and "'weather.rain'" in refused["line protocol"][1]
     assert refused["autopi"][0] == 200  # the dongle resends 4xx forever: the record is set aside instead
     drain(settings)
@@ -67,28 +81,29 @@ def test_a_dataset_that_declared_its_variables_refuses_new_ones_by_every_protoco
     )
     assert changed.status_code == 200 and changed.json()["accept_new_variables"] is True
     wait_for(
-        lambda: client.get("/update", params={"api_key": dataset.write_key, "wind": "3"}).status_code == 200,
+        lambda: client.get("/update", params={"api_key": token, "wind": "3"}).status_code == 200,
         timeout=2,
         what="receivers see the change",
     )
-    assert [code for code, _ in writes(client, dataset, token).values()] == [202, 200, 204, 200]
+    assert [code for code, _ in writes(client, dataset, token).values()] == [202, 200, 202, 204, 200]
     drain(settings)
     assert variables(client, dataset) == {
         "temperature": True,
         "door": False,
         "wind": False,
+        "gust": False,
         "weather.rain": False,
         "obd.bat.voltage": False,
     }
 
 
-def test_a_dataset_made_without_variables_accepts_new_ones(client, settings):
+@pytest.mark.parametrize("kind", CREDENTIALS)
+def test_a_dataset_made_without_variables_accepts_new_ones(client, settings, kind):
     dataset = make_dataset(settings, variables=())
-    token = make_device(settings, dataset.id, "car-1")
-    answers = writes(client, dataset, token)
-    assert [code for code, _ in answers.values()] == [202, 200, 204, 200]
+    answers = writes(client, dataset, credential(settings, dataset, kind))
+    assert [code for code, _ in answers.values()] == [202, 200, 202, 204, 200]
     drain(settings)
-    assert set(variables(client, dataset)) == {"door", "wind", "weather.rain", "obd.bat.voltage"}
+    assert set(variables(client, dataset)) == {"door", "wind", "gust", "weather.rain", "obd.bat.voltage"}
 
 
 def test_mqtt_telemetry_follows_the_same_rule():

@@ -160,6 +160,37 @@ def test_field_feed_and_last_values(client, settings):
     assert rows == [["created_at", "entry_id", "field1"], ["2026-03-01 12:50:00 UTC", "6", "6"]]
 
 
+def test_last_values_are_the_newest_entrys_behind_many_newer_readings_of_other_protocols(client, settings):
+    dataset = seeded(client, settings)  # entry 6: field1 = 6 at 12:50
+    newer = [
+        {"time": (BASE + timedelta(hours=1, seconds=i)).isoformat(), "values": {"temperature": 100 + i}}
+        for i in range(60)  # more than the newest few readings the quick look searches for an entry
+    ]
+    answer = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings", headers={"X-Write-Key": dataset.write_key}, json={"readings": newer}
+    )
+    assert answer.status_code == 202, answer.text
+    drain(settings)
+    assert get(client, dataset, "fields/1/last").text == "6"
+    assert get(client, dataset, "fields/1/last.json").json()["entry_id"] == 6
+    assert get(client, dataset, "feeds/last.json").json()["field1"] == "6"
+    assert get(client, dataset, "fields/1/last_data_age.json").json()["last_data_age"] != "-1"
+
+
+def test_a_dataset_written_only_by_other_protocols_has_no_entries(client, settings):
+    dataset = make_dataset(settings, variables=("temperature",))
+    answer = client.post(
+        f"/api/v1/datasets/{dataset.id}/readings",
+        headers={"X-Write-Key": dataset.write_key},
+        json={"readings": [{"values": {"temperature": 5}}]},
+    )
+    assert answer.status_code == 202, answer.text
+    drain(settings)
+    assert get(client, dataset, "fields/1/last").text == "-1"
+    assert get(client, dataset, "fields/1/last_data_age").text == "-1"
+    assert get(client, dataset, "feeds.json").json()["feeds"] == []
+
+
 def test_channel_json_and_empty_channel(client, settings):
     dataset = seeded(client, settings)
     channel = client.get(f"/channels/{dataset.id}.json", params={"api_key": dataset.read_key}).json()
@@ -184,11 +215,21 @@ def test_public_channel_needs_no_key(client, settings):
 
 
 @pytest.mark.parametrize(
-    "path", ["feeds.json", "feeds.csv", "fields/1.json", "fields/1/last", "fields/1/last.json", "feeds/last.json", ""]
+    "path",
+    [
+        "feeds.json",
+        "feeds.csv",
+        "fields/1.json",
+        "fields/1/last",
+        "fields/1/last.json",
+        "feeds/last.json",
+        ".json",
+        ".xml",
+    ],
 )
 def test_private_channel_refuses_wrong_or_missing_key(client, settings, path):
     dataset = seeded(client, settings)
-    url = f"/channels/{dataset.id}/{path}" if path else f"/channels/{dataset.id}.json"
+    url = f"/channels/{dataset.id}{path}" if path.startswith(".") else f"/channels/{dataset.id}/{path}"
     missing = client.get(url.replace(f"/channels/{dataset.id}", "/channels/999"))
     for params in ({}, {"api_key": "wrong"}, {"api_key": dataset.write_key}):
         refused = client.get(url, params=params)  # answered exactly as a channel that does not exist

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from services.api.deps import ReadableDatasetDep, ReadSessionDep
 from services.api.thingspeak_feeds import FeedQuery, last_value, read_feed
-from services.api.thingspeak_xml import feed_xml
+from services.api.thingspeak_xml import channel_xml, feed_xml
 from shared.errors import BadRequest, NotFound
 from shared.http import JSON
 from shared.models import Dataset
@@ -252,6 +252,8 @@ def last_entry(request: Request, dataset: ReadableDatasetDep, session: ReadSessi
 
 def _last_field(dataset: Dataset, field: int, session: ReadSessionDep) -> tuple | None:
     tag = fields(dataset)[f"field{_field_number(dataset, field)}"]
+    if not dataset.last_entry_id:  # nothing was ever written through ThingSpeak: no entry to look for
+        return None
     return last_value(session, dataset.id, tag)
 
 
@@ -307,6 +309,12 @@ def status_json(request: Request, dataset: ReadableDatasetDep, session: ReadSess
 def field_csv_plain(request: Request, field: int, dataset: ReadableDatasetDep, session: ReadSessionDep) -> Response:
     """A field without an extension: CSV, as the `thingspeak` client's fmt='csv' asks for it."""
     return _feed(request, dataset, session, _field_number(dataset, field), "csv")
+
+
+@router.get("/{dataset_id}.xml")  # registered before "/{dataset_id}", which would take "7.xml" for an id
+def channel_as_xml(request: Request, dataset: ReadableDatasetDep) -> Response:
+    """The channel's settings as XML (the `thingspeak` client's view() with fmt='xml')."""
+    return Response(channel_xml(channel_document(dataset, _zone(request.query_params))), media_type="application/xml")
 
 
 @router.get("/{dataset_id}")  # decorators apply bottom-up: `.json` is registered first and wins "/7.json"

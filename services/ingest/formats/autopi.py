@@ -28,4 +28,4 @@ def accept(credential: Credential, payload: bytes, limits: Limits, *, source: So
     )
 
 
-FORMAT = IngestFormat("autopi", accept, topic="autopi", device_only=True)
+FORMAT = IngestFormat("autopi", accept, topic="autopi")

@@ -61,8 +61,6 @@ class IngestFormat:
     accept: Accept
     # its name in `registered/{dataset}/{device}/{topic}` MQTT topics (None: not published over MQTT that way)
     topic: str | None = None
-    # only a device token may send it (its records carry no device of their own)
-    device_only: bool = False
     # an MQTT payload (with the variable a single-field topic names, if any) as `accept` takes it
     from_mqtt: Callable[[bytes, str | None], object] = raw_payload
 

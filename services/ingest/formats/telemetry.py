@@ -31,4 +31,4 @@ def accept(credential: Credential, payload: bytes, limits: Limits, *, source: So
     return make_message("telemetry", credential.dataset_id, payload.decode(), source=source, device=credential.device)
 
 
-FORMAT = IngestFormat("telemetry", accept, topic="telemetry", device_only=True)
+FORMAT = IngestFormat("telemetry", accept, topic="telemetry")

@@ -109,7 +109,7 @@ def test_same_id_in_two_datasets_needs_dataset_id(client, settings):
     create(client, owner, "car1", first.id)
     create(client, owner, "car1", second.id)
     ambiguous = client.get("/api/devices/car1", headers=auth(owner))
-    assert ambiguous.status_code == 409 and "datasetId" in ambiguous.json()["detail"]
+    assert ambiguous.status_code == 409 and "?dataset_id=" in ambiguous.json()["detail"]
     chosen = client.get("/api/devices/car1", params={"datasetId": second.id}, headers=auth(owner))
     assert chosen.status_code == 200 and chosen.json()["datasetId"] == second.id
     assert client.get("/api/devices/car1", params={"datasetId": "x"}, headers=auth(owner)).status_code == 400

@@ -99,6 +99,13 @@ def test_status_reports_queue_depth_workers_and_failed_jobs(settings):
     assert (status["queued_jobs"], status["workers"], status["failed_jobs"]) == (0, 0, 1)
 
 
+def test_status_prints_its_tables_on_stdout(settings):
+    result = run_cli("status")
+    assert result.returncode == 0, result.stderr
+    assert "queued jobs" in result.stdout and "workers alive" in result.stdout  # pipeable: `ownstream status | grep`
+    assert "queued jobs" not in result.stderr
+
+
 def test_burst_worker_on_an_empty_queue_succeeds(settings):
     result = run_cli("worker", "--burst")
     assert result.returncode == 0, result.stderr

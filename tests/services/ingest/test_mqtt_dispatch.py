@@ -73,7 +73,6 @@ def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic,
     ("topic", "label"),
     [
         ("devices/nope/telemetry", "unauthorized"),
-        ("devices/wk/telemetry", "unauthorized"),  # a dataset write key is not a device token
         ("channels/x/publish/wk", "bad_topic"),
         ("somewhere/else", "bad_topic"),
     ],
@@ -81,6 +80,21 @@ def test_refusals_with_a_known_dataset_become_reject_messages(dispatcher, topic,
 def test_refusals_without_a_dataset_are_drops(dispatcher, topic, label):
     outcome = dispatcher.dispatch(topic, b"{}", 1.5e9)
     assert (outcome.message, outcome.verdict, outcome.reason) == (None, "dropped", label)
+
+
+@pytest.mark.parametrize(
+    ("form", "payload"),
+    [("telemetry", b'{"temperature": 1}'), ("autopi", b'[{"@t": "obd.bat", "@ts": "2026-01-01T00:00:00Z", "v": 1}]')],
+)
+def test_device_topics_take_the_dataset_write_key_as_http_does(dispatcher, form, payload):
+    """As POST /autopi and every other HTTP write: a device token or the write key (the readings have no device)."""
+    outcome = dispatcher.dispatch(f"devices/wk/{form}", payload, 1.5e9)
+    assert outcome.verdict == "accepted"
+    assert (outcome.message["format"], outcome.message["dataset_id"], outcome.message.get("device")) == (form, 3, None)
+    refused = dispatcher.dispatch(f"devices/rk/{form}", payload, 1.5e9)  # a read key: refused into its dataset
+    assert (refused.verdict, refused.reason, refused.message["dataset_id"]) == ("rejected", "unauthorized", 3)
+    assert "cannot write" in refused.message["params"]["reason"]
+    assert "not kept" in refused.message["payload"]  # as for any refused credential: what it sent is not stored
 
 
 REGISTERED = {(3, "car-1"): DEVICE}
