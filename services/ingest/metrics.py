@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Counter
 from starlette.types import Message, Receive, Scope, Send
 
 from shared.metrics import BYTES_IN, REQUESTS
@@ -69,5 +70,20 @@ async def measured(
     try:
         await handler(scope, counting_receive, status_send)
     finally:
-        REQUESTS.labels(protocol, outcome_of(status)).inc()
-        BYTES_IN.labels(protocol).inc(size)
+        count(protocol, status, size)
+
+
+_children: dict[tuple[str, int], tuple[Counter, Counter]] = {}
+
+
+def count(protocol: str, status: int, size: int) -> None:
+    """Count one request and its body bytes (the labelled counters kept: `labels` costs a lock and a lookup)."""
+    children = _children.get((protocol, status))
+    if children is None:
+        children = _children[protocol, status] = (
+            REQUESTS.labels(protocol, outcome_of(status)),
+            BYTES_IN.labels(protocol),
+        )
+    children[0].inc()
+    if size:
+        children[1].inc(size)
