@@ -106,6 +106,10 @@ class MultiJobWorker(SimpleWorker):
     heartbeat_ttl_s = 20
     batch_jobs = 20  # queued jobs per database transaction at most
     batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
+    # When the queue runs dry while gathering, wait this long once for more jobs to arrive. Under a steady trickle
+    # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
+    # one commit) that competes for the CPU with the receivers; a busy queue never waits.
+    batch_linger_s = 0.02
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -132,9 +136,9 @@ class MultiJobWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         jobs = [job]
-        if job.func_name == INGEST_JOB and self.batch_jobs > 1:
+        together = job.func_name == INGEST_JOB  # a lone ingest job too: RQ's own path costs ~20 round trips
+        if together and self.batch_jobs > 1:
             jobs += self._take_more(queue, len(job.args[0]) if job.args else 0)
-        together = len(jobs) > 1
         pairs = self._start(jobs, queue, mark_started=together)
         with Held(self, pairs) as held:
             if together:
@@ -173,6 +177,7 @@ class MultiJobWorker(SimpleWorker):
     def _take_more(self, queue: Queue, messages: int) -> list[Job]:
         """Move more ready ingest jobs to the intermediate queue (as RQ's LMOVE dequeue does) and fetch them."""
         taken: list[Job] = []
+        lingered = self.batch_linger_s <= 0
         while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
             want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))
             with self.connection.pipeline(transaction=False) as pipe:
@@ -180,7 +185,11 @@ class MultiJobWorker(SimpleWorker):
                     pipe.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
                 ids = [i.decode() if isinstance(i, bytes) else i for i in pipe.execute() if i is not None]
             if not ids:
-                break
+                if lingered:
+                    break
+                lingered = True
+                time.sleep(self.batch_linger_s)
+                continue
             for job_id, found in zip(ids, Job.fetch_many(ids, self.connection, self.serializer), strict=True):
                 if found is None or found.func_name != INGEST_JOB:
                     # Deleted meanwhile (RQ's dequeue skips those too), or another kind of job: that one goes
@@ -194,7 +203,10 @@ class MultiJobWorker(SimpleWorker):
                 taken.append(found)
                 messages += len(found.args[0]) if found.args else 0
             if len(ids) < want:
-                break
+                if lingered:
+                    break
+                lingered = True
+                time.sleep(self.batch_linger_s)
         return taken
 
     def _start(self, jobs: list[Job], queue: Queue, mark_started: bool) -> list[tuple[Job, Execution]]:
