@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=2, help="Ownstream HTTP processes")
+    parser.add_argument("--processes", type=int, default=1, help="Ownstream HTTP processes (`ownstream up` starts 1)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     install_tools("wrk", "influxd")

@@ -109,7 +109,7 @@ class MultiJobWorker(SimpleWorker):
     # When the queue runs dry while gathering, wait this long once for more jobs to arrive. Under a steady trickle
     # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
     # one commit) that competes for the CPU with the receivers; a busy queue never waits.
-    batch_linger_s = 0.02
+    batch_linger_s = 0.1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -188,7 +188,7 @@ class MultiJobWorker(SimpleWorker):
                 if lingered:
                     break
                 lingered = True
-                time.sleep(self.batch_linger_s)
+                self._linger()
                 continue
             for job_id, found in zip(ids, Job.fetch_many(ids, self.connection, self.serializer), strict=True):
                 if found is None or found.func_name != INGEST_JOB:
@@ -206,8 +206,12 @@ class MultiJobWorker(SimpleWorker):
                 if lingered:
                     break
                 lingered = True
-                time.sleep(self.batch_linger_s)
+                self._linger()
         return taken
+
+    def _linger(self) -> None:
+        """Give jobs that are on their way a moment to arrive (once per batch, when the queue ran dry)."""
+        time.sleep(self.batch_linger_s)
 
     def _start(self, jobs: list[Job], queue: Queue, mark_started: bool) -> list[tuple[Job, Execution]]:
         """Register every job as started (its own execution, short TTL) in one pipeline, as RQ does for one.

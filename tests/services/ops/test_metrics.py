@@ -10,6 +10,7 @@ from redis import Redis
 from services.api.app import create_app as create_api_app
 from services.combined import create_app
 from services.ingest.fastpath import create_server as create_ingest_server
+from services.worker.multijob import MultiJobWorker
 from services.worker.runner import run_worker
 from shared.metrics import exposition
 from shared.queue import enqueue_messages, ingest_queue, make_message
@@ -114,6 +115,42 @@ def test_worker_batches_count_their_jobs_rows_and_protocols(settings):
     assert moved(before, after, by_protocol("telemetry", "mqtt", "rejected")) == 1
     assert moved(before, after, "ownstream_rejected_records_total") == 1
     assert reading_count(settings, dataset.id) == 10
+
+
+def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch(settings, monkeypatch):
+    """Under a trickle of small jobs a worker lingers (OWNSTREAM_WORKER_BATCH_LINGER_MS) once the queue is empty, so
+    the jobs arriving meanwhile join its batch instead of each paying a batch's fixed cost; with 0 it never waits."""
+    dataset = make_dataset(settings, variables=("temperature",))
+    queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
+    one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
+
+    def jobs(first: int, count: int) -> list:
+        return [
+            make_message("native", dataset.id, orjson.dumps({"readings": [reading(i)]}).decode(), source="http")
+            for i in range(first, first + count)
+        ]
+
+    lingered = []
+
+    def arrivals_meanwhile(worker: MultiJobWorker) -> None:  # the linger's wait: three more jobs come in
+        lingered.append(worker.batch_linger_s)
+        enqueue_messages(queue, one_per_job, jobs(10 * len(lingered), 3))
+
+    monkeypatch.setattr(MultiJobWorker, "_linger", arrivals_meanwhile)
+    enqueue_messages(queue, one_per_job, jobs(0, 2))
+    before = metric_values()
+    assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 20}), burst=True, metrics_port=0)
+    after = metric_values()
+    assert lingered and lingered[0] == 0.02
+    assert moved(before, after, "ownstream_worker_batch_jobs_count") == len(lingered)
+    assert moved(before, after, "ownstream_worker_batch_jobs_sum") == 2 + 3 * len(lingered)
+    assert reading_count(settings, dataset.id) == 2 + 3 * len(lingered)
+    assert len(lingered) == 1, "one linger per batch: after it, the batch is written with what came"
+
+    lingered.clear()
+    enqueue_messages(queue, one_per_job, jobs(100, 2))
+    assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 0}), burst=True, metrics_port=0)
+    assert lingered == [] and reading_count(settings, dataset.id) == 7
 
 
 def reading(i: int) -> dict:
