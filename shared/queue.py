@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any, Literal, NotRequired, TypedDict
 
+import orjson
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from rq import Queue, Retry
-from rq.serializers import JSONSerializer
 
 from shared.config import Settings
 
@@ -66,8 +66,22 @@ def make_message(
     return message
 
 
+class JobSerializer:
+    """RQ's JSON serializer (`rq.serializers.JSONSerializer`) with orjson: the same JSON, so tools reading jobs with
+    RQ's own serializer still can, but written and read in a tenth of the time (json.dumps of a flush's messages
+    was a third of what building its job cost a receiver). Integer dict keys become strings, as with json."""
+
+    @staticmethod
+    def dumps(obj: Any, *args: Any, **kwargs: Any) -> bytes:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+
+    @staticmethod
+    def loads(data: bytes | str, *args: Any, **kwargs: Any) -> Any:
+        return orjson.loads(data)
+
+
 def ingest_queue(redis: Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+    return Queue(settings.queue_name, connection=redis, serializer=JobSerializer)
 
 
 def describe(messages: list[QueueMessage]) -> str:

@@ -9,13 +9,12 @@ from types import FrameType
 import psycopg
 from redis import Redis
 from redis.exceptions import RedisError
-from rq.serializers import JSONSerializer
 
 from services.worker import tasks
 from services.worker.multijob import MultiJobWorker
 from shared.config import Settings
 from shared.metrics import QueueCollector, serve_metrics
-from shared.queue import ingest_queue
+from shared.queue import JobSerializer, ingest_queue
 from shared.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def run_worker(
         worker = IngestWorker(
             [ingest_queue(redis, settings)],
             connection=redis,
-            serializer=JSONSerializer,
+            serializer=JobSerializer,
             name=f"{name}-{lives}" if name and lives else name,
             maintenance_interval=settings.worker_maintenance_interval_s,
             # An idle worker blocks on the queue for worker_ttl - 15 s and checks for maintenance only in
