@@ -4,10 +4,11 @@ Devices push one reading per request, thousands of times a second, so the framew
 middleware cost more than the work itself. The same handler runs with the same rules and the same error answers;
 only the dispatch is direct. Everything else goes through the app as usual.
 
-The commonest push, a `GET /update?key=..&field1=..` with a cached key, goes a shorter way still (`plain_push`):
-its parameters are read off the raw query string, it is accepted by the same format code and answered with two
-ASGI messages, without Starlette's request, URL and response objects (two thirds of a push's CPU, by the
-profile). Anything else, and any push that would be refused, takes the full handler, which gives the answer.
+The commonest pushes, `GET /update?key=..&field1=..` and a form `POST /update` (what ThingSpeak's Arduino library
+sends), with a cached key, go a shorter way still (`plain_push`): their parameters are read off the raw query
+string and body, accepted by the same format code and answered with two ASGI messages, without Starlette's
+request, URL and response objects (two thirds of a push's CPU, by the profile). Anything else, and any push that
+would be refused, takes the full handler (given back the body already read), which gives the answer.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from services.ingest.credentials import Credential
 from services.ingest.formats import FORMATS
 from services.ingest.http import update
 from services.ingest.metrics import measured
-from services.ingest.request import KEY_HEADERS
+from services.ingest.request import FORM_TYPE, KEY_HEADERS
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings
 from shared.http import error_response, known_error
@@ -31,7 +32,8 @@ from shared.queue import QueueMessage
 PATHS = frozenset({"/update", "/update.json"})
 METHODS = frozenset({"GET", "POST"})
 # Headers that need the full handler: a key given in a header, an Idempotency-Key.
-FULL_PATH_HEADERS = frozenset({h.encode() for h in KEY_HEADERS} | {b"idempotency-key"})
+FULL_PATH_HEADERS = frozenset({h.encode() for h in KEY_HEADERS} | {b"idempotency-key", b"content-encoding"})
+FORM_TYPES = frozenset({FORM_TYPE, ""})
 TEXT = b"text/plain; charset=utf-8"
 ACCEPT_PUSH = FORMATS["push"].accept
 
@@ -44,8 +46,8 @@ async def push(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None
     """Answer one push with `update`, turning errors into responses as the app's handlers would."""
     scope["app"] = app
     rt: IngestRuntime = app.state.ingest
-    message = plain_push(rt, scope)
     try:
+        message, receive = await short_way(rt, scope, receive)
         if message is not None:
             receipt = await rt.submit([message])
             body = str(receipt.entry_id).encode()
@@ -62,17 +64,64 @@ async def push(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None
     await response(scope, receive, send)
 
 
-def plain_push(rt: IngestRuntime, scope: Scope) -> QueueMessage | None:
-    """The accepted message of a plain `GET /update` (key in the query, cached, no rate limit, no
-    Idempotency-Key), or None when the request needs the full handler (`update`): any other shape, or a push that
-    would be refused, whose error that handler gives. Reads the request exactly as `push_params` does."""
-    if scope["method"] != "GET" or scope["path"] != "/update" or rt.rate_limit.enabled:
-        return None
-    for name, _ in scope["headers"]:
+async def short_way(rt: IngestRuntime, scope: Scope, receive: Receive) -> tuple[QueueMessage | None, Receive]:
+    """The accepted message of a plain push, or None and the `receive` the full handler must read the body from
+    (the body read here, then the rest of the stream)."""
+    if scope["path"] != "/update" or rt.rate_limit.enabled:
+        return None, receive
+    length = b""
+    content_type = ""
+    for name, value in scope["headers"]:
         if name in FULL_PATH_HEADERS:
-            return None
+            return None, receive
+        if name == b"content-length":
+            length = value
+        elif name == b"content-type":
+            content_type = value.decode("latin-1").split(";")[0].strip().lower()
+    if scope["method"] == "GET":
+        return plain_push(rt, scope), receive
+    limit = rt.settings.max_body_bytes
+    if not length.isdigit() or int(length) > limit or content_type not in FORM_TYPES:
+        return None, receive
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: the full handler says so
+            return None, _replay(chunks, receive, message)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    if len(body) > limit:
+        return None, _replay(chunks, receive)
+    accepted = plain_push(rt, scope, body)
+    return accepted, (receive if accepted is not None else _replay(chunks, receive))
+
+
+def _replay(chunks: list[bytes], receive: Receive, last: Message | None = None) -> Receive:
+    """A `receive` that gives the body already read (and the message that ended the reading), then the stream."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": last is not None}]
+    if last is not None:
+        pending.append(last)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+def plain_push(rt: IngestRuntime, scope: Scope, body: bytes = b"") -> QueueMessage | None:
+    """The accepted message of a plain push to `/update` (key in the query or a form body, cached, no rate limit,
+    no Idempotency-Key), or None when the request needs the full handler (`update`): a push that would be refused
+    gets its error there. Reads the parameters exactly as `push_params` does."""
     params: dict[str, object] = {}
-    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if body.strip():
+        try:
+            pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            return None
+    for name, value in pairs:
         if name in params:
             return None  # refused by push_params
         params[name] = value

@@ -39,7 +39,18 @@ from shared.queue import INGEST_JOB
 log = logging.getLogger(__name__)
 
 TAKE_PER_ROUND = 32  # jobs moved per round trip while gathering a batch
+LINGER_BELOW_BYTES = 16_384  # a batch holding less payload than this waits for more when the queue runs dry
 HEARTBEAT_EVERY_S = 1.0
+
+
+def _load(job: Job) -> tuple[int, int]:
+    """How many queue messages `job` carries, and about how many bytes of payload."""
+    messages = job.args[0] if job.args else []
+    size = 0
+    for message in messages:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        size += len(payload) if isinstance(payload, str | bytes) else 32 * len(payload) if payload else 32
+    return len(messages), size
 
 
 class Held:
@@ -138,7 +149,7 @@ class MultiJobWorker(SimpleWorker):
         jobs = [job]
         together = job.func_name == INGEST_JOB  # a lone ingest job too: RQ's own path costs ~20 round trips
         if together and self.batch_jobs > 1:
-            jobs += self._take_more(queue, len(job.args[0]) if job.args else 0)
+            jobs += self._take_more(queue, job)
         pairs = self._start(jobs, queue, mark_started=together)
         with Held(self, pairs) as held:
             if together:
@@ -174,10 +185,15 @@ class MultiJobWorker(SimpleWorker):
         pipe.srem(execution.worker_executions_key, execution.composite_key)
 
     # gathering -----------------------------------------------------------------------------------------------
-    def _take_more(self, queue: Queue, messages: int) -> list[Job]:
-        """Move more ready ingest jobs to the intermediate queue (as RQ's LMOVE dequeue does) and fetch them."""
+    def _take_more(self, queue: Queue, first: Job) -> list[Job]:
+        """Move more ready ingest jobs to the intermediate queue (as RQ's LMOVE dequeue does) and fetch them.
+
+        When the queue runs dry, lingers once if what is held is small (LINGER_BELOW_BYTES of payload): a job's
+        fixed cost (~1.3 ms of worker time) is most of a small batch's, but a few percent of a large one's, which
+        would only become readable later."""
         taken: list[Job] = []
-        lingered = self.batch_linger_s <= 0
+        messages, size = _load(first)
+        settled = self.batch_linger_s <= 0 or size >= LINGER_BELOW_BYTES  # no (more) waiting wanted
         while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
             want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))
             with self.connection.pipeline(transaction=False) as pipe:
@@ -185,9 +201,9 @@ class MultiJobWorker(SimpleWorker):
                     pipe.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
                 ids = [i.decode() if isinstance(i, bytes) else i for i in pipe.execute() if i is not None]
             if not ids:
-                if lingered:
+                if settled:
                     break
-                lingered = True
+                settled = True
                 self._linger()
                 continue
             for job_id, found in zip(ids, Job.fetch_many(ids, self.connection, self.serializer), strict=True):
@@ -201,11 +217,13 @@ class MultiJobWorker(SimpleWorker):
                         back.execute()
                     continue
                 taken.append(found)
-                messages += len(found.args[0]) if found.args else 0
+                more, grown = _load(found)
+                messages, size = messages + more, size + grown
+                settled = settled or size >= LINGER_BELOW_BYTES
             if len(ids) < want:
-                if lingered:
+                if settled:
                     break
-                lingered = True
+                settled = True
                 self._linger()
         return taken
 

@@ -152,6 +152,14 @@ def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch
     assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 0}), burst=True, metrics_port=0)
     assert lingered == [] and reading_count(settings, dataset.id) == 7
 
+    # A large batch (a native request of 500 readings) does not wait: its job's fixed cost is a small part of it.
+    large = {"readings": [reading(200 + i) for i in range(500)]}
+    enqueue_messages(
+        queue, one_per_job, [make_message("native", dataset.id, orjson.dumps(large).decode(), source="http")]
+    )
+    assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 20}), burst=True, metrics_port=0)
+    assert lingered == [] and reading_count(settings, dataset.id) == 507
+
 
 def reading(i: int) -> dict:
     return {"time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "values": {"temperature": i}}
