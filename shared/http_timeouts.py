@@ -47,10 +47,13 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float, detail: str) -> None:
-        self._deadline_at = self.loop.time() + seconds
+        self._deadline_at = deadline = self.loop.time() + seconds
         self._detail = detail
+        if self._timer is not None and self._timer.when() > deadline:  # a shorter deadline than the one timed
+            self._timer.cancel()
+            self._timer = None
         if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline_at, self._check)
+            self._timer = self.loop.call_at(deadline, self._check)
 
     def _disarm(self) -> None:
         self._deadline_at = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -71,3 +72,15 @@ def test_ingest_service_has_the_same_deadlines(settings):
     with served("ingest", "/update", env=TIMEOUTS) as url:
         answer, _ = trickle(url, b"POST /update HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n", b"k" * 50)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
+def test_a_body_deadline_shorter_than_the_header_deadline_is_kept(settings):
+    """A connection keeps one timer; a deadline armed shorter than the one it waits for moves it earlier."""
+    env = {"OWNSTREAM_HTTP_HEADER_TIMEOUT_S": "8", "OWNSTREAM_HTTP_BODY_TIMEOUT_S": "1"}
+    with served("ingest", "/update", env=env) as url:
+        began = time.monotonic()
+        answer, sent = trickle(url, b"POST /update HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n", b"k" * 50)
+        took = time.monotonic() - began
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"body" in answer, answer[:200]
+        assert took < 5, f"408 after {took:.1f} s: the 8 s header deadline's timer was kept"
+        assert sent < 50
