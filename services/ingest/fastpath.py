@@ -23,7 +23,7 @@ from services.ingest.credentials import Credential
 from services.ingest.formats import FORMATS
 from services.ingest.http import update
 from services.ingest.metrics import measured
-from services.ingest.request import FORM_TYPE, KEY_HEADERS
+from services.ingest.request import FORM_TYPE, KEY_HEADERS, first_given, form_pairs, media_type, unique_params
 from services.ingest.runtime import IngestRuntime
 from shared.config import Settings
 from shared.http import error_response, known_error
@@ -31,7 +31,7 @@ from shared.queue import QueueMessage
 
 PATHS = frozenset({"/update", "/update.json"})
 METHODS = frozenset({"GET", "POST"})
-# Headers that need the full handler: a key given in a header, an Idempotency-Key.
+# Headers that need the full handler: a key given in a header, an Idempotency-Key, an encoded body.
 FULL_PATH_HEADERS = frozenset({h.encode() for h in KEY_HEADERS} | {b"idempotency-key", b"content-encoding"})
 FORM_TYPES = frozenset({FORM_TYPE, ""})
 TEXT = b"text/plain; charset=utf-8"
@@ -77,7 +77,7 @@ async def short_way(rt: IngestRuntime, scope: Scope, receive: Receive) -> tuple[
         if name == b"content-length":
             length = value
         elif name == b"content-type":
-            content_type = value.decode("latin-1").split(";")[0].strip().lower()
+            content_type = media_type(value.decode("latin-1"))
     if scope["method"] == "GET":
         return plain_push(rt, scope), receive
     limit = rt.settings.max_body_bytes
@@ -114,24 +114,18 @@ def plain_push(rt: IngestRuntime, scope: Scope, body: bytes = b"") -> QueueMessa
     """The accepted message of a plain push to `/update` (key in the query or a form body, cached, no rate limit,
     no Idempotency-Key), or None when the request needs the full handler (`update`): a push that would be refused
     gets its error there. Reads the parameters exactly as `push_params` does."""
-    params: dict[str, object] = {}
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    if body.strip():
-        try:
-            pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            return None
-    for name, value in pairs:
-        if name in params:
-            return None  # refused by push_params
-        params[name] = value
-    key = next((str(k) for k in (params.get("api_key"), params.get("key")) if k not in (None, "")), None)
-    credential = rt.credentials.cached(key) if key else None
-    if not isinstance(credential, Credential) or not credential.can_write:  # unknown, not cached, or refused
-        return None
     try:
+        pairs: list[tuple[str, object]] = list(
+            parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)  # as Starlette reads it
+        )
+        if body.strip():
+            pairs += form_pairs(body)
+        params = unique_params(pairs)
+        credential = rt.credentials.cached(first_given(params.get("api_key"), params.get("key")) or "")
+        if not isinstance(credential, Credential) or not credential.can_write:  # unknown, not cached, or refused
+            return None
         return ACCEPT_PUSH(credential, params, rt.limits, source="http")
-    except Exception:
+    except Exception:  # refused: the full handler gives the answer
         return None
 
 
