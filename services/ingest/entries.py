@@ -13,6 +13,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from shared.intake import apply_entry_ids, entry_counts
 from shared.queue import QueueMessage
 
 # -1 for a counter that does not exist yet (it must be seeded first); otherwise the counter after INCRBY.
@@ -28,26 +29,6 @@ end
 return out
 """
 SEED = "select id, last_entry_id from datasets where id = any(%s)"
-
-
-def wanted(message: QueueMessage) -> int:
-    """How many entry ids `message` asks for."""
-    return int((message.get("params") or {}).get("entries", 0))
-
-
-def _counts(messages: list[QueueMessage]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for message in messages:
-        if n := wanted(message):
-            counts[message["dataset_id"]] = counts.get(message["dataset_id"], 0) + n
-    return counts
-
-
-def _apply(messages: list[QueueMessage], nexts: dict[int, int]) -> None:
-    for message in messages:
-        if n := wanted(message):
-            message["params"]["entry_id"] = nexts[message["dataset_id"]]
-            nexts[message["dataset_id"]] += n
 
 
 class EntryIds:
@@ -70,33 +51,33 @@ class EntryIds:
             missing = [d for d in datasets if last[d] < 0]
             if not missing:
                 return {d: last[d] - counts[d] + 1 for d in datasets}
-            self._seed(missing)
+            self.seed(missing)
             last.update(self._run(missing, counts))
         raise RedisError("entry id counters vanish as soon as they are seeded")
 
     def assign(self, messages: list[QueueMessage]) -> None:
         """Set params.entry_id on every message that asks for entry ids, in message order."""
-        if counts := _counts(messages):
-            _apply(messages, self.allocate(counts))
+        if counts := entry_counts(messages):
+            apply_entry_ids(messages, self.allocate(counts))
 
     async def assign_async(self, redis: AsyncRedis, messages: list[QueueMessage]) -> None:
         """`assign` from an event loop: the allocation is one async round trip; seeding (rare) runs in a thread."""
-        counts = _counts(messages)
+        counts = entry_counts(messages)
         if not counts:
             return
         datasets = sorted(counts)
         keys, args = [self.key(d) for d in datasets], [counts[d] for d in datasets]
         values = await redis.eval(ALLOCATE, len(keys), *keys, *args)
         if any(int(v) < 0 for v in values):
-            _apply(messages, await asyncio.to_thread(self.allocate, counts))
+            apply_entry_ids(messages, await asyncio.to_thread(self.allocate, counts))
             return
-        _apply(messages, {d: int(v) - counts[d] + 1 for d, v in zip(datasets, values, strict=True)})
+        apply_entry_ids(messages, {d: int(v) - counts[d] + 1 for d, v in zip(datasets, values, strict=True)})
 
     def _run(self, datasets: list[int], counts: dict[int, int]) -> dict[int, int]:
         values = self._allocate(keys=[self.key(d) for d in datasets], args=[counts[d] for d in datasets])
         return {d: int(v) for d, v in zip(datasets, values, strict=True)}
 
-    def _seed(self, datasets: list[int]) -> None:
+    def seed(self, datasets: list[int]) -> None:
         with self.pool.connection() as conn:
             stored: dict[int, int] = dict(conn.execute(SEED, (datasets,)).fetchall())
         with self.redis.pipeline(transaction=False) as pipe:

@@ -36,6 +36,7 @@ from services.ingest.receiver import Receiver
 from services.ingest.topics import share_group, subscriptions
 from shared.bridge_lease import BridgeLease, acquire, install_id
 from shared.config import DEV_MQTT_PASSWORD, Settings
+from shared.intake import backlog
 from shared.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Bridge:
         if held:
             self.metrics.held.set(1)
         try:
-            return self.backlog.wait_for_room(lambda: self.redis.llen(self.queue.key), stopping)
+            return self.backlog.wait_for_room(lambda: backlog(self.redis, self.settings, self.queue.key), stopping)
         finally:
             if held:
                 self.metrics.held.set(0)

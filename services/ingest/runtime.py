@@ -15,6 +15,7 @@ from services.ingest.credentials import UNKNOWN, Credential
 from services.ingest.idempotency import Receipt
 from services.ingest.rate_limit import KeyRateLimit
 from services.ingest.receiver import Receiver
+from shared.intake import backlog_async
 from shared.queue import QueueMessage
 from shared.redis_clients import async_redis_client
 
@@ -74,7 +75,7 @@ class IngestRuntime(Receiver):
         return await self.batcher.submit(Submission(messages, claimed))
 
     async def _queue_length(self) -> int:
-        return await self.aredis.llen(self.enqueuer.queue.key)
+        return await backlog_async(self.aredis, self.settings, self.enqueuer.queue.key)
 
     async def _flush(self, submissions: list[Submission]) -> None:
         await self.enqueuer.flush(self.aredis, submissions)

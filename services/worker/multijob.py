@@ -8,6 +8,10 @@ every job), writes their concatenated messages with one `Writer.write` and one c
 one pipeline. A heartbeat thread keeps every held job alive with a short TTL: if the worker is killed, each job's
 registration expires and RQ's maintenance retries it (AbandonedJobError), so nothing is lost; the writes are
 idempotent, so nothing is stored twice. A batch that fails falls back to RQ's own path, job by job.
+
+Small flushes reach the worker through the intake (shared/intake.py), not as jobs: before each dequeue, and when
+the queue runs dry while gathering, the worker makes what waits there into jobs of up to 500 messages. While the
+worker waits on the queue, a waker thread waits on the intake and does the same, which ends the worker's wait.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from services.worker import tasks
+from shared.config import get_settings
+from shared.intake import Collector, payload_bytes
 from shared.queue import INGEST_JOB
 
 log = logging.getLogger(__name__)
@@ -46,11 +52,41 @@ HEARTBEAT_EVERY_S = 1.0
 def _load(job: Job) -> tuple[int, int]:
     """How many queue messages `job` carries, and about how many bytes of payload."""
     messages = job.args[0] if job.args else []
-    size = 0
-    for message in messages:
-        payload = message.get("payload") if isinstance(message, dict) else None
-        size += len(payload) if isinstance(payload, str | bytes) else 32 * len(payload) if payload else 32
-    return len(messages), size
+    return len(messages), payload_bytes(messages)
+
+
+class Waker:
+    """While its worker waits on the RQ queue (`idle`), waits on the intake and makes what comes into jobs there,
+    which ends the worker's wait. Its own Collector (and holding list): the worker's thread collects too."""
+
+    wait_s = 1
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.idle = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="intake-waker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.idle.set()
+        self._thread.join(timeout=self.wait_s + 2)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self.idle.wait(self.wait_s) or self._stop.is_set():
+                continue
+            try:
+                if self.collector.wait(self.wait_s) and self.idle.is_set() and not self._stop.is_set():
+                    self.collector.collect()
+                else:
+                    self.collector.recover_due()
+            except RedisError as error:  # the worker's own loop deals with a Redis that went away
+                log.warning("intake waker: %s", error)
+                self._stop.wait(self.wait_s)
 
 
 class Held:
@@ -125,6 +161,45 @@ class MultiJobWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._started_registries: dict[str, StartedJobRegistry] = {}
+        self._collector: Collector | None = None
+        self._waker: Waker | None = None
+
+    # the intake -----------------------------------------------------------------------------------------------
+    def collector(self, role: str = "") -> Collector:
+        """A Collector for the first queue, with a holding list named after this worker (and `role`)."""
+        name = f"{self.name}:{role}" if role else self.name
+        return Collector(self.connection, self.queues[0], get_settings(), name)
+
+    def collect(self) -> int:
+        """Make what waits in the intake into jobs on the queue; returns how many messages."""
+        if self._collector is None:
+            self._collector = self.collector()
+        return self._collector.collect()
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        burst = kwargs.get("burst", args[0] if args else False)
+        if not burst:
+            self._waker = Waker(self.collector("waker"))
+            self._waker.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            if self._waker is not None:
+                self._waker.stop()
+                self._waker = None
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        self.collect()
+        waker = self._waker
+        if timeout is None or waker is None:  # burst: what was collected, or nothing
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        waker.idle.set()
+        try:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        finally:
+            waker.idle.clear()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl_s
@@ -194,6 +269,7 @@ class MultiJobWorker(SimpleWorker):
         taken: list[Job] = []
         messages, size = _load(first)
         settled = self.batch_linger_s <= 0 or size >= LINGER_BELOW_BYTES  # no (more) waiting wanted
+        collected = False
         while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
             want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))
             with self.connection.pipeline(transaction=False) as pipe:
@@ -216,10 +292,16 @@ class MultiJobWorker(SimpleWorker):
                 messages, size = messages + more, size + grown
                 settled = settled or size >= LINGER_BELOW_BYTES
             if len(ids) < want:
+                # Once per wait: what reached the intake meanwhile becomes jobs, taken too. (Collecting again each
+                # time the queue runs dry would make a job of each millisecond's flushes under a steady load.)
+                if not collected and self.collect():
+                    collected = True
+                    continue
                 if settled:
                     break
                 settled = True
                 self._linger()
+                collected = False
         return taken
 
     def _linger(self) -> None:

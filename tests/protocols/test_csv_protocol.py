@@ -3,13 +3,11 @@ end: HTTP and MQTT into the queue, the worker into PostgreSQL, the query API out
 
 from __future__ import annotations
 
-from redis import Redis
-
 from services.ingest.credentials import Credential
 from services.ingest.mqtt_dispatch import Dispatcher
 from services.ingest.receiver import Receiver
 from shared.config import Settings
-from shared.queue import ingest_queue
+from tests.support.db import queued_jobs
 from tests.support.factories import make_dataset
 from tests.support.worker import drain
 
@@ -45,7 +43,7 @@ def test_csv_bad_input_is_refused_naming_the_line_and_queues_nothing(csv_client,
     assert unknown.status_code == 400 and "'pressure'" in unknown.json()["detail"]
     wrong_key = post(csv_client, dataset, b"temperature,1\n", **{"X-Write-Key": "nope"})
     assert wrong_key.status_code == 401
-    assert ingest_queue(Redis.from_url(settings.redis_url), settings).count == 0
+    assert queued_jobs(settings) == 0
 
 
 def test_csv_resend_with_the_same_idempotency_key_is_queued_once(csv_client, settings):

@@ -6,9 +6,8 @@ import gzip
 from pathlib import Path
 
 import orjson
-from redis import Redis
 
-from shared.queue import ingest_queue
+from tests.support.db import queued_jobs
 from tests.support.factories import make_dataset, make_device, make_token
 from tests.support.worker import drain
 
@@ -44,7 +43,7 @@ def events(client, dataset, **params):
 
 
 def queued(settings) -> int:
-    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
+    return queued_jobs(settings)
 
 
 def test_every_sample_is_queryable_with_its_type_and_time(client, settings):

@@ -8,7 +8,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.ingest import enqueue as enqueue_module
 from services.ingest.idempotency import PENDING, Idempotency, Receipt
-from shared.queue import ingest_queue, make_message
+from shared.queue import make_message
+from tests.support.db import queued_jobs
 from tests.support.factories import make_dataset, make_device
 from tests.support.worker import drain
 
@@ -79,7 +80,7 @@ def test_bulk_resend_stores_once(client, settings):
 
 
 def queued(settings) -> int:
-    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
+    return queued_jobs(settings)
 
 
 def test_autopi_resend_with_the_same_key_is_queued_once(client, settings):

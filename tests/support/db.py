@@ -6,7 +6,8 @@ import psycopg
 from redis import Redis
 
 from shared.config import Settings
-from shared.queue import ingest_queue
+from shared.intake import backlog, decode_item, intake_key
+from shared.queue import QueueMessage, ingest_queue
 
 
 def scalar(settings: Settings, query: str, params: tuple = ()) -> object:
@@ -33,4 +34,14 @@ def entry_count(settings: Settings, dataset_id: int) -> int:
 
 
 def queued_jobs(settings: Settings) -> int:
-    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
+    """Batches waiting for a worker: RQ jobs plus the intake's flushes (shared/intake.py)."""
+    return backlog(
+        Redis.from_url(settings.redis_url), settings, ingest_queue(Redis.from_url(settings.redis_url), settings).key
+    )
+
+
+def queued_messages(settings: Settings) -> list[QueueMessage]:
+    """Every message waiting for a worker, in the RQ jobs and in the intake, as a worker would get it."""
+    redis = Redis.from_url(settings.redis_url)
+    queued = [m for job in ingest_queue(redis, settings).get_jobs() for m in job.args[0]]
+    return queued + [m for item in redis.lrange(intake_key(settings), 0, -1) for m in decode_item(item)]

@@ -8,12 +8,10 @@ import asyncio
 from urllib.parse import urlencode
 
 import pytest
-from rq import Queue
-from rq.serializers import JSONSerializer
 
 from services.ingest.fastpath import short_way
 from services.ingest.runtime import IngestRuntime
-from shared.redis_clients import redis_client
+from tests.support.db import queued_messages
 from tests.support.factories import make_dataset
 
 FIELDS = ("temperature", "humidity")
@@ -56,11 +54,6 @@ def short(rt: IngestRuntime, request: dict, body: bytes = b"") -> tuple[dict | N
 def form_post(body: bytes, content_type: str | None = "application/x-www-form-urlencoded", **kwargs) -> dict:
     headers = [("content-length", str(len(body)))] + ([("content-type", content_type)] if content_type else [])
     return scope("", method="POST", headers=headers + kwargs.pop("headers", []), **kwargs)
-
-
-def queued_messages(settings) -> list[dict]:
-    queue = Queue(settings.queue_name, connection=redis_client(settings), serializer=JSONSerializer)
-    return [m for job in queue.get_jobs() for m in job.args[0]]
 
 
 def test_a_plain_push_with_a_cached_key_is_accepted_as_the_full_handler_accepts_it(client, settings):

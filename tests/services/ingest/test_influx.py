@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from redis import Redis
 
 from shared.keys import generate_key, hash_key
-from shared.queue import ingest_queue
+from tests.support.db import queued_jobs
 from tests.support.factories import make_dataset
 from tests.support.services import free_port
 from tests.support.worker import drain
@@ -27,7 +26,7 @@ def rows(client, dataset, **params):
 
 
 def queued(settings) -> int:
-    return ingest_queue(Redis.from_url(settings.redis_url), settings).count
+    return queued_jobs(settings)
 
 
 def v2(client, dataset_id, key, body, precision="s", **extra):
