@@ -1,4 +1,7 @@
-"""What is waiting in the ingest queue: depth, age of the oldest job, failed jobs. Read by status and metrics."""
+"""What is waiting in the ingest queue: depth, age of the oldest job, failed jobs. Read by status and metrics.
+
+"Queued jobs" counts RQ jobs and the intake's flushes alike (shared/intake.py): each is a batch waiting for a
+worker, and the backlog limit counts them the same way."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from redis import Redis
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared.config import Settings
+from shared.intake import decode_item, intake_key
 from shared.queue import ingest_queue
 
 
 @dataclass(frozen=True)
 class QueueStats:
-    queued_jobs: int
-    oldest_job_age_s: float  # 0 when the queue is empty
+    queued_jobs: int  # RQ jobs plus intake flushes
+    oldest_job_age_s: float  # 0 when both are empty
     started_jobs: int
     failed_jobs: int
 
@@ -36,12 +40,19 @@ def queue_stats(redis: Redis, settings: Settings) -> QueueStats:
     with redis.pipeline(transaction=False) as pipe:
         pipe.llen(queue.key)
         pipe.lindex(queue.key, 0)  # RQ appends with RPUSH and takes from the left: the oldest is first
-        depth, first = pipe.execute()
-    age = 0.0
+        pipe.llen(intake_key(settings))
+        pipe.lindex(intake_key(settings), 0)  # the same for the intake
+        depth, first, flushes, head = pipe.execute()
+    oldest = []
     if first:
         enqueued = parse_rq_time(
             redis.hget(f"{queue.job_class.redis_job_namespace_prefix}{first.decode()}", "enqueued_at")
         )
         if enqueued is not None:
-            age = max(0.0, time.time() - enqueued.timestamp())
-    return QueueStats(int(depth), age, len(StartedJobRegistry(queue=queue)), len(FailedJobRegistry(queue=queue)))
+            oldest.append(enqueued.timestamp())
+    if head:
+        oldest += [m["received_at"] for m in decode_item(head)]
+    age = max(0.0, time.time() - min(oldest)) if oldest else 0.0
+    return QueueStats(
+        int(depth) + int(flushes), age, len(StartedJobRegistry(queue=queue)), len(FailedJobRegistry(queue=queue))
+    )

@@ -75,7 +75,7 @@ def test_counters_move_when_readings_are_ingested_stored_and_rejected(client, se
     assert moved(queued, after, 'ownstream_readings_total{outcome="stored"}') == 4  # 3 pushes + 1 AutoPi value
     assert moved(queued, after, "ownstream_rejected_records_total") == 1
     jobs = moved(queued, after, 'ownstream_worker_jobs_total{outcome="done"}')
-    assert jobs == queued["ownstream_queue_jobs"] >= 1
+    assert 1 <= jobs < queued["ownstream_queue_jobs"]  # four single flushes waited in the intake: fewer jobs ran
     assert moved(queued, after, "ownstream_worker_job_rows_sum") == 4
     # readings and rejected records by protocol and source
     assert moved(queued, after, by_protocol("push", "http", "accepted")) == 3
