@@ -126,8 +126,9 @@ def rows(result: dict) -> list[dict]:
             out.append(
                 {
                     "id": f"B7 {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
-                    "ours": f"{n(run['values_per_s'])} values/s committed ({n(run['jobs'])} jobs of "
-                    f"{b7['settings']['per_job']})",
+                    "ours": f"{n(run['values_per_s'])} values/s committed ("
+                    + (f"{n(run['flushes'])} intake flushes" if "flushes" in run else f"{n(run['jobs'])} jobs")
+                    + f" of {b7['settings']['per_job']})",
                     "peer": f"1 worker: {n(one)} values/s",
                     "ratio": round(run["values_per_s"] / one, 3),
                     "target": None,
