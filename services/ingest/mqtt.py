@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from redis.exceptions import RedisError
 
+from services.ingest.mqtt_client import BufferedClient
 from services.ingest.mqtt_dispatch import Dispatcher
 from services.ingest.mqtt_identity import ReceiptTimes, message_id
 from services.ingest.mqtt_metrics import BridgeMetrics
@@ -107,7 +108,7 @@ class Bridge:
                 self.metrics.held.set(0)
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         host, port, username, password = broker_address(self.settings)
