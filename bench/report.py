@@ -238,6 +238,32 @@ def dashboard_section(found: list[dict] | None) -> list[str]:
     return lines
 
 
+# What limits each benchmark whose target is missed, by id prefix (the profiles behind it: bench/README.md).
+LIMITS = {
+    "B1": "one HTTP process (uvicorn, asyncio) at about 200 us of CPU per push, on 2 cores shared with the workers, "
+    "PostgreSQL and the load generator; at 256 connections it is saturated and the slowest connections wait several "
+    'times the mean (bench/README.md, "The intake")',
+    "B2": "the two workers parse each batch in Python and write it (COPY + INSERT ... ON CONFLICT, as the ceiling "
+    "does, plus rollups and RQ's bookkeeping) on the 2 cores PostgreSQL and the HTTP process use too",
+    "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
+    "most of a core; a second bridge competes with the workers and PostgreSQL for the second core",
+    "B5 q1": "PostgreSQL's text output of each value, the numpy row layout and a 5.2 MB response through FastAPI, "
+    'against InfluxDB\'s 1.7 MB of pairs (bench/README.md, "Reading ranges")',
+}
+
+
+def missed_section(table: list[dict]) -> list[str]:
+    """By how much each missed target is missed, and what limits it."""
+    missed = [row for row in table if row["met"] is False]
+    if not missed:
+        return []
+    lines = ["## Targets missed, and what limits them", ""]
+    for row in missed:
+        limit = next((text for prefix, text in LIMITS.items() if row["id"].startswith(prefix)), "see bench/README.md")
+        lines.append(f"- **{row['id']}**: ratio {row['ratio']}, target {row['goal']}. What limits it: {limit}.")
+    return [*lines, ""]
+
+
 def write_page(result: dict) -> Path:
     table = rows(result)
     plot(table)
@@ -279,8 +305,8 @@ def write_page(result: dict) -> Path:
         lines.append(
             f"| {row['id']} | {row['ours']} | {row['peer']} | {row['ratio']} | {row['goal']} | {met} | {row['runs']} |"
         )
+    lines += ["", *missed_section(table)]
     lines += [
-        "",
         "## Reproduce",
         "",
         "| id | command |",
