@@ -38,7 +38,7 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from services.worker import tasks
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.intake import Collector, payload_bytes
 from shared.queue import INGEST_JOB
 
@@ -157,6 +157,7 @@ class MultiJobWorker(SimpleWorker):
     # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
     # one commit) that competes for the CPU with the receivers; a busy queue never waits.
     batch_linger_s = 0.1
+    settings: Settings | None = None  # the intake's (namespace, job size); the environment's when not set
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,7 +169,7 @@ class MultiJobWorker(SimpleWorker):
     def collector(self, role: str = "") -> Collector:
         """A Collector for the first queue, with a holding list named after this worker (and `role`)."""
         name = f"{self.name}:{role}" if role else self.name
-        return Collector(self.connection, self.queues[0], get_settings(), name)
+        return Collector(self.connection, self.queues[0], self.settings or get_settings(), name)
 
     def collect(self) -> int:
         """Make what waits in the intake into jobs on the queue; returns how many messages."""

@@ -105,6 +105,7 @@ def run_worker(
             # between; this keeps abandoned batches from waiting minutes for the next check.
             worker_ttl=settings.worker_maintenance_interval_s + 15,
         )
+        worker.settings = settings
         worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
         worker.batch_jobs = settings.worker_batch_jobs
         worker.batch_messages = settings.worker_batch_messages
