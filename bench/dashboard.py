@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench import bulk_load
-from bench.stack import ROOT, bench_env, keep, make_dataset, ownstream, processes, wait_http
+from bench.stack import BENCH_REDIS_URL, ROOT, bench_env, keep, make_dataset, ownstream, processes, wait_http
 from shared.config import Settings
 from shared.migrate import upgrade
 from tests.support.services import checkout_tag, free_port
@@ -107,7 +107,7 @@ def prepare(options: argparse.Namespace) -> tuple[dict[str, str], int, dict]:
         url = f"postgresql://postgres@127.0.0.1:5432/{options.database}"
         env = {
             "OWNSTREAM_DATABASE_URL": url,
-            "OWNSTREAM_REDIS_URL": "redis://127.0.0.1:6379/13",
+            "OWNSTREAM_REDIS_URL": BENCH_REDIS_URL,
             "OWNSTREAM_QUEUE_NAME": f"bench-{options.database}",
             "OWNSTREAM_REDIS_NAMESPACE": f"bench-{options.database}",
             "OWNSTREAM_ENVIRONMENT": "test",

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from psycopg import sql
+from redis import Redis
 
 from shared.config import Settings
 from shared.migrate import upgrade
@@ -66,10 +67,16 @@ def fresh_database(name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/13"  # the benchmarks' own Redis database
+
+
 def bench_env(name: str) -> dict[str, str]:
+    """A fresh database and an empty Redis database for one benchmark: work a killed or worker-less run left queued
+    would otherwise be drained into this run's database and counted."""
+    Redis.from_url(BENCH_REDIS_URL).flushdb()
     env = {
         "OWNSTREAM_DATABASE_URL": fresh_database(name),
-        "OWNSTREAM_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "OWNSTREAM_REDIS_URL": BENCH_REDIS_URL,
         "OWNSTREAM_QUEUE_NAME": f"bench-{name}",
         "OWNSTREAM_REDIS_NAMESPACE": f"bench-{name}",
         "OWNSTREAM_ENVIRONMENT": "test",
