@@ -37,11 +37,11 @@ TAKE_MOST_BYTES = 4 << 20  # a worker takes up to this much payload (and at leas
 TAKE_MOST_ITEMS = 2_000
 
 # KEYS: intake, RQ queue, the entry-id counter of each dataset asking for ids; ARGV: the messages (a JSON array),
-# then each counter's count. Returns {backlog, first ids...}, or {-1, i} when counter i does not exist yet (it must
-# be seeded from the database first; nothing was changed).
+# then each counter's count. Returns {backlog, first ids...}, or {-1} when a counter does not exist yet (it must be
+# seeded from the database first; nothing was changed).
 PUSH = """
 for i = 3, #KEYS do
-    if redis.call('exists', KEYS[i]) == 0 then return {-1, i - 2} end
+    if redis.call('exists', KEYS[i]) == 0 then return {-1} end
 end
 local firsts = {}
 for i = 3, #KEYS do
@@ -104,15 +104,6 @@ def apply_entry_ids(messages: list[QueueMessage], firsts: dict[int, int]) -> Non
             nexts[message["dataset_id"]] += n
 
 
-def payload_bytes(messages: list[QueueMessage]) -> int:
-    """About how many bytes of payload `messages` carry."""
-    size = 0
-    for message in messages:
-        payload = message.get("payload")
-        size += len(payload) if isinstance(payload, str | bytes) else 32 * len(payload) if payload else 32
-    return size
-
-
 def decode_item(item: bytes) -> list[QueueMessage]:
     """The messages of one intake item, with the entry ids the receiver's push allocated."""
     firsts, messages = orjson.loads(item)
@@ -146,13 +137,13 @@ class IntakePush:
         return keys, [text, *(counts[d] for d in datasets)], datasets
 
     @staticmethod
-    def answer(result: list[Any], messages: list[QueueMessage], datasets: list[int]) -> tuple[int, int | None]:
-        """(backlog, None) once queued, with the entry ids set on `messages`; (-1, dataset) for a counter to seed."""
+    def answer(result: list[Any], messages: list[QueueMessage], datasets: list[int]) -> int | None:
+        """The backlog once queued, with the entry ids set on `messages`; None when a counter must be seeded first."""
         if int(result[0]) < 0:
-            return -1, datasets[int(result[1]) - 1]
+            return None
         if datasets:
             apply_entry_ids(messages, {d: int(v) for d, v in zip(datasets, result[1:], strict=True)})
-        return int(result[0]), None
+        return int(result[0])
 
 
 def backlog(redis: Redis, settings: Settings, queue_key: str) -> int:

@@ -26,7 +26,7 @@ from services.ingest.batcher import Submission
 from services.ingest.entries import EntryIds
 from services.ingest.idempotency import Claim, Idempotency, Receipt
 from shared.config import Settings
-from shared.intake import PUSH, IntakePush, intake_key
+from shared.intake import PUSH, IntakePush
 from shared.queue import QueueMessage, add_messages, execute_recorded, ingest_queue
 
 # A flush this large (as JSON) is a worthwhile RQ job by itself (a batch of readings): it skips the intake.
@@ -62,15 +62,15 @@ class Enqueuer:
             if submission.claim is not None:
                 self.idempotency.record(pipe, submission.claim, Receipt.of(submission.messages))
         pipe.llen(self.queue.key)
-        pipe.llen(intake_key(self.settings))
+        pipe.llen(self.intake.intake)
 
     def enqueue(self, messages: list[QueueMessage]) -> None:
         """Queue `messages` (blocking; the bridge's pump thread)."""
         if (text := self.for_intake(messages, [])) is not None:
             keys, args, datasets = self.intake.call(messages, text)
             for _ in range(SEED_TRIES):
-                depth, missing = self.intake.answer(self._push(keys=keys, args=args), messages, datasets)
-                if missing is None:
+                depth = self.intake.answer(self._push(keys=keys, args=args), messages, datasets)
+                if depth is not None:
                     self.backlog.note(depth)
                     return
                 self.entry_ids.seed(datasets)
@@ -106,8 +106,8 @@ class Enqueuer:
             self._push_async = aredis.register_script(PUSH)
         keys, args, datasets = self.intake.call(messages, text)
         for _ in range(SEED_TRIES):
-            depth, missing = self.intake.answer(await self._push_async(keys=keys, args=args), messages, datasets)
-            if missing is None:
+            depth = self.intake.answer(await self._push_async(keys=keys, args=args), messages, datasets)
+            if depth is not None:
                 self.backlog.note(depth)
                 return
             await asyncio.to_thread(self.entry_ids.seed, datasets)  # rare: a new dataset, or Redis lost its data

@@ -39,7 +39,7 @@ from rq.worker import WorkerStatus
 
 from services.worker import tasks
 from shared.config import Settings, get_settings
-from shared.intake import Collector, payload_bytes
+from shared.intake import Collector
 from shared.queue import INGEST_JOB
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,15 @@ log = logging.getLogger(__name__)
 TAKE_PER_ROUND = 32  # jobs moved per round trip while gathering a batch
 LINGER_BELOW_BYTES = 16_384  # a batch holding less payload than this waits for more when the queue runs dry
 HEARTBEAT_EVERY_S = 1.0
+
+
+def payload_bytes(messages: list[dict]) -> int:
+    """About how many bytes of payload `messages` carry."""
+    size = 0
+    for message in messages:
+        payload = message.get("payload")
+        size += len(payload) if isinstance(payload, str | bytes) else 32 * len(payload) if payload else 32
+    return size
 
 
 def _load(job: Job) -> tuple[int, int]:
