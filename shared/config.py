@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     # database transaction: one write, one commit, the RQ bookkeeping of all of them in one round trip.
     worker_batch_jobs: int = Field(default=20, ge=1)
     worker_batch_messages: int = Field(default=10_000, ge=1)
-    # ... and when the queue runs dry while it gathers, waits this long once for more (0: never waits). Readings
-    # become readable up to this much later; a device's acknowledgement does not wait for it.
+    # ... and when the queue runs dry while it gathers, waits this long once for more (0: never waits; nor does a
+    # worker idle for longer than this). Readings become readable up to this much later; a device's
+    # acknowledgement does not wait for it.
     worker_batch_linger_ms: int = Field(default=100, ge=0, le=1000)
     # Backpressure: receivers flush at once (an acknowledgement never waits on the workers) until this many jobs
     # wait in the queue; past it HTTP answers 503 with Retry-After and the MQTT bridge holds its PUBACKs.

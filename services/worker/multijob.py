@@ -164,8 +164,10 @@ class MultiJobWorker(SimpleWorker):
     batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
     # When the queue runs dry while gathering, wait this long once for more jobs to arrive. Under a steady trickle
     # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
-    # one commit) that competes for the CPU with the receivers; a busy queue never waits.
+    # one commit) that competes for the CPU with the receivers; a busy queue never waits. Nor does a worker that was
+    # idle for longer than the linger: pushes that far apart gain nothing from waiting, a lone push is stored at once.
     batch_linger_s = 0.1
+    _batch_done_at = float("-inf")  # monotonic time the last batch was written
     settings: Settings | None = None  # the intake's (namespace, job size); the environment's when not set
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -241,6 +243,7 @@ class MultiJobWorker(SimpleWorker):
                 self._perform_together(pairs, queue, held)
             else:
                 self.perform_job(job, queue, pairs[0][1])
+        self._batch_done_at = time.monotonic()
         # RQ's loop sets the worker idle again as it goes back to the queue
 
     # executions: RQ 3.0's Execution.create and .delete with one StartedJobRegistry per queue (a job's
@@ -275,10 +278,12 @@ class MultiJobWorker(SimpleWorker):
 
         When the queue runs dry, lingers once if what is held is small (LINGER_BELOW_BYTES of payload): a job's
         fixed cost (~1.3 ms of worker time) is most of a small batch's, but a few percent of a large one's, which
-        would only become readable later."""
+        would only become readable later. A worker whose last batch was written longer than the linger ago does
+        not wait: jobs that far apart would not have joined the batch, and a lone push is readable at once."""
         taken: list[Job] = []
         messages, size = _load(first)
-        settled = self.batch_linger_s <= 0 or size >= LINGER_BELOW_BYTES  # no (more) waiting wanted
+        idle = time.monotonic() - self._batch_done_at > self.batch_linger_s
+        settled = self.batch_linger_s <= 0 or size >= LINGER_BELOW_BYTES or idle  # no (more) waiting wanted
         collected = False
         while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
             want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))

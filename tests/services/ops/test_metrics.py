@@ -119,7 +119,8 @@ def test_worker_batches_count_their_jobs_rows_and_protocols(settings):
 
 def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch(settings, monkeypatch):
     """Under a trickle of small jobs a worker lingers (OWNSTREAM_WORKER_BATCH_LINGER_MS) once the queue is empty, so
-    the jobs arriving meanwhile join its batch instead of each paying a batch's fixed cost; with 0 it never waits."""
+    the jobs arriving meanwhile join its batch instead of each paying a batch's fixed cost; with 0 it never waits,
+    nor when it was idle for longer than the linger (a lone push is stored at once)."""
     dataset = make_dataset(settings, variables=("temperature",))
     queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
     one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
@@ -137,6 +138,8 @@ def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch
         enqueue_messages(queue, one_per_job, jobs(10 * len(lingered), 3))
 
     monkeypatch.setattr(MultiJobWorker, "_linger", arrivals_meanwhile)
+    # A trickle: the worker wrote a batch a moment ago (never longer ago than the linger, however slow this machine)
+    monkeypatch.setattr(MultiJobWorker, "_batch_done_at", float("inf"))
     enqueue_messages(queue, one_per_job, jobs(0, 2))
     before = metric_values()
     assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 20}), burst=True, metrics_port=0)
@@ -159,6 +162,12 @@ def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch
     )
     assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 20}), burst=True, metrics_port=0)
     assert lingered == [] and reading_count(settings, dataset.id) == 507
+
+    # A worker whose last batch was written longer than the linger ago (here: never) stores a small job at once.
+    monkeypatch.setattr(MultiJobWorker, "_batch_done_at", float("-inf"))
+    enqueue_messages(queue, one_per_job, jobs(1000, 1))
+    assert run_worker(settings.model_copy(update={"worker_batch_linger_ms": 1000}), burst=True, metrics_port=0)
+    assert lingered == [] and reading_count(settings, dataset.id) == 508
 
 
 def reading(i: int) -> dict:
