@@ -449,6 +449,7 @@ def queue_state(stack: Stack) -> str:
     """The queue's jobs by state, and the first failure's reason: what to look at when a drill fails."""
     from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+    from shared.intake import holdings_key, intake_key
     from shared.queue import ingest_queue
 
     try:
@@ -458,9 +459,14 @@ def queue_state(stack: Stack) -> str:
         first = queue.fetch_job(failed.get_job_ids()[0]) if len(failed) else None
         earlier = queue.count
         time.sleep(5)  # is the queue moving at all?
+        holdings = redis.zrange(holdings_key(stack.settings), 0, -1, withscores=True)
+        held = ", ".join(
+            f"{name.decode()}: {redis.llen(name)} items, lease {lease - time.time():+.0f} s" for name, lease in holdings
+        )
         return (
             f"queued {earlier}, 5 s later {queue.count}, started {len(StartedJobRegistry(queue=queue))}, "
-            f"failed {len(failed)}"
+            f"failed {len(failed)}, intake {redis.llen(intake_key(stack.settings))} items, "
+            f"holding lists: {held or 'none'}, registry clean-up lock: {redis.ttl(queue.registry_cleaning_key)} s"
             + (f", first failure: {first.exc_info[-2000:] if first and first.exc_info else '?'}" if first else "")
         )
     except RedisError as error:
@@ -525,7 +531,12 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
         missing = {
             t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in tallies.items()
         }
-        raise AssertionError(stack.diagnosis(f"{drill}: acknowledged readings missing: {missing}", load)) from None
+        with psycopg.connect(database_url, connect_timeout=3) as conn:
+            rejected = conn.execute(
+                "select reason, count(*) from rejected_records where dataset_id = %s group by reason", (dataset_id,)
+            ).fetchall()
+        problem = f"{drill}: acknowledged readings missing: {missing}; rejected records: {rejected or 'none'}"
+        raise AssertionError(stack.diagnosis(problem, load)) from None
     recovered = time.monotonic() - fault_ended
     counts = {t: stored(database_url, dataset_id, t) for t in tallies}
     for t, tally in tallies.items():

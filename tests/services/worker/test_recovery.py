@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import orjson
 import psycopg
@@ -13,7 +15,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from shared.queue import enqueue_messages, ingest_queue, make_message
 from tests.support.factories import make_dataset
 from tests.support.http import wait_for
-from tests.support.processes import ownstream_process
+from tests.support.processes import ROOT, ownstream_process
 
 READINGS = 100
 
@@ -124,3 +126,65 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
             )
             assert stored() == (JOBS * PER_JOB, JOBS * PER_JOB)
             assert len(FailedJobRegistry(queue=queue)) == 0
+
+
+def kill_mid_batch(settings, dataset_id: int, env: dict[str, str]) -> None:
+    """Start a worker, let it stop half-way through its batch's transaction (the dataset's row is held), SIGKILL it:
+    what it held is left registered as started, abandoned."""
+    with (
+        psycopg.connect(settings.database_url) as blocker,
+        psycopg.connect(settings.database_url, autocommit=True) as probe,
+    ):
+        blocker.execute("select 1 from datasets where id = %s for no key update", (dataset_id,))
+        with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
+            wait_for(
+                lambda: probe.execute(
+                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
+                ).fetchone(),
+                timeout=30,
+                what="worker blocked mid-batch",
+            )
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        blocker.rollback()
+
+
+# A worker that dies (as SIGKILL would: no `finally` runs) half-way through its registry clean-up.
+DIES_WHILE_CLEANING = """
+import os
+from redis import Redis
+from rq.intermediate_queue import IntermediateQueue
+from services.worker.runner import IngestWorker
+from shared.config import get_settings
+from shared.queue import JobSerializer, ingest_queue
+
+IntermediateQueue.cleanup = lambda self, worker, queue: os._exit(9)
+settings = get_settings()
+redis = Redis.from_url(settings.redis_url)
+queue = ingest_queue(redis, settings)
+IngestWorker([queue], connection=redis, serializer=JobSerializer, maintenance_interval=1).clean_registries()
+"""
+
+
+def test_a_worker_killed_while_cleaning_the_registries_holds_up_retries_for_seconds_only(settings):
+    """RQ's registry clean-up lock lasts 15 minutes: a worker killed while holding it kept every other worker from
+    retrying abandoned jobs (acknowledged readings) that long. Ours lasts seconds."""
+    env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
+    dataset = make_dataset(settings)
+    redis = Redis.from_url(settings.redis_url)
+    queue = ingest_queue(redis, settings)
+    body = {"readings": [{"time": f"2026-05-01T00:00:{i:02d}Z", "values": {"temperature": i}} for i in range(10)]}
+    enqueue_messages(queue, settings, [make_message("native", dataset.id, orjson.dumps(body).decode(), source="http")])
+    kill_mid_batch(settings, dataset.id, env)
+    assert len(StartedJobRegistry(queue=queue)) == 1
+
+    died = subprocess.run([sys.executable, "-c", DIES_WHILE_CLEANING], cwd=ROOT, env=os.environ, check=False)
+    assert died.returncode == 9
+    assert 0 < redis.ttl(queue.registry_cleaning_key) <= 10, "the lock is left behind, for seconds"
+
+    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=env):
+        wait_for(
+            lambda: probe.execute("select count(*) from readings").fetchone()[0] == 10,
+            timeout=60,
+            what="the abandoned job retried once the left lock expired",
+        )
