@@ -189,22 +189,26 @@ class Writer:
     def _resolve_series(self, conn: psycopg.Connection, rows: list[Row]) -> tuple[list[int | None], int, int]:
         """Series ids of `rows` (None for a deleted dataset), how many are None, and variables registered."""
         cache = self._series
+        get = cache.get
+        keys = [row[:4] for row in rows]
+        ids = [get(key) for key in keys]
         registered = 0
-        missing: dict[SeriesKey, None] = {}
-        for row in rows:
-            key = row[:4]
-            if key not in cache:
-                missing[key] = None
-        if missing:
-            keys = sorted(missing)  # one lock order for every worker: no deadlocks on the unique index
-            arrays = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys])
+        if None in ids:
+            missing = sorted({key for key, series_id in zip(keys, ids, strict=True) if series_id is None})
+            # sorted: one lock order for every worker, no deadlocks on the unique index
+            arrays = (
+                [k[0] for k in missing],
+                [k[1] for k in missing],
+                [k[2] for k in missing],
+                [k[3] for k in missing],
+            )
             with conn.transaction():
                 conn.execute(CREATE_SERIES, arrays)
                 registered = conn.execute(REGISTER_VARIABLES, (arrays[0], arrays[2])).rowcount
             for ordinal, series_id in conn.execute(FIND_SERIES, arrays).fetchall():
-                cache[keys[ordinal - 1]] = series_id
-        ids = [cache.get(row[:4]) for row in rows]
-        return ids, sum(1 for i in ids if i is None), registered
+                cache[missing[ordinal - 1]] = series_id
+            ids = [get(key) for key in keys]
+        return ids, ids.count(None), registered
 
     def _drop_deleted_datasets(
         self, conn: psycopg.Connection, rows: list[Row], ids: list[int | None]
@@ -234,9 +238,10 @@ class Writer:
         with conn.cursor() as cur:
             with cur.copy(f"copy staging_readings ({COLUMNS}) from stdin (format binary)") as copy:
                 copy.set_types(STAGING_TYPES)
+                write_row = copy.write_row
                 for ord_, (series_id, row) in enumerate(zip(ids, rows, strict=True)):
                     if series_id is not None:
-                        copy.write_row((series_id, *row[4:], ord_))
+                        write_row((series_id, *row[4:], ord_))
                         written += 1
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
                 packing.unpack_colliding(cur)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, raw_json
+from services.worker.normalize.rows import NAME_MAX, NESTED, NO_TAGS, Batch, Context, raw_json
 from shared.queue import QueueMessage
 from shared.values import VARIABLE_RE, ValueProblem, flatten, parse_time
 
@@ -69,23 +69,25 @@ def add_record(
         moment = context.window.check(parse_time(record.get(TIME)))
     except ValueProblem as problem:
         raise ValueProblem(f"@ts: {problem}") from None
-    fields = {key: value for key, value in record.items() if key not in (TYPE, TIME)}
+    fields = dict(record)
+    del fields[TYPE]
+    fields.pop(TIME, None)
     # first: refuses nesting too deep to keep; flat records (the common case) skip the generator
-    if any(isinstance(value, dict | list) for value in fields.values()):
-        paths = list(flatten(fields))
-    else:
-        paths = list(fields.items())
+    paths = fields.items() if NESTED.isdisjoint(map(type, fields.values())) else list(flatten(fields))
     if kind.startswith(EVENT_PREFIX):
         tag = fields.get(TAG, "")
         if not isinstance(tag, str):
             raise ValueProblem("@tag must be a string")
         batch.event(dataset_id, device, kind, moment, tag, {k: v for k, v in fields.items() if k != TAG})
+    prefix = kind + "."
+    named = []
     for path, value in paths:
         if value is None:  # JSON null: the device had no value to send
             continue
-        variable = f"{kind}.{path}"
+        variable = prefix + path
         if variable not in _VALID and not _valid_name(variable):
             raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
         if known is not None and variable not in known:
             raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")
-        batch.add(dataset_id, device, variable, NO_TAGS, moment, value)
+        named.append((variable, value))
+    batch.add_all(dataset_id, device, NO_TAGS, moment, named)

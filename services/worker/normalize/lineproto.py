@@ -26,7 +26,7 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
     earliest, latest = lineproto.window_ns(context.window)
     series: dict[str, tuple[str, str]] = {}  # raw series key -> (variable prefix, tags JSON)
     moments: dict[int, datetime] = {}
-    add = batch.add
+    add_all = batch.add_all
     for number, line in lineproto.lines(message["payload"]):
         try:
             point = lineproto.parse_line(line, factor)
@@ -47,8 +47,7 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             moment = cached
         kept = len(batch.rows)
         try:
-            for field, value in point.fields.items():
-                add(dataset_id, device, prefix + field, tags, moment, value)
+            add_all(dataset_id, device, tags, moment, point.fields.items(), prefix=prefix)
         except ValueProblem as problem:  # a name or value PostgreSQL cannot hold: the whole line is set aside
             del batch.rows[kept:]
             batch.reject(message, f"line {number}: {problem}", line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NO_TAGS, Batch, Context
+from services.worker.normalize.rows import NESTED, NO_TAGS, Batch, Context
 from shared.queue import QueueMessage
 from shared.values import ValueProblem, flatten, from_epoch, parse_time
 
@@ -23,15 +23,16 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
     for reading in readings:
         start = len(batch.rows)
         try:
-            if not isinstance(reading, dict) or not isinstance(reading.get("values"), dict):
+            if not isinstance(reading, dict) or not isinstance(values := reading.get("values"), dict):
                 raise ValueProblem("a reading must be an object with a values object")
             moment = parse_time(reading["time"]) if reading.get("time") is not None else received
             context.window.check(moment)
             device = reading.get("device") or message.get("device") or ""
             if not isinstance(device, str):
                 raise ValueProblem("device must be a string")
-            for variable, value in flatten(reading["values"]):
-                batch.add(dataset_id, device, variable, NO_TAGS, moment, value)
+            # flat values (the common case) as they are; nested ones by their dotted paths
+            flat = NESTED.isdisjoint(map(type, values.values()))
+            batch.add_all(dataset_id, device, NO_TAGS, moment, values.items() if flat else flatten(values))
         except ValueProblem as problem:
             del batch.rows[start:]
             batch.reject(message, str(problem), reading)

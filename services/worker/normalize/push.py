@@ -16,10 +16,8 @@ from shared.values import ValueProblem, from_epoch, parse_time, scalar_from_text
 def add_entry(
     batch: Batch, message: QueueMessage, values: dict[str, str], moment: datetime, entry_id: int | None
 ) -> None:
-    dataset_id, device = message["dataset_id"], message.get("device") or ""
-    for variable, text in values.items():
-        value = text if variable == STATUS else scalar_from_text(text)
-        batch.add(dataset_id, device, variable, NO_TAGS, moment, value, entry_id)
+    typed = [(variable, text if variable == STATUS else scalar_from_text(text)) for variable, text in values.items()]
+    batch.add_all(message["dataset_id"], message.get("device") or "", NO_TAGS, moment, typed, entry_id)
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
