@@ -14,6 +14,7 @@ from shared.config import get_settings
 from shared.db import transaction
 from shared.device_accounts import sync_accounts
 from shared.logs import configure_logging
+from shared.process import freeze_startup_objects
 
 mqtt_app = typer.Typer(help="The MQTT bridge (no subcommand) and the broker's accounts.", invoke_without_command=True)
 
@@ -30,6 +31,7 @@ def mqtt(
 
     settings = get_settings()
     configure_logging(settings)
+    freeze_startup_objects()
     try:
         run_bridge(settings, client_id)
     except (ValueError, LeaseHeld) as error:

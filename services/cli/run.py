@@ -13,6 +13,7 @@ from services.cli.console import console
 from shared.config import get_settings
 from shared.logs import configure_logging, uvicorn_log_config
 from shared.metrics import prepare_multiprocess
+from shared.process import freeze_startup_objects
 
 APPS = {
     "ingest": "services.ingest.fastpath:create_server",
@@ -44,6 +45,7 @@ def worker(
 
     settings = get_settings()
     configure_logging(settings)
+    freeze_startup_objects()
     ok = run_worker(settings, burst=burst, name=name, metrics_port=metrics_port)
     raise typer.Exit(0 if ok else 1)
 

@@ -1,0 +1,37 @@
+"""The worker and the MQTT bridge leave their start-up objects out of garbage collection (shared.process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import ROOT
+
+# Runs a command's function with what it starts replaced by a probe that prints the frozen object count.
+PROBE = """
+import gc, sys
+import {module} as target
+target.{function} = lambda *args, **kwargs: print(gc.get_freeze_count()) or True
+from services.cli.{cli} import {command}
+try:
+    {command}({arguments})
+except BaseException as stop:  # typer.Exit
+    sys.exit(getattr(stop, "exit_code", 0))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "cli", "command", "arguments"),
+    [
+        ("services.worker.runner", "run_worker", "run", "worker", ""),
+        ("services.ingest.mqtt", "run_bridge", "mqtt", "mqtt", "FakeContext(), None"),
+    ],
+)
+def test_a_long_running_process_freezes_what_it_holds_once_started(module, function, cli, command, arguments):
+    code = PROBE.format(module=module, function=function, cli=cli, command=command, arguments=arguments)
+    code = code.replace("try:", "class FakeContext:\n    invoked_subcommand = None\ntry:")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 10_000, "the modules and classes imported at start-up are frozen"
