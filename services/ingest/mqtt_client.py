@@ -4,7 +4,8 @@ paho reads an incoming packet with a recv() for its first byte, one per byte of 
 and its network loop handles one packet per select() (loop_read reads more only for QoS 2 and outgoing messages).
 At thousands of QoS 1 messages a second that was most of the bridge's network thread. This client reads up to
 64 KiB per recv() and hands paho the bytes it asks for from there; its loop_read goes on until nothing is left to
-read, so no complete packet waits in the buffer for a select() that would not wake for it.
+read, so no complete packet waits in the buffer for a select() that would not wake for it (writing what was
+queued meanwhile every WRITE_EVERY_PACKETS packets).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 READ_SIZE = 65_536
-MOST_PACKETS_PER_READ = 1_000  # then the loop's other duties (PUBACKs to send, keepalive) get their turn
+WRITE_EVERY_PACKETS = 1_000  # while reading on, the PUBACKs queued meanwhile go out this often
 
 
 class BufferedClient(mqtt.Client):
@@ -36,7 +37,14 @@ class BufferedClient(mqtt.Client):
         return chunk
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        for _ in range(MOST_PACKETS_PER_READ):
+        """Read packets until none is left, in the buffer or on the socket.
+
+        Stopping earlier would strand complete packets in the buffer: paho's loop waits on the socket, which has
+        nothing more to say, and they would be read only when the next keepalive answer arrives (30 s later: the
+        bridge once lost a B3 run's last seconds that way). The broker's receive window bounds the reading (it sends
+        no more than the unacknowledged messages it allows), and PUBACKs queued meanwhile are written in between."""
+        read = 0
+        while True:
             if self._sock is None:
                 return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
             rc = self._packet_read()
@@ -44,7 +52,11 @@ class BufferedClient(mqtt.Client):
                 return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
             if rc > 0:
                 return self._loop_rc_handle(rc)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+            read += 1
+            if read % WRITE_EVERY_PACKETS == 0 and self.want_write():
+                rc = self.loop_write()
+                if rc > 0:
+                    return rc
 
 
 __all__ = ["BufferedClient"]

@@ -12,7 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from services.ingest.mqtt_client import READ_SIZE, BufferedClient
+from services.ingest.mqtt_client import READ_SIZE, WRITE_EVERY_PACKETS, BufferedClient
 from tests.support.http import wait_for
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])
@@ -124,6 +124,27 @@ def test_a_new_connection_does_not_read_what_the_old_one_left_half_read():
     try:
         wait_for(lambda: ("a/two", b"second") in heard, timeout=15, what="the message after the reconnect")
         assert heard == [("a/one", b"first"), ("a/two", b"second")]
+    finally:
+        broker.done.set()
+        client.disconnect()
+        client.loop_stop()
+        broker.close()
+
+
+def test_a_burst_larger_than_one_round_of_reading_arrives_whole_without_waiting_for_the_keepalive():
+    """Packets left in the buffer once the socket is drained are read at once: paho's loop waits on the socket,
+    which says nothing more until the next keepalive answer (a B3 run once stalled for 30 s on the last ones)."""
+    burst = [publish("a/b", f"m{i}".encode(), i % 65_535 + 1) for i in range(3 * WRITE_EVERY_PACKETS + 7)]
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(b"".join(burst))  # one burst, then silence (the keepalive is a minute away)
+        broker.done.wait(30)
+
+    broker = FakeBroker([script])
+    client, heard = listen(broker.port)
+    try:
+        wait_for(lambda: len(heard) == len(burst), timeout=10, what="the whole burst")
+        assert heard == [("a/b", f"m{i}".encode()) for i in range(len(burst))]
     finally:
         broker.done.set()
         client.disconnect()
