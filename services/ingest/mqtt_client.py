@@ -5,7 +5,7 @@ and its network loop handles one packet per select() (loop_read reads more only 
 At thousands of QoS 1 messages a second that was most of the bridge's network thread. This client reads up to
 64 KiB per recv() and hands paho the bytes it asks for from there; its loop_read goes on until nothing is left to
 read, so no complete packet waits in the buffer for a select() that would not wake for it (writing what was
-queued meanwhile every WRITE_EVERY_PACKETS packets).
+queued meanwhile every ROUND packets).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 READ_SIZE = 65_536
-WRITE_EVERY_PACKETS = 1_000  # while reading on, the PUBACKs queued meanwhile go out this often
+ROUND = 1_000  # packets read before the loop's other duties (or, with bytes still buffered, the writes) get a turn
 
 
 class BufferedClient(mqtt.Client):
@@ -37,12 +37,13 @@ class BufferedClient(mqtt.Client):
         return chunk
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        """Read packets until none is left, in the buffer or on the socket.
+        """Read packets until none is left in the buffer, and the socket has none to give or a round is done.
 
-        Stopping earlier would strand complete packets in the buffer: paho's loop waits on the socket, which has
-        nothing more to say, and they would be read only when the next keepalive answer arrives (30 s later: the
-        bridge once lost a B3 run's last seconds that way). The broker's receive window bounds the reading (it sends
-        no more than the unacknowledged messages it allows), and PUBACKs queued meanwhile are written in between."""
+        Returning with complete packets in the buffer would strand them: paho's loop waits on the socket, which
+        may have nothing more to say, and they would be read only when the next keepalive answer arrives (30 s
+        later: B3 runs lost their last seconds that way). So every ROUND packets, with the buffer empty (what is
+        left is on the socket, where paho's loop sees it) this returns, for the loop's other duties; otherwise it
+        writes what was queued meanwhile (PUBACKs) and reads on."""
         read = 0
         while True:
             if self._sock is None:
@@ -53,9 +54,10 @@ class BufferedClient(mqtt.Client):
             if rc > 0:
                 return self._loop_rc_handle(rc)
             read += 1
-            if read % WRITE_EVERY_PACKETS == 0 and self.want_write():
-                rc = self.loop_write()
-                if rc > 0:
+            if read % ROUND == 0:
+                if self._read_at >= len(self._read_buffer):
+                    return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+                if self.want_write() and (rc := self.loop_write()) > 0:
                     return rc
 
 

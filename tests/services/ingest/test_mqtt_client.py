@@ -12,7 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from services.ingest.mqtt_client import READ_SIZE, WRITE_EVERY_PACKETS, BufferedClient
+from services.ingest.mqtt_client import READ_SIZE, ROUND, BufferedClient
 from tests.support.http import wait_for
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])
@@ -134,7 +134,7 @@ def test_a_new_connection_does_not_read_what_the_old_one_left_half_read():
 def test_a_burst_larger_than_one_round_of_reading_arrives_whole_without_waiting_for_the_keepalive():
     """Packets left in the buffer once the socket is drained are read at once: paho's loop waits on the socket,
     which says nothing more until the next keepalive answer (a B3 run once stalled for 30 s on the last ones)."""
-    burst = [publish("a/b", f"m{i}".encode(), i % 65_535 + 1) for i in range(3 * WRITE_EVERY_PACKETS + 7)]
+    burst = [publish("a/b", f"m{i}".encode(), i % 65_535 + 1) for i in range(3 * ROUND + 7)]
 
     def script(conn: socket.socket) -> None:
         conn.sendall(b"".join(burst))  # one burst, then silence (the keepalive is a minute away)
