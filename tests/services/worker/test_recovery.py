@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import orjson
 import psycopg
@@ -18,10 +19,10 @@ from tests.support.http import wait_for
 from tests.support.processes import ROOT, ownstream_process
 
 READINGS = 100
+ENV = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
 
 
 def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
-    env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
     dataset = make_dataset(settings)
     body = {
         "readings": [
@@ -35,40 +36,22 @@ def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
         == 202
     )
 
-    with (
-        psycopg.connect(settings.database_url) as blocker,
-        psycopg.connect(settings.database_url, autocommit=True) as probe,
-    ):
-        # Hold the dataset's row so the worker's batch transaction stops half-way through.
-        blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
-        with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
-            wait_for(
-                lambda: probe.execute(
-                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
-                ).fetchone(),
-                timeout=30,
-                what="worker blocked mid-batch",
-            )
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
-        blocker.rollback()
+    kill_mid_batch(settings, dataset.id, ENV)
+    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
 
-        with ownstream_process("worker", env=env):
+        def stored():
+            return probe.execute(
+                "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
+            ).fetchone()
 
-            def stored():
-                return probe.execute(
-                    "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
-                ).fetchone()
-
-            wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
-            assert stored() == (READINGS, READINGS)
+        wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
+        assert stored() == (READINGS, READINGS)
 
 
 JOBS, PER_JOB = 6, 20
 
 
 def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(settings):
-    env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
     dataset = make_dataset(settings)
     redis = Redis.from_url(settings.redis_url)
     queue = ingest_queue(redis, settings)
@@ -91,46 +74,33 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
     one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
     assert enqueue_messages(queue, one_per_job, messages) == JOBS
 
-    with (
-        psycopg.connect(settings.database_url) as blocker,
-        psycopg.connect(settings.database_url, autocommit=True) as probe,
-    ):
-        blocker.execute("select 1 from datasets where id = %s for no key update", (dataset.id,))
-        with ownstream_process("worker", env=env, stop_signal=signal.SIGKILL) as first:
-            wait_for(
-                lambda: probe.execute(
-                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update datasets%%'"
-                ).fetchone(),
-                timeout=30,
-                what="worker blocked mid-batch",
-            )
-            # Every job is held by this one worker, in one transaction: each registered as started.
-            assert queue.count == 0
-            assert len(StartedJobRegistry(queue=queue)) == JOBS
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
-        blocker.rollback()
+    def held_by_the_worker() -> None:  # every job held by this one worker, in one transaction: each registered
+        assert queue.count == 0
+        assert len(StartedJobRegistry(queue=queue)) == JOBS
 
-        with ownstream_process("worker", env=env):
+    kill_mid_batch(settings, dataset.id, ENV, held_by_the_worker)
+    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
 
-            def stored():
-                return probe.execute(
-                    "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
-                ).fetchone()
+        def stored():
+            return probe.execute(
+                "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
+            ).fetchone()
 
-            wait_for(lambda: stored()[0] == JOBS * PER_JOB, timeout=60, what="every held job retried")
-            wait_for(
-                lambda: len(StartedJobRegistry(queue=queue)) == 0 and queue.count == 0,
-                timeout=30,
-                what="the retried jobs finished",
-            )
-            assert stored() == (JOBS * PER_JOB, JOBS * PER_JOB)
-            assert len(FailedJobRegistry(queue=queue)) == 0
+        wait_for(lambda: stored()[0] == JOBS * PER_JOB, timeout=60, what="every held job retried")
+        wait_for(
+            lambda: len(StartedJobRegistry(queue=queue)) == 0 and queue.count == 0,
+            timeout=30,
+            what="the retried jobs finished",
+        )
+        assert stored() == (JOBS * PER_JOB, JOBS * PER_JOB)
+        assert len(FailedJobRegistry(queue=queue)) == 0
 
 
-def kill_mid_batch(settings, dataset_id: int, env: dict[str, str]) -> None:
+def kill_mid_batch(
+    settings, dataset_id: int, env: dict[str, str], while_blocked: Callable[[], None] = lambda: None
+) -> None:
     """Start a worker, let it stop half-way through its batch's transaction (the dataset's row is held), SIGKILL it:
-    what it held is left registered as started, abandoned."""
+    what it held is left registered as started, abandoned. `while_blocked` runs just before the kill."""
     with (
         psycopg.connect(settings.database_url) as blocker,
         psycopg.connect(settings.database_url, autocommit=True) as probe,
@@ -144,6 +114,7 @@ def kill_mid_batch(settings, dataset_id: int, env: dict[str, str]) -> None:
                 timeout=30,
                 what="worker blocked mid-batch",
             )
+            while_blocked()
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
         blocker.rollback()
@@ -169,20 +140,19 @@ IngestWorker([queue], connection=redis, serializer=JobSerializer, maintenance_in
 def test_a_worker_killed_while_cleaning_the_registries_holds_up_retries_for_seconds_only(settings):
     """RQ's registry clean-up lock lasts 15 minutes: a worker killed while holding it kept every other worker from
     retrying abandoned jobs (acknowledged readings) that long. Ours lasts seconds."""
-    env = {"OWNSTREAM_WORKER_HEARTBEAT_TTL_S": "2", "OWNSTREAM_WORKER_MAINTENANCE_INTERVAL_S": "1"}
     dataset = make_dataset(settings)
     redis = Redis.from_url(settings.redis_url)
     queue = ingest_queue(redis, settings)
     body = {"readings": [{"time": f"2026-05-01T00:00:{i:02d}Z", "values": {"temperature": i}} for i in range(10)]}
     enqueue_messages(queue, settings, [make_message("native", dataset.id, orjson.dumps(body).decode(), source="http")])
-    kill_mid_batch(settings, dataset.id, env)
+    kill_mid_batch(settings, dataset.id, ENV)
     assert len(StartedJobRegistry(queue=queue)) == 1
 
     died = subprocess.run([sys.executable, "-c", DIES_WHILE_CLEANING], cwd=ROOT, env=os.environ, check=False)
     assert died.returncode == 9
     assert 0 < redis.ttl(queue.registry_cleaning_key) <= 10, "the lock is left behind, for seconds"
 
-    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=env):
+    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
         wait_for(
             lambda: probe.execute("select count(*) from readings").fetchone()[0] == 10,
             timeout=60,
