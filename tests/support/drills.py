@@ -531,10 +531,13 @@ def check(drill: str, load: Load, database_url: str, dataset_id: int, fault_ende
         missing = {
             t: sorted(tally.acked - set(stored(database_url, dataset_id, t)))[:20] for t, tally in tallies.items()
         }
-        with psycopg.connect(database_url, connect_timeout=3) as conn:
-            rejected = conn.execute(
-                "select reason, count(*) from rejected_records where dataset_id = %s group by reason", (dataset_id,)
-            ).fetchall()
+        try:
+            with psycopg.connect(database_url, connect_timeout=3) as conn:
+                rejected: object = conn.execute(
+                    "select reason, count(*) from rejected_records where dataset_id = %s group by reason", (dataset_id,)
+                ).fetchall()
+        except psycopg.OperationalError as error:  # the report must not hide the failure it reports
+            rejected = f"unknown ({error})"
         problem = f"{drill}: acknowledged readings missing: {missing}; rejected records: {rejected or 'none'}"
         raise AssertionError(stack.diagnosis(problem, load)) from None
     recovered = time.monotonic() - fault_ended
