@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NAME_MAX, NESTED, NO_TAGS, Batch, Context, raw_json
+from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, raw_json
 from shared.queue import QueueMessage
-from shared.values import VARIABLE_RE, ValueProblem, flatten, parse_time
+from shared.values import VARIABLE_RE, ValueProblem, leaves, parse_time
 
 TYPE, TIME, TAG = "@t", "@ts", "@tag"
 EVENT_PREFIX = "event."
@@ -73,7 +73,7 @@ def add_record(
     del fields[TYPE]
     fields.pop(TIME, None)
     # first: refuses nesting too deep to keep; flat records (the common case) skip the generator
-    paths = fields.items() if NESTED.isdisjoint(map(type, fields.values())) else list(flatten(fields))
+    paths = list(leaves(fields))
     if kind.startswith(EVENT_PREFIX):
         tag = fields.get(TAG, "")
         if not isinstance(tag, str):

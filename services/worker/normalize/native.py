@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NESTED, NO_TAGS, Batch, Context
+from services.worker.normalize.rows import NO_TAGS, Batch, Context
 from shared.queue import QueueMessage
-from shared.values import ValueProblem, flatten, from_epoch, parse_time
+from shared.values import ValueProblem, from_epoch, leaves, parse_time
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
@@ -30,9 +30,7 @@ def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
             device = reading.get("device") or message.get("device") or ""
             if not isinstance(device, str):
                 raise ValueProblem("device must be a string")
-            # flat values (the common case) as they are; nested ones by their dotted paths
-            flat = NESTED.isdisjoint(map(type, values.values()))
-            batch.add_all(dataset_id, device, NO_TAGS, moment, values.items() if flat else flatten(values))
+            batch.add_all(dataset_id, device, NO_TAGS, moment, leaves(values))
         except ValueProblem as problem:
             del batch.rows[start:]
             batch.reject(message, str(problem), reading)

@@ -57,7 +57,6 @@ class EventRow(NamedTuple):
 _new = tuple.__new__
 
 NO_TAGS = "{}"
-NESTED = frozenset((dict, list))  # value types that are flattened into several variables (shared.values.flatten)
 NAME_MAX = 200  # series.variable and series.device columns
 
 
