@@ -80,8 +80,25 @@ class JobSerializer:
         return orjson.loads(data)
 
 
+MAINTENANCE_LOCK_S = 10  # how long a worker's registry clean-up holds the queue's lock at most
+
+
+class IngestQueue(Queue):
+    """RQ's queue, with a registry clean-up lock that a killed worker leaves behind for seconds.
+
+    RQ takes the lock for 899 s and deletes it when done. Every worker cleans the registries (abandoned jobs
+    retried, stuck ones in the intermediate queue too) at each maintenance interval, so one killed while cleaning
+    kept every other from retrying abandoned jobs for a quarter of an hour: acknowledged readings waited that long
+    to be stored (a drill caught it). Cleaning takes milliseconds; should it outlast the lock, two workers clean at
+    once, and a job retried twice is stored once.
+    """
+
+    def acquire_maintenance_lock(self) -> bool:
+        return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK_S))
+
+
 def ingest_queue(redis: Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=redis, serializer=JobSerializer)
+    return IngestQueue(settings.queue_name, connection=redis, serializer=JobSerializer)
 
 
 def describe(messages: list[QueueMessage]) -> str:

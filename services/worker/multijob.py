@@ -28,10 +28,10 @@ from uuid import uuid4
 import psycopg
 from redis.client import Pipeline
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, worker_registration
+from rq import Queue, SimpleWorker
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry, clean_registries
+from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 TAKE_PER_ROUND = 32  # jobs moved per round trip while gathering a batch
 LINGER_BELOW_BYTES = 16_384  # a batch holding less payload than this waits for more when the queue runs dry
 HEARTBEAT_EVERY_S = 1.0
-MAINTENANCE_LOCK_MIN_S = 10  # the registry clean-up's lock lives this long at least (twice the interval if longer)
 
 
 def payload_bytes(messages: list[dict]) -> int:
@@ -213,28 +212,6 @@ class MultiJobWorker(SimpleWorker):
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         finally:
             waker.idle.clear()
-
-    def clean_registries(self) -> None:
-        """RQ's registry clean-up (abandoned jobs retried, stuck ones in the intermediate queue too), under a lock
-        that a killed worker leaves behind for seconds.
-
-        RQ takes the queue's maintenance lock for 899 s and deletes it when done. Every worker cleans at each
-        maintenance interval, so one killed while cleaning kept every other from retrying abandoned jobs for a
-        quarter of an hour: acknowledged readings waited that long to be stored (a drill caught it). Cleaning takes
-        milliseconds; should it outlast the lock, two workers clean at once, and a job retried twice is stored once.
-        """
-        ttl = max(MAINTENANCE_LOCK_MIN_S, 2 * int(self.maintenance_interval))
-        for queue in self.queues:
-            if not queue.connection.set(queue.registry_cleaning_key, self.name, nx=True, ex=ttl):
-                continue
-            try:
-                log.debug("cleaning registries for queue %s", queue.name)
-                clean_registries(queue, self._exc_handlers)
-                worker_registration.clean_worker_registry(queue)
-                queue.intermediate_queue.cleanup(self, queue)
-            finally:
-                queue.release_maintenance_lock()
-        self.last_cleaned_at = now()  # type: ignore[assignment]  # RQ declares it by its first value, None
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl_s
