@@ -162,6 +162,9 @@ class MultiJobWorker(SimpleWorker):
     heartbeat_ttl_s = 20
     batch_jobs = 20  # queued jobs per database transaction at most
     batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
+    # ... or this much payload: one worker must not take the whole backlog of large jobs into one transaction while
+    # the others find the queue empty (a few 50,000-value line protocol jobs are seconds of work each)
+    batch_bytes = 512 * 1024
     # When the queue runs dry while gathering, wait this long once for more jobs to arrive. Under a steady trickle
     # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
     # one commit) that competes for the CPU with the receivers; a busy queue never waits. Nor does a worker that was
@@ -285,8 +288,11 @@ class MultiJobWorker(SimpleWorker):
         idle = time.monotonic() - self._batch_done_at > self.batch_linger_s
         settled = self.batch_linger_s <= 0 or size >= LINGER_BELOW_BYTES or idle  # no (more) waiting wanted
         collected = False
-        while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages:
-            want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken))
+        while len(taken) + 1 < self.batch_jobs and messages < self.batch_messages and size < self.batch_bytes:
+            # as many jobs as the room left holds, judged by the jobs held so far: one round trip for many small
+            # jobs, and large ones one at a time, so that the batch stops near its size
+            room = -(-(self.batch_bytes - size) * (len(taken) + 1) // max(size, 1))
+            want = min(TAKE_PER_ROUND, self.batch_jobs - 1 - len(taken), room)
             with self.connection.pipeline(transaction=False) as pipe:
                 for _ in range(want):
                     pipe.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")

@@ -109,6 +109,7 @@ def run_worker(
         worker.heartbeat_ttl_s = settings.worker_heartbeat_ttl_s
         worker.batch_jobs = settings.worker_batch_jobs
         worker.batch_messages = settings.worker_batch_messages
+        worker.batch_bytes = settings.worker_batch_bytes
         worker.batch_linger_s = settings.worker_batch_linger_ms / 1000
         worker.retention_interval_s = settings.retention_interval_s
         worker.pack_interval_s = settings.pack_interval_s

@@ -117,6 +117,25 @@ def test_worker_batches_count_their_jobs_rows_and_protocols(settings):
     assert reading_count(settings, dataset.id) == 10
 
 
+def test_a_worker_stops_gathering_a_batch_once_it_holds_worker_batch_bytes_of_payload(settings):
+    """Large jobs are not all taken by one worker into one transaction: a batch stops growing at about
+    worker_batch_bytes of payload, so the backlog stays in the queue for the other workers."""
+    dataset = make_dataset(settings, variables=("temperature",))
+    queue = ingest_queue(Redis.from_url(settings.redis_url), settings)
+    payloads = [orjson.dumps({"readings": [reading(i * 10 + k) for k in range(10, 20)]}).decode() for i in range(6)]
+    assert len({len(p) for p in payloads}) == 1  # jobs of one size
+    messages = [make_message("native", dataset.id, p, source="http") for p in payloads]
+    assert enqueue_messages(queue, settings.model_copy(update={"enqueue_max_batch": 1}), messages) == 6
+    # room for two and a half jobs: the first job and two more, then the batch is full
+    capped = settings.model_copy(update={"worker_batch_jobs": 20, "worker_batch_bytes": len(payloads[0]) * 5 // 2})
+    before = metric_values()
+    assert run_worker(capped, burst=True, metrics_port=0)
+    after = metric_values()
+    assert moved(before, after, "ownstream_worker_batch_jobs_count") == 2
+    assert moved(before, after, "ownstream_worker_batch_jobs_sum") == 6
+    assert reading_count(settings, dataset.id) == 60
+
+
 def test_a_worker_whose_queue_runs_dry_waits_once_for_more_jobs_before_its_batch(settings, monkeypatch):
     """Under a trickle of small jobs a worker lingers (OWNSTREAM_WORKER_BATCH_LINGER_MS) once the queue is empty, so
     the jobs arriving meanwhile join its batch instead of each paying a batch's fixed cost; with 0 it never waits,
