@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     worker_batch_messages: int = Field(default=10_000, ge=1)
     # ... and stops gathering once they carry this much payload: the backlog of large jobs is spread over the workers
     # rather than taken by one into a single long transaction while the others wait on an empty queue
-    worker_batch_bytes: int = Field(default=512 * 1024, ge=1)
+    worker_batch_bytes: int = Field(default=1024 * 1024, ge=1)
     # ... and when the queue runs dry while it gathers, waits this long once for more (0: never waits; nor does a
     # worker idle for longer than this). Readings become readable up to this much later; a device's
     # acknowledgement does not wait for it.

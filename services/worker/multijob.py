@@ -164,7 +164,7 @@ class MultiJobWorker(SimpleWorker):
     batch_messages = 10_000  # stop gathering once the held jobs carry this many queue messages
     # ... or this much payload: one worker must not take the whole backlog of large jobs into one transaction while
     # the others find the queue empty (a few 50,000-value line protocol jobs are seconds of work each)
-    batch_bytes = 512 * 1024
+    batch_bytes = 1024 * 1024
     # When the queue runs dry while gathering, wait this long once for more jobs to arrive. Under a steady trickle
     # of small jobs a worker otherwise wakes for each one, and each batch has a fixed cost (~10 Redis round trips,
     # one commit) that competes for the CPU with the receivers; a busy queue never waits. Nor does a worker that was
