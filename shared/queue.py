@@ -9,6 +9,7 @@ dotted path and never import worker code.
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
@@ -16,6 +17,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from rq import Queue, Retry
+from rq.job import Job
 
 from shared.config import Settings
 
@@ -80,11 +82,35 @@ class JobSerializer:
         return orjson.loads(data)
 
 
+JOB_DATA_COMPRESSION = 1  # zlib level of a job's data
+
+
+class IngestJob(Job):
+    """RQ's job, with its data (the messages) compressed at zlib's fastest level rather than RQ's default (6).
+
+    Receivers compress every job they queue: at level 6 that was a fifth of an HTTP process's CPU under batched
+    writes (0.4-0.7 us per value). Level 1 takes a third to a fifth of the time and the data comes out nearly as
+    small (line protocol 3.8x against 4.3x, native JSON 5.0x against 5.4x, AutoPi 12x against 14x). RQ reads it
+    as it reads its own (zlib detects the level).
+    """
+
+    def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict:
+        data = self.data
+        self._data = b""  # what RQ's own to_dict compresses: nothing
+        try:
+            obj = super().to_dict(include_meta, include_result)
+        finally:
+            self._data = data
+        obj["data"] = zlib.compress(data, JOB_DATA_COMPRESSION)
+        return obj
+
+
 MAINTENANCE_LOCK_S = 10  # how long a worker's registry clean-up holds the queue's lock at most
 
 
 class IngestQueue(Queue):
-    """RQ's queue, with a registry clean-up lock that a killed worker leaves behind for seconds.
+    """RQ's queue, with jobs compressed faster (IngestJob) and a registry clean-up lock that a killed worker leaves
+    behind for seconds.
 
     RQ takes the lock for 899 s and deletes it when done. Every worker cleans the registries (abandoned jobs
     retried, stuck ones in the intermediate queue too) at each maintenance interval, so one killed while cleaning
@@ -92,6 +118,8 @@ class IngestQueue(Queue):
     to be stored (a drill caught it). Cleaning takes milliseconds; should it outlast the lock, two workers clean at
     once, and a job retried twice is stored once.
     """
+
+    job_class = IngestJob
 
     def acquire_maintenance_lock(self) -> bool:
         return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK_S))
