@@ -21,9 +21,11 @@ from shared.rollups import (
     RAW_STATE,
     REPLACE_STORED,
     ROLLUPS,
+    STATE,
     STATE_COLUMNS,
     bucket_of,
     interval,
+    raw_state,
 )
 
 MINUTE, HOUR = dict(ROLLUPS)["rollup_1m"], dict(ROLLUPS)["rollup_1h"]
@@ -51,10 +53,20 @@ from inserted i join series s on s.id = i.series_id
 group by s.dataset_id order by s.dataset_id
 """
 
+# A bucket's first and last values are those of the inserted rows at its first and last time, found by joining back
+# (a (series, time) is inserted once): RAW_STATE's ordered array_agg sorts each bucket's rows four times, which for
+# large buckets (an AutoPi upload: a thousand readings of one series a minute) cost twice the rest of the statement.
+ORDERLESS = [name for name in STATE if name not in ("first_num", "first_int", "last_num", "last_int")]
 ROLLUP_DELTAS = f"""
-delta_1m as (
-    select series_id, {bucket_of("time", MINUTE)} as bucket, {RAW_STATE}
+counted_1m as (
+    select series_id, {bucket_of("time", MINUTE)} as bucket, {raw_state(ORDERLESS)}
     from inserted where {NUMERIC} group by 1, 2
+), delta_1m as (
+    select c.series_id, c.bucket, c.n_num, c.sum_num, c.min_num, c.max_num, c.n_int, c.sum_int, c.min_int, c.max_int,
+        c.first_time, f.v_num as first_num, f.v_int as first_int, c.last_time, l.v_num as last_num, l.v_int as last_int
+    from counted_1m c
+    join inserted f on f.series_id = c.series_id and f.time = c.first_time
+    join inserted l on l.series_id = c.series_id and l.time = c.last_time
 ), delta_1h as (
     select series_id, {bucket_of("bucket", HOUR)} as bucket, {MERGED_STATE}
     from delta_1m group by 1, 2
