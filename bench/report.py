@@ -243,12 +243,18 @@ LIMITS = {
     "B1": "one HTTP process (uvicorn, asyncio) at about 200 us of CPU per push, on 2 cores shared with the workers, "
     "PostgreSQL and the load generator; at 256 connections it is saturated and the slowest connections wait several "
     'times the mean (bench/README.md, "The intake")',
-    "B2": "CPU: with both cores busy, a value costs about 9.5 us end to end (native JSON: HTTP 1.0, workers 1.8, "
-    "PostgreSQL 6.7, of which about 2.8 go to the rollups, each inserted row aggregated into its minute and hour), "
-    "the ceiling's COPY and insert 3.7 per row on one core; AutoPi's one value per record costs the workers 3.5 "
-    '(bench/README.md, "B2 by CPU per value")',
+    "B2": "CPU: the receiver, the workers and PostgreSQL share two cores, and the ceiling's COPY and insert runs "
+    "on one. On 12-07's machine a value cost: native JSON, HTTP 1.7-1.9 us, workers 3.2-3.4, PostgreSQL 11.4-12.7; "
+    "line protocol 1.6-1.8, 4.8-5.8 and 10-13 (the workers parse each line again); AutoPi 1.75-2.6, 5.5-7.4 and "
+    "8-10 (one value per record). The ceiling itself ran at 103,000-161,000 rows/s in back-to-back runs, so single "
+    'ratios moved by +-20 % (bench/README.md, "One worker taking the whole backlog")',
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
-    "most of a core; a second bridge competes with the workers and PostgreSQL for the second core",
+    "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On 12-07's "
+    "machine everything ran 2-2.6x slower than on 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000): "
+    "the same code gave 16,097 and 19,873 msg/s there, and the commit before this run's changes gave 6,700 here",
+    "B5 q3": "the latest reading of each of 999 series, at the edge of its target on every machine so far: 22.8 ms "
+    "on 11-29's and 20.0 on 12-06's, which both ran everything 2-2.6x faster than 12-07's "
+    '(bench/README.md, "Reading ranges")',
     "B5 q1": "PostgreSQL's text output of each value, the numpy row layout and a 5.2 MB response through FastAPI, "
     'against InfluxDB\'s 1.7 MB of pairs (bench/README.md, "Reading ranges")',
 }

@@ -54,8 +54,8 @@ group by s.dataset_id order by s.dataset_id
 """
 
 # A bucket's first and last values are those of the inserted rows at its first and last time, found by joining back
-# (a (series, time) is inserted once): RAW_STATE's ordered array_agg sorts each bucket's rows four times, which for
-# large buckets (an AutoPi upload: a thousand readings of one series a minute) cost twice the rest of the statement.
+# (a (series, time) is inserted once). RAW_STATE's ordered array_aggs sort each bucket's rows four times: for large
+# buckets (thousands of readings of one series in a minute) that cost twice the rest of the aggregation.
 ORDERLESS = [name for name in STATE if name not in ("first_num", "first_int", "last_num", "last_int")]
 ROLLUP_DELTAS = f"""
 counted_1m as (
