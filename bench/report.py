@@ -251,7 +251,7 @@ LIMITS = {
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
     "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On 12-07's "
     "machine everything ran 2-2.6x slower than on 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000): "
-    "the same code gave 16,097 and 19,873 msg/s there, and the commit before this run's changes gave 6,700 here",
+    "the same code gave 16,097 and 19,873 msg/s there, and the commit before 12-07's changes gave 6,700 here",
     "B5 q3": "the latest reading of each of 999 series, at the edge of its target on every machine so far: 22.8 ms "
     "on 11-29's and 20.0 on 12-06's, which both ran everything 2-2.6x faster than 12-07's "
     '(bench/README.md, "Reading ranges")',
