@@ -246,8 +246,8 @@ LIMITS = {
     "B2": "CPU: the receiver, the workers and PostgreSQL share two cores, and the ceiling's COPY and insert runs "
     "on one. On 12-07's machine a value cost: native JSON, HTTP 1.7-1.9 us, workers 3.2-3.4, PostgreSQL 11.4-12.7; "
     "line protocol 1.6-1.8, 4.8-5.8 and 10-13 (the workers parse each line again); AutoPi 1.75-2.6, 5.5-7.4 and "
-    "8-10 (one value per record). The ceiling itself ran at 103,000-161,000 rows/s in back-to-back runs, so single "
-    'ratios moved by +-20 % (bench/README.md, "One worker taking the whole backlog")',
+    "8-10 (one value per record). The ceiling itself (native JSON) ran at 101,000-162,000 rows/s in back-to-back "
+    'runs, so single ratios moved by +-20 % (bench/README.md, "One worker taking the whole backlog")',
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
     "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On 12-07's "
     "machine everything ran 2-2.6x slower than on 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000): "
