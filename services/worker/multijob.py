@@ -297,7 +297,7 @@ class MultiJobWorker(SimpleWorker):
                 for _ in range(want):
                     pipe.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
                 ids = [i.decode() if isinstance(i, bytes) else i for i in pipe.execute() if i is not None]
-            found_jobs = Job.fetch_many(ids, self.connection, self.serializer) if ids else []
+            found_jobs = self.job_class.fetch_many(ids, self.connection, self.serializer) if ids else []
             for job_id, found in zip(ids, found_jobs, strict=True):
                 if found is None or found.func_name != INGEST_JOB:
                     # Deleted meanwhile (RQ's dequeue skips those too), or another kind of job: that one goes

@@ -14,7 +14,7 @@ from services.worker import tasks
 from services.worker.multijob import MultiJobWorker
 from shared.config import Settings
 from shared.metrics import QueueCollector, serve_metrics
-from shared.queue import JobSerializer, ingest_queue
+from shared.queue import IngestJob, JobSerializer, ingest_queue
 from shared.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class IngestWorker(MultiJobWorker):
     """The ingest queue's worker: several jobs per transaction (multijob), plus Ownstream's maintenance."""
 
+    job_class = IngestJob  # the ingest queue's: a job saved again here (retried, failed) is written as queued
     stopped_on_request = False
 
     retention_interval_s = 300.0
