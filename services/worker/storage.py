@@ -196,12 +196,7 @@ class Writer:
         if None in ids:
             missing = sorted({key for key, series_id in zip(keys, ids, strict=True) if series_id is None})
             # sorted: one lock order for every worker, no deadlocks on the unique index
-            arrays = (
-                [k[0] for k in missing],
-                [k[1] for k in missing],
-                [k[2] for k in missing],
-                [k[3] for k in missing],
-            )
+            arrays = [list(column) for column in zip(*missing, strict=True)]  # dataset, device, variable, tags
             with conn.transaction():
                 conn.execute(CREATE_SERIES, arrays)
                 registered = conn.execute(REGISTER_VARIABLES, (arrays[0], arrays[2])).rowcount

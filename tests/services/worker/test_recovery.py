@@ -38,14 +38,10 @@ def test_batch_of_a_killed_worker_is_stored_once_by_another(client, settings):
 
     kill_mid_batch(settings, dataset.id, ENV)
     with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
-
-        def stored():
-            return probe.execute(
-                "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
-            ).fetchone()
-
-        wait_for(lambda: stored()[0] == READINGS, timeout=60, what="batch retried by the second worker")
-        assert stored() == (READINGS, READINGS)
+        wait_for(
+            lambda: stored(probe, dataset.id)[0] == READINGS, timeout=60, what="batch retried by the second worker"
+        )
+        assert stored(probe, dataset.id) == (READINGS, READINGS)
 
 
 JOBS, PER_JOB = 6, 20
@@ -80,20 +76,21 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
 
     kill_mid_batch(settings, dataset.id, ENV, held_by_the_worker)
     with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
-
-        def stored():
-            return probe.execute(
-                "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset.id,)
-            ).fetchone()
-
-        wait_for(lambda: stored()[0] == JOBS * PER_JOB, timeout=60, what="every held job retried")
+        wait_for(lambda: stored(probe, dataset.id)[0] == JOBS * PER_JOB, timeout=60, what="every held job retried")
         wait_for(
             lambda: len(StartedJobRegistry(queue=queue)) == 0 and queue.count == 0,
             timeout=30,
             what="the retried jobs finished",
         )
-        assert stored() == (JOBS * PER_JOB, JOBS * PER_JOB)
+        assert stored(probe, dataset.id) == (JOBS * PER_JOB, JOBS * PER_JOB)
         assert len(FailedJobRegistry(queue=queue)) == 0
+
+
+def stored(probe: psycopg.Connection, dataset_id: int) -> tuple[int, int]:
+    """Readings stored, and the dataset's count of them."""
+    return probe.execute(
+        "select count(*), (select entry_count from datasets where id = %s) from readings", (dataset_id,)
+    ).fetchone()
 
 
 def kill_mid_batch(
