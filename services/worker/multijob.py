@@ -207,6 +207,12 @@ class MultiJobWorker(SimpleWorker):
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
         self.collect()
+        # The worker is still BUSY from its last batch (RQ's loop marks it IDLE in the dequeue, not after each job), and
+        # RQ only defers a stop request that comes while BUSY, checking for it before the dequeue: one that came since,
+        # while collecting, would go unseen through every wait on the queue. From IDLE on, a request stops at once.
+        self.set_state(WorkerStatus.IDLE)
+        if self._stop_requested:
+            return None
         waker = self._waker
         if timeout is None or waker is None:  # burst: what was collected, or nothing
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -236,6 +242,10 @@ class MultiJobWorker(SimpleWorker):
         return None
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        # BUSY from the moment the job is off the queue, for RQ's stop request: one that comes while more jobs are
+        # gathered waits for the batch to be stored, instead of leaving the jobs taken so far for RQ's clean-up of
+        # the intermediate queue. (Set here for this process only; _start's pipeline writes it to Redis.)
+        self._state = WorkerStatus.BUSY
         jobs = [job]
         together = job.func_name == INGEST_JOB  # a lone ingest job too: RQ's own path costs ~20 round trips
         if together and self.batch_jobs > 1:
