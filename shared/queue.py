@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from datetime import timedelta
 from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
@@ -17,7 +18,9 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from rq import Queue, Retry
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
+from rq.utils import now
 
 from shared.config import Settings
 
@@ -108,6 +111,26 @@ class IngestJob(Job):
 MAINTENANCE_LOCK_S = 10  # how long a worker's registry clean-up holds the queue's lock at most
 
 
+class IngestIntermediateQueue(IntermediateQueue):
+    """RQ's intermediate queue (jobs taken off the queue, not yet registered as started), whose clean-up puts a job
+    back after `stuck_after` (the workers' heartbeat TTL) rather than a minute.
+
+    A worker killed between taking jobs and registering them (a multi-job worker gathers for a moment there) leaves
+    them here; RQ's clean-up notes each such job once, and returns it to the queue (a retry) when it is still not
+    started a minute later: acknowledged readings waited 60-80 s after a crash for that, where an abandoned started
+    job is retried once its registration's TTL, the heartbeat TTL, passes. A live worker registers its jobs within
+    milliseconds; one stalled for longer than this has its jobs stored twice over, which the writes make once.
+    """
+
+    def __init__(self, queue_key: str, connection: Redis, stuck_after: timedelta) -> None:
+        super().__init__(queue_key, connection)
+        self.stuck_after = stuck_after
+
+    def should_be_cleaned_up(self, job_id: str) -> bool:
+        first_seen = self.get_first_seen(job_id)
+        return first_seen is not None and now() - first_seen > self.stuck_after
+
+
 class IngestQueue(Queue):
     """RQ's queue, with jobs compressed faster (IngestJob) and a registry clean-up lock that a killed worker leaves
     behind for seconds.
@@ -116,17 +139,25 @@ class IngestQueue(Queue):
     retried, stuck ones in the intermediate queue too) at each maintenance interval, so one killed while cleaning
     kept every other from retrying abandoned jobs for a quarter of an hour: acknowledged readings waited that long
     to be stored (a drill caught it). Cleaning takes milliseconds; should it outlast the lock, two workers clean at
-    once, and a job retried twice is stored once.
+    once, and a job retried twice is stored once. Jobs stuck in the intermediate queue go back after `stuck_after`
+    (IngestIntermediateQueue).
     """
 
     job_class = IngestJob
+    stuck_after = timedelta(seconds=20)  # ingest_queue sets the workers' heartbeat TTL
 
     def acquire_maintenance_lock(self) -> bool:
         return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK_S))
 
+    @property
+    def intermediate_queue(self) -> IntermediateQueue:
+        return IngestIntermediateQueue(self.key, self.connection, self.stuck_after)
+
 
 def ingest_queue(redis: Redis, settings: Settings) -> Queue:
-    return IngestQueue(settings.queue_name, connection=redis, serializer=JobSerializer)
+    queue = IngestQueue(settings.queue_name, connection=redis, serializer=JobSerializer)
+    queue.stuck_after = timedelta(seconds=settings.worker_heartbeat_ttl_s)
+    return queue
 
 
 def describe(messages: list[QueueMessage]) -> str:

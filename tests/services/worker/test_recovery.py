@@ -155,3 +155,46 @@ def test_a_worker_killed_while_cleaning_the_registries_holds_up_retries_for_seco
             timeout=60,
             what="the abandoned job retried once the left lock expired",
         )
+
+
+# A worker that dies (as SIGKILL would) while it gathers a batch: the jobs it took are off the queue, not started.
+DIES_WHILE_GATHERING = """
+import os
+from services.worker.multijob import MultiJobWorker
+from services.worker.runner import run_worker
+from shared.config import get_settings
+
+MultiJobWorker._batch_done_at = float("inf")  # as under a trickle of pushes: it lingers for more once the queue is dry
+MultiJobWorker._linger = lambda self: os._exit(9)
+run_worker(get_settings(), metrics_port=0)
+"""
+
+
+def test_jobs_of_a_worker_killed_while_gathering_its_batch_are_stored_within_seconds(settings):
+    """Jobs taken off the queue into RQ's intermediate queue but not yet registered as started: RQ's clean-up put them
+    back a minute after it first saw them there; ours after the heartbeat TTL, as for abandoned started jobs."""
+    dataset = make_dataset(settings)
+    redis = Redis.from_url(settings.redis_url)
+    queue = ingest_queue(redis, settings)
+    messages = [
+        make_message(
+            "native",
+            dataset.id,
+            orjson.dumps({"readings": [{"time": f"2026-05-01T00:00:0{j}Z", "values": {"temperature": j}}]}).decode(),
+            source="http",
+        )
+        for j in range(2)
+    ]
+    assert enqueue_messages(queue, settings.model_copy(update={"enqueue_max_batch": 1}), messages) == 2
+
+    died = subprocess.run(
+        [sys.executable, "-c", DIES_WHILE_GATHERING], cwd=ROOT, env={**os.environ, **ENV}, check=False
+    )
+    assert died.returncode == 9
+    assert queue.count == 0 and redis.llen(queue.intermediate_queue_key) == 2
+    assert len(StartedJobRegistry(queue=queue)) == 0, "taken, not started: no registration to expire"
+
+    with psycopg.connect(settings.database_url, autocommit=True) as probe, ownstream_process("worker", env=ENV):
+        wait_for(lambda: stored(probe, dataset.id) == (2, 2), timeout=40, what="the stuck jobs put back and stored")
+        wait_for(lambda: redis.llen(queue.intermediate_queue_key) == 0, timeout=10, what="the intermediate queue empty")
+    assert len(FailedJobRegistry(queue=queue)) == 0
