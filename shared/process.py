@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def freeze_startup_objects() -> None:
@@ -14,3 +16,21 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No garbage collection inside: for bounded work that allocates an object or more per reading (a worker's
+    batch), where the collector would otherwise walk the batch's rows again and again while they are all alive.
+
+    Reference counting still frees what the work drops; only cycles made inside wait for the next collection, which
+    runs at the first allocation after it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
