@@ -18,17 +18,29 @@ TYPE, TIME, TAG = "@t", "@ts", "@tag"
 EVENT_PREFIX = "event."
 
 
-_VALID: set[str] = set()  # variable names already checked in this process (a device sends the same ones)
-_VALID_MAX = 100_000
+# type -> field path -> variable name, checked: a device sends the same few types and fields over and over, and
+# each then costs a lookup instead of a new string, its check and its hash (computed again by the series lookup)
+_VARIABLES: dict[str, dict[str, str]] = {}
+_VARIABLES_MAX = 100_000  # names kept in all, at most
+_kept = 0
+_NONE: dict[str, str] = {}
 
 
-def _valid_name(variable: str) -> bool:
+def _variable(kind: str, path: str) -> str:
+    """The variable of field `path` of records of type `kind`; ValueProblem if that is not a valid name."""
+    global _kept
+    variable = f"{kind}.{path}"
     if not VARIABLE_RE.match(variable):
-        return False
-    if len(_VALID) >= _VALID_MAX:
-        _VALID.clear()
-    _VALID.add(variable)
-    return True
+        raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
+    if _kept >= _VARIABLES_MAX:
+        _VARIABLES.clear()
+        _kept = 0
+    named = _VARIABLES.get(kind)
+    if named is None:
+        named = _VARIABLES[kind] = {}
+    named[path] = variable
+    _kept += 1
+    return variable
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
@@ -79,14 +91,12 @@ def add_record(
         if not isinstance(tag, str):
             raise ValueProblem("@tag must be a string")
         batch.event(dataset_id, device, kind, moment, tag, {k: v for k, v in fields.items() if k != TAG})
-    prefix = kind + "."
+    names = _VARIABLES.get(kind, _NONE)
     named = []
     for path, value in paths:
         if value is None:  # JSON null: the device had no value to send
             continue
-        variable = prefix + path
-        if variable not in _VALID and not _valid_name(variable):
-            raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
+        variable = names.get(path) or _variable(kind, path)
         if known is not None and variable not in known:
             raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")
         named.append((variable, value))

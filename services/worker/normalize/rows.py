@@ -108,10 +108,14 @@ class Batch:
         if len(device) > NAME_MAX or "\x00" in device:
             raise ValueProblem(f"device name must be at most {NAME_MAX} characters without NUL")
         append = self.rows.append
+        named = _prefixed(prefix) if prefix else None
         for name, value in values:
-            variable = prefix + name if prefix else name
-            if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
-                raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
+            if named is None:
+                variable = name
+                if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
+                    raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
+            elif (variable := named.get(name)) is None:  # type: ignore[assignment]
+                variable = _name(named, prefix, name)
             if type(value) is float and value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
                 append(_new(Row, (dataset_id, device, variable, tags, moment, value, None, None, None, entry_id)))
             elif type(value) is int and INT64_MIN <= value <= INT64_MAX:
@@ -152,6 +156,35 @@ class Batch:
                 storable(text),
             )
         )
+
+
+# prefix -> name -> prefix + name, checked. A batch repeats a few names many times: each then costs one lookup instead
+# of a new string (whose hash the series lookup computes again) and its checks.
+_PREFIXED: dict[str, dict[str, str]] = {}
+_PREFIXED_MAX = 100_000  # names kept in all, at most (a dataset that accepts any name may send new ones forever)
+_prefixed_count = 0
+
+
+def _prefixed(prefix: str) -> dict[str, str]:
+    named = _PREFIXED.get(prefix)
+    if named is None:
+        named = _PREFIXED[prefix] = {}
+    return named
+
+
+def _name(named: dict[str, str], prefix: str, name: str) -> str:
+    """`prefix` + `name`, checked, and kept in `named`; raises ValueProblem for a name that cannot be stored."""
+    global _prefixed_count
+    variable = prefix + name
+    if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
+        raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
+    if _prefixed_count >= _PREFIXED_MAX:
+        for kept in _PREFIXED.values():
+            kept.clear()
+        _prefixed_count = 0
+    named[name] = variable
+    _prefixed_count += 1
+    return variable
 
 
 def raw_json(value: object) -> str:
