@@ -244,16 +244,18 @@ LIMITS = {
     "PostgreSQL and the load generator; at 256 connections it is saturated and the slowest connections wait several "
     'times the mean (bench/README.md, "The intake")',
     "B2": "CPU: the receiver, the workers and PostgreSQL share two cores, and the ceiling's COPY and insert runs "
-    "on one. On 12-07's machine a value cost: native JSON, HTTP 1.7-1.9 us, workers 3.2-3.4, PostgreSQL 11.4-12.7; "
-    "line protocol 1.6-1.8, 4.8-5.8 and 10-13 (the workers parse each line again); AutoPi 1.75-2.6, 5.5-7.4 and "
-    "8-10 (one value per record). The ceiling itself (native JSON) ran at 101,000-162,000 rows/s in back-to-back "
-    'runs, so single ratios moved by +-20 % (bench/README.md, "One worker taking the whole backlog")',
+    "on one, at 2.9-3.4 us a row (12-07's faster machine; the median of three runs). A value cost there, HTTP / "
+    "workers / PostgreSQL: native JSON 0.7 / 1.2 / 5.1 us, line protocol 0.6 / 1.7 / 5.0-5.2 (the workers parse each "
+    "line again), AutoPi 1.0 / 2.7 / 4.1 (one value per record, each a JSON object with its own type and time; its "
+    "ceiling, 100 series, is the fastest). With both cores 85-90 % busy that bounds the ratio near 0.85, 0.78 and "
+    "0.62. PostgreSQL's cost beyond the ceiling is mostly the rollups, about 1.2 us a row "
+    '(bench/README.md, "Garbage collection inside a batch")',
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
-    "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On 12-07's "
-    "machine everything ran 2-2.6x slower than on 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000): "
-    "the same code gave 16,097 and 19,873 msg/s there, and the commit before 12-07's changes gave 6,700 here",
-    "B5 q3": "the latest reading of each of 999 series, at the edge of its target on every machine so far: 22.8 ms "
-    "on 11-29's and 20.0 on 12-06's, which both ran everything 2-2.6x faster than 12-07's "
+    "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On a machine "
+    "2-2.6x slower than 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000) it gave 6,100 msg/s, where "
+    "12-06's and 12-07's faster machines gave 16,000-19,000",
+    "B5 q3": "the latest reading of each of 999 series, near its target on every machine so far: 22.8 ms on 11-29's, "
+    "20.0 on 12-06's and 15.9 on 12-07's faster one, 40.3 on a machine 2-2.6x slower than those "
     '(bench/README.md, "Reading ranges")',
     "B5 q1": "PostgreSQL's text output of each value, the numpy row layout and a 5.2 MB response through FastAPI, "
     'against InfluxDB\'s 1.7 MB of pairs (bench/README.md, "Reading ranges")',
