@@ -51,24 +51,7 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
     dataset = make_dataset(settings)
     redis = Redis.from_url(settings.redis_url)
     queue = ingest_queue(redis, settings)
-    messages = [
-        make_message(
-            "native",
-            dataset.id,
-            orjson.dumps(
-                {
-                    "readings": [
-                        {"time": f"2026-05-01T00:{j:02d}:{r:02d}Z", "values": {"temperature": j * PER_JOB + r}}
-                        for r in range(PER_JOB)
-                    ]
-                }
-            ).decode(),
-            source="http",
-        )
-        for j in range(JOBS)
-    ]
-    one_per_job = settings.model_copy(update={"enqueue_max_batch": 1})
-    assert enqueue_messages(queue, one_per_job, messages) == JOBS
+    assert queue_jobs(queue, settings, dataset.id, JOBS, PER_JOB) == JOBS
 
     def held_by_the_worker() -> None:  # every job held by this one worker, in one transaction: each registered
         assert queue.count == 0
@@ -84,6 +67,27 @@ def test_worker_killed_holding_several_jobs_loses_none_and_stores_none_twice(set
         )
         assert stored(probe, dataset.id) == (JOBS * PER_JOB, JOBS * PER_JOB)
         assert len(FailedJobRegistry(queue=queue)) == 0
+
+
+def queue_jobs(queue, settings, dataset_id: int, jobs: int, per_job: int) -> int:
+    """Queue `jobs` jobs of one native message each, of `per_job` readings, every one at its own time."""
+    messages = [
+        make_message(
+            "native",
+            dataset_id,
+            orjson.dumps(
+                {
+                    "readings": [
+                        {"time": f"2026-05-01T00:{j:02d}:{r:02d}Z", "values": {"temperature": j * per_job + r}}
+                        for r in range(per_job)
+                    ]
+                }
+            ).decode(),
+            source="http",
+        )
+        for j in range(jobs)
+    ]
+    return enqueue_messages(queue, settings.model_copy(update={"enqueue_max_batch": 1}), messages)
 
 
 def stored(probe: psycopg.Connection, dataset_id: int) -> tuple[int, int]:
@@ -176,16 +180,7 @@ def test_jobs_of_a_worker_killed_while_gathering_its_batch_are_stored_within_sec
     dataset = make_dataset(settings)
     redis = Redis.from_url(settings.redis_url)
     queue = ingest_queue(redis, settings)
-    messages = [
-        make_message(
-            "native",
-            dataset.id,
-            orjson.dumps({"readings": [{"time": f"2026-05-01T00:00:0{j}Z", "values": {"temperature": j}}]}).decode(),
-            source="http",
-        )
-        for j in range(2)
-    ]
-    assert enqueue_messages(queue, settings.model_copy(update={"enqueue_max_batch": 1}), messages) == 2
+    assert queue_jobs(queue, settings, dataset.id, jobs=2, per_job=1) == 2
 
     died = subprocess.run(
         [sys.executable, "-c", DIES_WHILE_GATHERING], cwd=ROOT, env={**os.environ, **ENV}, check=False

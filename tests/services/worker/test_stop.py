@@ -29,6 +29,16 @@ def own_signal_handlers() -> Iterator[None]:
         signal.signal(number, handler)
 
 
+def work_until_stopped(queue, settings) -> tuple[IngestWorker, float]:
+    """Run an ingest worker in this process until it stops (by itself after IDLE_LIMIT_S on an empty queue); returns
+    it and how long it ran."""
+    worker = IngestWorker([queue], connection=queue.connection, serializer=JobSerializer, worker_ttl=25)
+    worker.settings = settings
+    started = time.monotonic()
+    worker.work(logging_level="WARNING", max_idle_time=IDLE_LIMIT_S)
+    return worker, time.monotonic() - started
+
+
 def test_a_stop_request_while_the_worker_collects_after_a_batch_stops_it_at_once(
     settings, monkeypatch, own_signal_handlers
 ):
@@ -52,11 +62,7 @@ def test_a_stop_request_while_the_worker_collects_after_a_batch_stops_it_at_once
         return collected
 
     monkeypatch.setattr(MultiJobWorker, "collect", collect_then_sigterm)
-    worker = IngestWorker([queue], connection=redis, serializer=JobSerializer, worker_ttl=25)
-    worker.settings = settings
-    started = time.monotonic()
-    worker.work(logging_level="WARNING", max_idle_time=IDLE_LIMIT_S)
-    took = time.monotonic() - started
+    worker, took = work_until_stopped(queue, settings)
 
     assert requested_while == [WorkerStatus.BUSY]
     assert worker.stopped_on_request
@@ -88,11 +94,7 @@ def test_a_stop_request_while_the_worker_gathers_a_batch_waits_for_the_batch(
 
     monkeypatch.setattr(MultiJobWorker, "_linger", linger_then_sigterm)
     monkeypatch.setattr(MultiJobWorker, "_batch_done_at", float("inf"))  # a trickle: the worker lingers for more
-    worker = IngestWorker([queue], connection=redis, serializer=JobSerializer, worker_ttl=25)
-    worker.settings = settings
-    started = time.monotonic()
-    worker.work(logging_level="WARNING", max_idle_time=IDLE_LIMIT_S)
-    took = time.monotonic() - started
+    worker, took = work_until_stopped(queue, settings)
 
     assert lingered == [WorkerStatus.BUSY]
     assert worker.stopped_on_request and took < IDLE_LIMIT_S / 2
