@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, raw_json
+from services.worker.normalize.rows import NAME_MAX, NO_TAGS, Batch, Context, KeptNames, raw_json
 from shared.queue import QueueMessage
 from shared.values import VARIABLE_RE, ValueProblem, leaves, parse_time
 
@@ -18,29 +18,12 @@ TYPE, TIME, TAG = "@t", "@ts", "@tag"
 EVENT_PREFIX = "event."
 
 
-# type -> field path -> variable name, checked: a device sends the same few types and fields over and over, and
-# each then costs a lookup instead of a new string, its check and its hash (computed again by the series lookup)
-_VARIABLES: dict[str, dict[str, str]] = {}
-_VARIABLES_MAX = 100_000  # names kept in all, at most
-_kept = 0
-_NONE: dict[str, str] = {}
-
-
-def _variable(kind: str, path: str) -> str:
-    """The variable of field `path` of records of type `kind`; ValueProblem if that is not a valid name."""
-    global _kept
-    variable = f"{kind}.{path}"
+def _check_variable(variable: str, prefix: str, path: str) -> None:
     if not VARIABLE_RE.match(variable):
-        raise ValueProblem(f"field {path!r} of type {kind!r} does not make a valid variable name {variable!r}")
-    if _kept >= _VARIABLES_MAX:
-        _VARIABLES.clear()
-        _kept = 0
-    named = _VARIABLES.get(kind)
-    if named is None:
-        named = _VARIABLES[kind] = {}
-    named[path] = variable
-    _kept += 1
-    return variable
+        raise ValueProblem(f"field {path!r} of type {prefix[:-1]!r} does not make a valid variable name {variable!r}")
+
+
+VARIABLES = KeptNames(_check_variable)  # per record type: field path -> `type.path`
 
 
 def normalize(message: QueueMessage, context: Context, batch: Batch) -> None:
@@ -91,12 +74,12 @@ def add_record(
         if not isinstance(tag, str):
             raise ValueProblem("@tag must be a string")
         batch.event(dataset_id, device, kind, moment, tag, {k: v for k, v in fields.items() if k != TAG})
-    names = _VARIABLES.get(kind, _NONE)
+    names = VARIABLES.table(kind)
     named = []
     for path, value in paths:
         if value is None:  # JSON null: the device had no value to send
             continue
-        variable = names.get(path) or _variable(kind, path)
+        variable = names.get(path) or VARIABLES.make(names, kind + ".", path)
         if known is not None and variable not in known:
             raise ValueProblem(f"unknown variable {variable!r}: this dataset does not accept new variables")
         named.append((variable, value))

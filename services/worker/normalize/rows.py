@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -108,14 +108,14 @@ class Batch:
         if len(device) > NAME_MAX or "\x00" in device:
             raise ValueProblem(f"device name must be at most {NAME_MAX} characters without NUL")
         append = self.rows.append
-        named = _prefixed(prefix) if prefix else None
+        named = PREFIXED.table(prefix) if prefix else None
         for name, value in values:
-            if named is None:
+            if named is None:  # check_name, inline: no call per value on the hot loop
                 variable = name
                 if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
                     raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
             elif (variable := named.get(name)) is None:  # type: ignore[assignment]
-                variable = _name(named, prefix, name)
+                variable = PREFIXED.make(named, prefix, name)
             if type(value) is float and value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
                 append(_new(Row, (dataset_id, device, variable, tags, moment, value, None, None, None, entry_id)))
             elif type(value) is int and INT64_MIN <= value <= INT64_MAX:
@@ -158,33 +158,52 @@ class Batch:
         )
 
 
-# prefix -> name -> prefix + name, checked. A batch repeats a few names many times: each then costs one lookup instead
-# of a new string (whose hash the series lookup computes again) and its checks.
-_PREFIXED: dict[str, dict[str, str]] = {}
-_PREFIXED_MAX = 100_000  # names kept in all, at most (a dataset that accepts any name may send new ones forever)
-_prefixed_count = 0
+class KeptNames:
+    """Variable names made of a prefix and a field name, each checked once and kept, per table (a prefix, a record
+    type). A batch repeats a few names many times: each then costs one lookup instead of a new string, its check,
+    and its hash, which the series lookup would compute again. At most `most` names and tables in all: past that
+    everything is dropped and made again (a dataset that accepts any name may send new ones forever)."""
+
+    def __init__(self, check: Callable[[str, str, str], None], most: int = 100_000) -> None:
+        self.check = check  # (variable, prefix, name): raises ValueProblem for a name that cannot be stored
+        self.most = most
+        self._tables: dict[str, dict[str, str]] = {}
+        self._count = 0  # names and tables made since the last drop
+
+    def __len__(self) -> int:
+        return sum(len(table) for table in self._tables.values())
+
+    def table(self, key: str) -> dict[str, str]:
+        """The names kept under `key`: name -> variable."""
+        table = self._tables.get(key)
+        if table is None:
+            self._count_one()
+            table = self._tables[key] = {}
+        return table
+
+    def make(self, table: dict[str, str], prefix: str, name: str) -> str:
+        """`prefix` + `name`, checked, and kept in `table` (from `table`; if everything was dropped since, the name is
+        kept there for its holder only)."""
+        variable = prefix + name
+        self.check(variable, prefix, name)
+        self._count_one()
+        table[name] = variable
+        return variable
+
+    def _count_one(self) -> None:
+        if self._count >= self.most:
+            self._tables.clear()
+            self._count = 0
+        self._count += 1
 
 
-def _prefixed(prefix: str) -> dict[str, str]:
-    named = _PREFIXED.get(prefix)
-    if named is None:
-        named = _PREFIXED[prefix] = {}
-    return named
-
-
-def _name(named: dict[str, str], prefix: str, name: str) -> str:
-    """`prefix` + `name`, checked, and kept in `named`; raises ValueProblem for a name that cannot be stored."""
-    global _prefixed_count
-    variable = prefix + name
+def check_name(variable: str, prefix: str = "", name: str = "") -> None:
+    """ValueProblem unless `variable` fits series.variable (and PostgreSQL text)."""
     if not 0 < len(variable) <= NAME_MAX or "\x00" in variable:
         raise ValueProblem(f"variable name must be 1 to {NAME_MAX} characters without NUL")
-    if _prefixed_count >= _PREFIXED_MAX:
-        for kept in _PREFIXED.values():
-            kept.clear()
-        _prefixed_count = 0
-    named[name] = variable
-    _prefixed_count += 1
-    return variable
+
+
+PREFIXED = KeptNames(check_name)  # add_all's prefix + name
 
 
 def raw_json(value: object) -> str:

@@ -70,12 +70,12 @@ def test_unknown_precision_rejects_the_message():
 def test_variable_names_stay_right_when_the_kept_names_are_dropped(monkeypatch):
     """Workers keep each `measurement.field` name they made (a batch repeats a few); past a bound they drop them all
     and start again, and the names made after that are the same."""
-    monkeypatch.setattr(rows, "_PREFIXED_MAX", 3)
+    monkeypatch.setattr(rows.PREFIXED, "most", 3)
     lines = "\n".join(f"m{i % 2} f{i % 5}={i} {1772366400000000000 + i}" for i in range(40))
     batch = run(lines)
     assert [row.variable for row in batch.rows] == [f"m{i % 2}.f{i % 5}" for i in range(40)]
     assert [row.v_num for row in batch.rows] == [float(i) for i in range(40)]
-    assert 0 < sum(len(kept) for kept in rows._PREFIXED.values()) <= 3
+    assert 0 < len(rows.PREFIXED) <= 3
     long_name = "f" * 199  # m.f...: 201 characters, refused on each line (a refused name is not kept)
     batch = run(f"m {long_name}=1 1772366400000000000\nm {long_name}=2 1772366401000000000\nm ok=3 1772366402000000000")
     assert [row.variable for row in batch.rows] == ["m.ok"]
