@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.worker.normalize import autopi, normalize
 from services.worker.normalize.rows import Context
@@ -156,3 +159,91 @@ def test_variable_names_stay_right_when_the_kept_names_are_dropped(monkeypatch):
     bad = [{"@t": "obd.bat", "@ts": f"2026-05-01T00:00:0{i}Z", "bad name": i, "ok": i} for i in range(2)]
     batch = run(bad)
     assert batch.rows == [] and len(batch.rejects) == 2
+
+
+# Records as uploads repeat them: a few types and fields, so shapes recur (the laid-out path), with every kind of
+# value and time the general path must decide on, and now and then something that is not a record at all.
+TIMES = st.sampled_from(
+    [
+        "2026-05-01T00:00:00Z",
+        "2026-05-01T00:00:00.123456+02:00",
+        "2026-05-01T00:00:01",
+        "2026-05-01 00:00:02z",
+        " 2026-05-01T00:00:03Z",
+        "1999-12-31T23:59:59Z",
+        "2030-01-01T00:00:00Z",
+        "yesterday",
+        "",
+    ]
+) | st.integers(0, 2**40)
+VALUES = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**70), 2**70)
+    | st.none()
+    | st.booleans()
+    | st.text(max_size=3)
+    | st.lists(st.integers(0, 3), max_size=2)
+    | st.dictionaries(st.sampled_from(["z", "bad name"]), st.integers(0, 3), max_size=2)
+)
+FIELDS = st.dictionaries(st.sampled_from(["voltage", "level", "rpm", "bad name", "@tag", "a.b"]), VALUES, max_size=3)
+RECORDS = st.builds(
+    lambda kind, time, fields, keep: {
+        **({"@t": kind} if keep != "no type" else {}),
+        **({"@ts": time} if keep != "no time" else {}),
+        **fields,
+    },
+    st.sampled_from(["obd.bat", "obd.rpm", "event.system.power", "", "t" * 201]) | st.integers(0, 3),
+    TIMES,
+    FIELDS,
+    st.sampled_from(["both", "both", "both", "no type", "no time"]),
+) | st.sampled_from([None, 5, "text", [1]])
+
+
+def decided(batch) -> tuple:
+    """What storing a batch keeps: the rows (one record's rows may come in any order; across records the later
+    wins), the events and the rejects."""
+    rows = sorted(batch.rows, key=repr)
+    last = {row[:5]: row for row in batch.rows}
+    return rows, last, batch.events, batch.rejects
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=st.lists(RECORDS, max_size=12),
+    known=st.none() | st.just(frozenset({"obd.bat.voltage", "obd.rpm.rpm"})),
+    device=st.sampled_from(["car1", "", "d" * 201]),
+)
+def test_laid_out_records_are_stored_exactly_as_the_general_path_would(records, known, device):
+    """The layouts an upload's recurring record shapes take are a shortcut only: every upload gives the rows,
+    events and rejects that taking each record through add_record gives."""
+    params = None if known is None else {"variables": sorted(known)}
+    message = make_message(
+        "autopi", 7, json.dumps(records), source="http", device=device, received_at=RECEIVED, params=params
+    )
+    context = Context(window=TimeWindow(2000, 86_400, now=NOW))
+    fast = normalize([message], context)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autopi, "layout", lambda record, *_: autopi.Layout(len(record), None))
+        general = normalize([message], context)
+    assert decided(fast) == decided(general)
+
+
+def test_a_recurring_shape_with_other_keys_or_values_is_not_taken_for_the_laid_out_one():
+    """The second record has the first's type and key count but another field; the third a string where the first
+    had a number; the fourth a null. Each is stored as it is."""
+    batch = run(
+        [
+            {"@t": "obd.bat", "@ts": "2026-05-01T00:00:00Z", "voltage": 12.5},
+            {"@t": "obd.bat", "@ts": "2026-05-01T00:00:01Z", "level": 80},
+            {"@t": "obd.bat", "@ts": "2026-05-01T00:00:02Z", "voltage": "low"},
+            {"@t": "obd.bat", "@ts": "2026-05-01T00:00:03Z", "voltage": None},
+            {"@t": "obd.bat", "@ts": "2026-05-01T00:00:04Z", "voltage": 12.25},
+        ]
+    )
+    assert [(row.variable, row.time.second, row.v_num, row.v_int, row.v_str) for row in batch.rows] == [
+        ("obd.bat.voltage", 0, 12.5, None, None),
+        ("obd.bat.level", 1, None, 80, None),
+        ("obd.bat.voltage", 2, None, None, "low"),
+        ("obd.bat.voltage", 4, 12.25, None, None),
+    ]
+    assert batch.rejects == []
