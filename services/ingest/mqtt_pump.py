@@ -109,11 +109,18 @@ class Pump:
 
     def _process(self, batch: list[Received]) -> None:
         delay = RETRY_FIRST_S
+        # Each message is dispatched once, however often its batch is retried: dispatching charges the key's rate
+        # limit, and a batch retried through a Redis outage used to spend a device's budget once per attempt (its
+        # messages then dropped as over the rate, and acknowledged).
+        dispatched: dict[int, Outcome] = {}  # position in the batch -> its outcome
         while True:
             try:
                 if self.room is not None and not self.room(self._stop.wait):
                     return  # stopping: the broker redelivers what was not acknowledged
-                outcomes = [self._dispatch(item) for item in self.settle(batch)]
+                for n, item in enumerate(self.settle(batch)):
+                    if n not in dispatched:
+                        dispatched[n] = self._dispatch(item)
+                outcomes = list(dispatched.values())
                 self.enqueue([o.message for o in outcomes if o.message is not None])
                 break
             except TRANSIENT as error:

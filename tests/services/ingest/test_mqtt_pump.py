@@ -16,7 +16,11 @@ from tests.support.http import wait_for
 
 
 class Dispatcher:
+    def __init__(self) -> None:
+        self.calls: list[bytes] = []  # payloads, once per dispatch
+
     def dispatch(self, topic, payload, received_at):
+        self.calls.append(payload)
         if topic == "boom":
             raise RuntimeError("a bug in handling this one message")
         return Outcome(make_message("push", 1, {"t": payload.decode()}, source="mqtt"), "accepted")
@@ -41,9 +45,10 @@ def parts():
     acks: list[int] = []
     redis = Redis(failures=0)
     metrics = BridgeMetrics()
+    dispatcher = Dispatcher()
     pump = Pump(
         Settings(mqtt_batch_max=50, mqtt_batch_wait_ms=2),
-        Dispatcher(),
+        dispatcher,
         redis.enqueue,
         lambda batch: acks.extend(item.mid for item in batch),
         metrics,
@@ -84,3 +89,15 @@ def test_a_message_that_breaks_handling_is_consumed_and_counted(parts):
     wait_for(lambda: len(acks) == 3)
     assert acks == [1, 2, 3]
     assert metrics.value(metrics.dropped, reason="error") == 1 and metrics.value(metrics.enqueued) == 2
+
+
+def test_a_retried_batch_dispatches_each_message_once(parts):
+    """Dispatching charges the key's rate limit: a batch retried through a Redis outage must not charge it again."""
+    pump, redis, acks, metrics = parts
+    redis.failures = 3
+    for mid in (1, 2, 3):
+        pump.put(received(mid))
+    wait_for(lambda: acks == [1, 2, 3], timeout=5)
+    assert metrics.value(metrics.retries) >= 1
+    assert sorted(pump.dispatcher.calls) == [b"1", b"2", b"3"]
+    assert [m["payload"]["t"] for batch in redis.batches for m in batch] == ["1", "2", "3"]
