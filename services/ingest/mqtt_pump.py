@@ -110,7 +110,7 @@ class Pump:
     def _process(self, batch: list[Received]) -> None:
         delay = RETRY_FIRST_S
         # Each message is dispatched once, however often its batch is retried: dispatching charges the key's rate
-        # limit, and a batch retried through a Redis outage used to spend a device's budget once per attempt (its
+        # limit, and a batch retried through an outage (PostgreSQL, Redis) spent a device's budget once per attempt (its
         # messages then dropped as over the rate, and acknowledged).
         dispatched: dict[int, Outcome] = {}  # position in the batch -> its outcome
         while True:
