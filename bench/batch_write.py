@@ -2,7 +2,8 @@
 each beside the COPY ceiling and beside InfluxDB writing the same points in batches of the same size.
 
 Ceiling (architecture): COPY of the same number of rows into a staging table + INSERT ... ON CONFLICT DO NOTHING
-into `readings`, one connection; the median of three measurements, each in a fresh database.
+into `readings`, one connection; the median of four measurements, each in a fresh database, two of them
+before Ownstream's run and two after.
 Target: Ownstream end to end >= 0.8x the ceiling's rows/s, every format.
 Run: `uv run python -m bench.batch_write [--format native|lineproto|autopi]`.
 """
@@ -33,7 +34,7 @@ START = datetime(2026, 6, 1, tzinfo=UTC)
 START_NS = int(START.timestamp()) * 10**9
 # Per format: points (lines, readings, records) per request and values per point, as the issue names them.
 SHAPES = {"native": (500, 10), "lineproto": (5000, 10), "autopi": (1000, 1)}
-CEILING_RUNS = 3
+CEILING_RUNS = 4  # two before Ownstream's run, two after
 
 
 def points(fmt: str, request: int, per_request: int, devices: int, fields: int):
@@ -158,6 +159,16 @@ def influx_rate(fmt: str, requests: int, per_request: int, devices: int, fields:
 def run(fmt: str, requests: int, devices: int, workers: int, concurrency: int, peer: bool = True) -> dict:
     per_request, fields = SHAPES[fmt]
     total = requests * per_request * fields
+
+    def measure_ceiling(run_number: int) -> float:
+        base_env = bench_env(f"ownstream_bench_{fmt}_ceiling{run_number}")
+        base_dataset = make_dataset(Settings(), variables=("v",))
+        return ceiling(base_env["OWNSTREAM_DATABASE_URL"], base_dataset.id, total, devices * fields)
+
+    # The ceiling's median of CEILING_RUNS, each in a fresh database, half of them before Ownstream's run and half
+    # after: one measurement moved by 10-20 % between back-to-back runs (the machine's speed drifts over a minute),
+    # and every format's ratio divides by it.
+    ceilings = [measure_ceiling(n) for n in range(CEILING_RUNS // 2)]
     env = bench_env(f"ownstream_bench_{fmt}")
     settings = Settings()
     # native names its variables v0..; line protocol and AutoPi name theirs (m.v0, obd...): a dataset made without
@@ -182,13 +193,7 @@ def run(fmt: str, requests: int, devices: int, workers: int, concurrency: int, p
         acked = time.perf_counter() - began
         elapsed = stored_readings(env["OWNSTREAM_DATABASE_URL"], total, began)
     ours = total / elapsed
-    # The ceiling's median of CEILING_RUNS, each in a fresh database: one measurement moved by +-10-20 % between
-    # back-to-back runs, and every format's ratio divides by it.
-    ceilings = []
-    for run_number in range(CEILING_RUNS):
-        base_env = bench_env(f"ownstream_bench_{fmt}_ceiling{run_number}")
-        base_dataset = make_dataset(Settings(), variables=("v",))
-        ceilings.append(ceiling(base_env["OWNSTREAM_DATABASE_URL"], base_dataset.id, total, devices * fields))
+    ceilings += [measure_ceiling(n) for n in range(CEILING_RUNS // 2, CEILING_RUNS)]
     reference = statistics.median(ceilings)
     influx = influx_rate(fmt, requests, per_request, devices, fields, concurrency) if peer else None
     return {
