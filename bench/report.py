@@ -243,13 +243,14 @@ LIMITS = {
     "B1": "one HTTP process (uvicorn, asyncio) at about 200 us of CPU per push, on 2 cores shared with the workers, "
     "PostgreSQL and the load generator; at 256 connections it is saturated and the slowest connections wait several "
     'times the mean (bench/README.md, "The intake")',
-    "B2": "CPU: the receiver, the workers and PostgreSQL share two cores, and the ceiling's COPY and insert runs "
-    "on one, at 2.9-3.4 us a row (12-07's faster machine; the median of three runs). A value cost there, HTTP / "
-    "workers / PostgreSQL: native JSON 0.7 / 1.2 / 5.1 us, line protocol 0.6 / 1.7 / 5.0-5.2 (the workers parse each "
-    "line again), AutoPi 1.0 / 2.7 / 4.1 (one value per record, each a JSON object with its own type and time; its "
-    "ceiling, 100 series, is the fastest). With both cores 85-90 % busy that bounds the ratio near 0.85, 0.78 and "
-    "0.62. PostgreSQL's cost beyond the ceiling is mostly the rollups, about 1.2 us a row "
-    '(bench/README.md, "Garbage collection inside a batch")',
+    "B2": "CPU. The load generator, the receiver, the workers and PostgreSQL share two cores; the ceiling's COPY "
+    "and insert runs on one, at 3.0-3.4 us a row (12-07's AMD EPYC machine; median of four runs, two before and two "
+    "after Ownstream's). A value costs, load generator / HTTP / workers / PostgreSQL: native JSON 0.07 / 0.6 / 1.1 / "
+    "4.9 us, line protocol 0.05 / 0.5 / 1.4-1.5 / 4.8-5.3 (the workers parse each line again), AutoPi 0.24 / 0.9 / 1.6 "
+    "/ 3.9 (a 70-byte JSON object per value, with its own type and time). PostgreSQL's cost beyond the ceiling is "
+    "mostly the rollups, kept in the write's transaction: about 0.7 us a row for AutoPi's one series and 1.2 for "
+    "1,000 series, a quarter of it the exact `numeric` sum. Runs of the same code differ by up to 10 % within minutes "
+    'on this machine (native JSON 0.80-0.91) (bench/README.md, "AutoPi records laid out once")',
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
     "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On a machine "
     "2-2.6x slower than 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000) it gave 6,100 msg/s, where "
