@@ -38,15 +38,6 @@ def install_tools(*tools: str) -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
 
 
-# the shared tools sit next to the main checkout (../shared), also seen from a worktree (../../shared)
-PEER = next(
-    (
-        p / "shared" / "tools" / "influxdb-peer" / "start"
-        for p in (ROOT.parent, ROOT.parent.parent)
-        if (p / "shared" / "tools" / "influxdb-peer" / "start").exists()
-    ),
-    ROOT.parent / "shared" / "tools" / "influxdb-peer" / "start",
-)
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -151,10 +142,11 @@ def ownstream(*args: str) -> list[str]:
 
 @contextmanager
 def influx_peer():
-    """InfluxDB 1.x on a free loopback port, as ../shared/tools/influxdb-peer/start sets it up, but with its RPC
-    port free too (the script keeps 127.0.0.1:8088, so two peers on one machine collide)."""
-    if shutil.which("influxd") is None:  # the script installs Debian's influxdb package
-        subprocess.run([str(PEER), str(free_port())], check=False)
+    """InfluxDB 1.x on a free loopback port, configured as ../shared/tools/influxdb-peer/start configures it, with
+    its RPC port on a free loopback port too (two peers on one machine must not collide)."""
+    # Debian's influxdb package, as ../shared/tools/influxdb-peer/start installs it; not by running that script,
+    # which also starts a server of its own that no one stopped (it ran, idle, through every benchmark after)
+    install_tools("influxd")
     port, rpc = free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix=f"influxdb-peer-{port}-"))
     config = subprocess.run(["influxd", "config"], capture_output=True, text=True, check=True).stdout
