@@ -15,10 +15,11 @@ from shared.logs import configure_logging, uvicorn_log_config
 from shared.metrics import prepare_multiprocess
 from shared.process import freeze_startup_objects
 
+# uvicorn factories (services/cli/served.py): each HTTP process builds its app, then freezes it out of collection
 APPS = {
-    "ingest": "services.ingest.fastpath:create_server",
-    "api": "services.api.app:create_app",
-    "all": "services.combined:create_app",
+    "ingest": "services.cli.served:ingest",
+    "api": "services.cli.served:api",
+    "all": "services.cli.served:combined",
 }
 
 

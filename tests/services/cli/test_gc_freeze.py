@@ -1,4 +1,5 @@
-"""The worker and the MQTT bridge leave their start-up objects out of garbage collection (shared.process)."""
+"""The worker, the MQTT bridge and each HTTP process leave their start-up objects out of garbage collection
+(shared.process)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,27 @@ def test_a_long_running_process_freezes_what_it_holds_once_started(module, funct
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) > 10_000, "the modules and classes imported at start-up are frozen"
+
+
+# `ownstream serve` with uvicorn replaced by what it does with a factory: import it, call it, and then the probe.
+SERVE_PROBE = """
+import gc, importlib, sys
+import uvicorn
+
+def run(app, factory=False, **options):
+    module, name = app.split(":")
+    assert factory and callable(getattr(importlib.import_module(module), name)())
+    print(gc.get_freeze_count())
+
+uvicorn.run = run
+from services.cli.run import serve
+serve({service!r}, port=None, host=None, processes=1)
+"""
+
+
+@pytest.mark.parametrize("service", ["ingest", "api", "all"])
+def test_each_served_app_is_frozen_once_built(service):
+    code = SERVE_PROBE.format(service=service)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 10_000, "the app, its routes and what they imported are frozen"
