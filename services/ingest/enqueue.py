@@ -53,6 +53,11 @@ class Enqueuer:
         """The messages as the intake keeps them, or None when they are queued as RQ jobs directly."""
         if any(s.claim is not None for s in submissions):
             return None
+        # A text payload is at least as long in the JSON as its own length: a flush whose text payloads alone reach
+        # the limit is big, decided without serializing it (a 1,000-record AutoPi upload would be, only to be
+        # thrown away: RQ serializes the job again).
+        if sum(len(m["payload"]) for m in messages if isinstance(m["payload"], str)) >= BIG_FLUSH_BYTES:
+            return None
         text = orjson.dumps(messages)
         return text if len(text) < BIG_FLUSH_BYTES else None
 
