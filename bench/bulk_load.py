@@ -31,7 +31,7 @@ import psycopg
 
 from services.worker.packing import PACK_MAX, day_floor
 from services.worker.partitions import ensure_partitions, existing_partitions, periods_between
-from shared.rollups import MERGED_STATE, NUMERIC, RAW_STATE, STATE, STATE_COLUMNS, bucket_of
+from shared.rollups import FLOAT_DECIMAL, MERGED_STATE, NUMERIC, RAW_STATE, STATE, STATE_COLUMNS, bucket_of
 
 DAY_S = 86_400
 BLOCK_DAYS = 16  # days per transaction
@@ -69,7 +69,7 @@ insert into rollup_1m (series_id, bucket, {columns})
 select %(series)s, timestamptz '1970-01-01Z' + m.b * interval '1 minute', m.n::int, m.s, m.mn, m.mx, 0, null, null,
     null, {first_time}, {first}, null, {last_time}, {last}, null
 from (
-    select (%(s0)s + g.i) / 60 as b, count(*) as n, sum(g.v::numeric) as s, min(g.v) as mn, max(g.v) as mx,
+    select (%(s0)s + g.i) / 60 as b, count(*) as n, sum({exact_v}) as s, min(g.v) as mn, max(g.v) as mx,
         min(g.i) as lo, max(g.i) as hi
     from (select i, {value} as v from generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) i) g
     group by 1
@@ -158,6 +158,7 @@ def load(
             last_time=moment_sql("m.hi"),
             last=value_sql("m.hi", k),
             value=value_sql("i", k),
+            exact_v=FLOAT_DECIMAL.format("g.v"),
         )
         hot_sql = HOT.format(moment=moment_sql("i"), value=value_sql("i", k))
         for lo, hi in blocks(start, total):

@@ -113,7 +113,7 @@ def assert_same(got: list[tuple], expected: list[tuple], aggs: Sequence[str]) ->
     """Equal row for row: exact (and of the same type) except float sums and averages.
 
     Float sums and averages are compared with math.isclose(rel_tol=1e-12): the rollups add floats as numeric
-    (each taken to 15 significant digits), the reference in double precision, in another order.
+    (each as the decimal it prints as), the reference in double precision, in another order.
     """
     assert [row[:2] for row in got] == [row[:2] for row in expected]
     for mine, theirs in zip(got, expected, strict=True):
@@ -175,8 +175,8 @@ def stored_states(conn: psycopg.Connection, table: str) -> dict[tuple, tuple]:
 def assert_rollups_exact(conn: psycopg.Connection) -> None:
     """Both rollup tables hold exactly the states of the raw readings.
 
-    Float sums are compared with math.isclose(rel_tol=1e-12): the rollups add them as numeric, each taken to 15
-    significant digits, the reference with math.fsum.
+    Float sums are compared with math.isclose(rel_tol=1e-12): the rollups add them as numeric, each as the decimal
+    it prints as, the reference with math.fsum of the floats themselves.
     """
     for table, width in (("rollup_1m", timedelta(minutes=1)), ("rollup_1h", timedelta(hours=1))):
         expected, stored = states_from_raw(conn, width), stored_states(conn, table)

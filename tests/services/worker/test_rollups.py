@@ -185,3 +185,27 @@ def test_corrections_of_packed_readings_keep_rollups_exact(settings):
         writer.close()
     with connect(settings) as conn:
         assert_rollups_exact(conn)
+
+
+def test_a_float_is_summed_as_the_decimal_it_prints_as_in_writes_and_recomputes_alike(settings):
+    from decimal import Decimal
+
+    dataset = make_dataset(settings, variables=("f",))
+    moment = utc(2026, 5, 1, 12, 0)
+    # 17 and 16 significant digits: rounded to 15 they would sum to 0.633333333333333
+    values = [0.1 + 0.2, 1 / 3, 2.5]
+    writer = day_writer(settings)
+    try:
+        write(writer, dataset.id, [("f", moment + timedelta(seconds=i), v) for i, v in enumerate(values)])
+        exact = sum(Decimal(repr(v)) for v in values)
+        with connect(settings) as conn:
+            assert conn.execute("select sum_num from rollup_1m").fetchone() == (exact,)
+            assert conn.execute("select sum_num from rollup_1h").fetchone() == (exact,)
+        # a correction recomputes the bucket from the raw readings, with the same decimals
+        write(writer, dataset.id, [("f", moment + timedelta(seconds=2), 1 / 7)])
+        exact = sum(Decimal(repr(v)) for v in (*values[:2], 1 / 7))
+        with connect(settings) as conn:
+            assert conn.execute("select sum_num from rollup_1m").fetchone() == (exact,)
+            assert conn.execute("select sum_num from rollup_1h").fetchone() == (exact,)
+    finally:
+        writer.close()
