@@ -4,7 +4,7 @@ process holds at that point is left out of garbage collection (shared.process).
 A batch upload makes a dict or more per record when its body is checked (AutoPi: 1,000 records), which triggers
 full collections that walked every module, class and route the process had imported: under B2 AutoPi that was
 a tenth of the HTTP process's samples, and freezing took its CPU per value from 1.27 to 1.06 us
-(bench/README.md, "The HTTP process's garbage collection"). Apps built elsewhere (tests) are not frozen.
+(bench/README.md, "Garbage collection in the HTTP process"). Apps built elsewhere (tests) are not frozen.
 """
 
 from __future__ import annotations
