@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -188,11 +189,9 @@ def test_corrections_of_packed_readings_keep_rollups_exact(settings):
 
 
 def test_a_float_is_summed_as_the_decimal_it_prints_as_in_writes_and_recomputes_alike(settings):
-    from decimal import Decimal
-
     dataset = make_dataset(settings, variables=("f",))
     moment = utc(2026, 5, 1, 12, 0)
-    # 17 and 16 significant digits: rounded to 15 they would sum to 0.633333333333333
+    # 17 and 16 significant digits: rounded to 15, as the plain cast does, they would count as 0.3 and 0.333333333333333
     values = [0.1 + 0.2, 1 / 3, 2.5]
     writer = day_writer(settings)
     try:
