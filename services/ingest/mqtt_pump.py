@@ -109,18 +109,19 @@ class Pump:
 
     def _process(self, batch: list[Received]) -> None:
         delay = RETRY_FIRST_S
-        # Each message is dispatched once, however often its batch is retried: dispatching charges the key's rate
-        # limit, and a batch retried through an outage (PostgreSQL, Redis) spent a device's budget once per attempt (its
-        # messages then dropped as over the rate, and acknowledged).
-        dispatched: dict[int, Outcome] = {}  # position in the batch -> its outcome
+        # The batch is settled once and each message dispatched once, however often the batch is retried: settling's
+        # answers are final, and dispatching charges the key's rate limit (a batch retried through an outage of
+        # PostgreSQL or Redis spent a device's budget once per attempt, its messages then dropped as over the rate).
+        settled: list[Received] | None = None
+        outcomes: list[Outcome] = []  # of settled[:len(outcomes)]
         while True:
             try:
                 if self.room is not None and not self.room(self._stop.wait):
                     return  # stopping: the broker redelivers what was not acknowledged
-                for n, item in enumerate(self.settle(batch)):
-                    if n not in dispatched:
-                        dispatched[n] = self._dispatch(item)
-                outcomes = list(dispatched.values())
+                if settled is None:
+                    settled = self.settle(batch)
+                while len(outcomes) < len(settled):
+                    outcomes.append(self._dispatch(settled[len(outcomes)]))
                 self.enqueue([o.message for o in outcomes if o.message is not None])
                 break
             except TRANSIENT as error:
