@@ -1,4 +1,5 @@
-"""Batch writes: COPY rows into a staging table, then INSERT ... ON CONFLICT with rollups (services.worker.rollups).
+"""Batch writes: COPY rows into a staging table, then INSERT ... ON CONFLICT with rollups (services.worker.rollups);
+a large batch first goes in as if its keys were new, without ON CONFLICT's check of each row.
 
 Events and rejected records of the batch are written in the same transaction; variables of new series are
 registered on first sight; registered devices' last-seen times are updated once per batch.
@@ -31,6 +32,13 @@ create temp table if not exists staging_readings (
 STAGING_TYPES = ["int8", "timestamptz", "float8", "int8", "text", "bool", "int8", "int4"]
 COLUMNS = "series_id, time, v_num, v_int, v_str, v_bool, entry_id, ord"  # ord: the later of two rows wins
 PACK_BUDGET_S = 60.0  # a maintenance run packs for about this long, so a backlog never holds a worker for long
+# A batch of at least this many rows is first written as if all its keys were new (services.worker.rollups): that
+# saves ~1.5 us a row and costs a savepoint (two more round trips): for batches of 100-200 rows the two ways took
+# the same time, for 500 rows the batch written as new took 10-20 % less.
+ASSUME_NEW_FROM_ROWS = 200
+# After a batch assumed new met a stored key (its statement was undone and run again), this many batches are written
+# the usual way: a device that keeps resending what is stored makes the undone statements rare, not the rule.
+CAUTIOUS_BATCHES = 16
 
 CREATE_SERIES = """
 insert into series (dataset_id, device, variable, tags)
@@ -114,6 +122,7 @@ class Writer:
         self._series: dict[SeriesKey, int] = {}
         self._partitions: set[str] = set()  # filled by _connection()
         self._mode: str | None = None
+        self._cautious = 0  # batches still to write the usual way after one assumed new met a stored key
 
     # connections -------------------------------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection:
@@ -240,7 +249,11 @@ class Writer:
                         written += 1
             if self._mode == "partitioned":  # values already packed come back to hot rows first (rare)
                 packing.unpack_colliding(cur)
-            per_dataset = rollups.write_readings(cur, self._mode != "timescaledb", written)
+            assume_new = written >= ASSUME_NEW_FROM_ROWS and not self._cautious
+            self._cautious = max(0, self._cautious - 1)
+            per_dataset, met_stored = rollups.write_readings(cur, self._mode != "timescaledb", written, assume_new)
+            if met_stored:
+                self._cautious = CAUTIOUS_BATCHES
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
                     "update datasets set entry_count = entry_count + %s, last_entry_at = greatest(last_entry_at, %s),"

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from services.worker.rollups import INSERT_READINGS, REPLACE_READINGS
+from services.worker.rollups import INSERT_READINGS, REPLACE_READINGS, write_readings
 from services.worker.storage import STAGING_DDL
 from shared.config import Settings
 from shared.migrate import upgrade
@@ -152,11 +152,13 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         conn.execute(STAGING_DDL)
         rows = [(series_id, start + timedelta(hours=i), float(i), None, None, None, None, i) for i in range(48)]
 
+        met_stored = []
+
         def write() -> list[tuple]:  # the worker's statements, with INSERT standing in for COPY
-            with conn.transaction():
-                conn.cursor().executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
-                inserted = conn.execute(INSERT_READINGS).fetchall()
-                conn.execute(REPLACE_READINGS)
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany("insert into staging_readings values (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                inserted, met = write_readings(cur, False, len(rows), assume_new=True)
+                met_stored.append(met)
                 return inserted
 
         assert [(d, n) for d, n, *_ in write()] == [(1, 48)]
@@ -173,6 +175,8 @@ def test_worker_insert_is_idempotent_on_a_hypertable_with_compressed_chunks(migr
         assert write() == []
         [(count, total)] = conn.execute("select count(*), sum(v_num) from readings").fetchall()
         assert (count, total) == (48, sum(range(48)) + 100)
+        # written as new, then a stored key in a compressed chunk fails that statement and the usual one runs
+        assert met_stored == [False, True, True]
         # readers go through readings_in / readings_last (migration 0003), the hypertable alone here
         first_day = conn.execute(
             "select count(*), sum(v_num) from readings_in(array[%s]::bigint[], %s, %s)",
