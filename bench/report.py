@@ -244,13 +244,13 @@ LIMITS = {
     "PostgreSQL and the load generator; at 256 connections it is saturated and the slowest connections wait several "
     'times the mean (bench/README.md, "The intake")',
     "B2": "CPU. The load generator, the receiver, the workers and PostgreSQL share two cores; the ceiling's COPY "
-    "and insert runs on one, at 3.3-5.3 us a row on 12-07's second AMD EPYC machine (median of four runs, two before "
-    "and two after Ownstream's; single runs there moved between 190,000 and 300,000 rows/s within minutes). A value "
-    "costs, load generator / HTTP / workers / PostgreSQL: native JSON 0.09 / 0.8 / 1.4 / 6.1 us, line protocol "
-    "0.04 / 0.8 / 2.1 / 6.4 (the workers parse each line again), AutoPi 0.31 / 0.9 / 2.2 / 5.2 (a 70-byte JSON "
-    "object per value, with its own type and time). PostgreSQL's cost beyond the ceiling is the rollups, kept in the "
-    "write's transaction (0.7-0.9 us a row for one series, 2.2 for 1,000), and the batch's de-duplication, returned "
-    'rows and per-dataset counts (0.7) (bench/README.md, "Garbage collection in the HTTP process")',
+    "and insert runs on one, and its single runs moved between 190,000 and 300,000 rows/s within minutes on 12-07's "
+    "AMD EPYC machines (median of four runs, two before and two after Ownstream's). A value costs, load generator / "
+    "HTTP / workers / PostgreSQL: native JSON 0.1 / 0.8-0.9 / 1.5 / 4.3-4.7 us, line protocol 0.05 / 0.8 / 2.0 / "
+    "4.3-4.4 (the workers parse each line again), AutoPi 0.3 / 0.9 / 2.2-2.4 / 3.2-3.4 (a 70-byte JSON object per "
+    "value, with its own type and time). Beyond the ceiling's own insert, PostgreSQL keeps the rollups in the write's "
+    "transaction; a batch that meets a stored key is written twice, the second time with ON CONFLICT "
+    '(bench/README.md, "Batches written as new")',
     "B3": "the bridge is one Python process: paho's decoding of each PUBLISH and its properties and our dispatch use "
     "most of a core; a second bridge competes with the workers and PostgreSQL for the second core. On a machine "
     "2-2.6x slower than 12-06's (InfluxDB's /write at 10,600 requests/s against 21,000) it gave 6,100 msg/s, where "
