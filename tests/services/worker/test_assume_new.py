@@ -120,7 +120,8 @@ def test_a_concurrent_writer_of_the_same_key_makes_a_batch_assumed_new_wait_then
     variable, moment, value = batch[contested]
     writer = day_writer(settings)
     try:
-        write(writer, dataset.id, batch[:1])  # the series exist, so the other session can write a key of one
+        # an hour earlier: the series and the day's partition exist, so the other session can write a key of one
+        write(writer, dataset.id, [(v, START - timedelta(hours=1), 0) for v in ("float", "int", "mixed")])
         statements.clear()
         results = []
         with psycopg.connect(settings.database_url) as other:
@@ -129,7 +130,7 @@ def test_a_concurrent_writer_of_the_same_key_makes_a_batch_assumed_new_wait_then
                 "select id, %s, 1.5 from series where dataset_id = %s and variable = %s",
                 (moment, dataset.id, variable),
             )
-            thread = threading.Thread(target=lambda: results.append(write(writer, dataset.id, batch[1:])))
+            thread = threading.Thread(target=lambda: results.append(write(writer, dataset.id, batch)))
             thread.start()
             wait_for_lock_wait(settings)  # the batch's insert waits for the other session's uncommitted key
             if other_commits:
@@ -141,10 +142,11 @@ def test_a_concurrent_writer_of_the_same_key_makes_a_batch_assumed_new_wait_then
     finally:
         writer.close()
     assert statements == [(True, other_commits)]
-    assert results[0].stored == (298 if other_commits else 299)
+    assert results[0].stored == (299 if other_commits else 300)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        assert conn.execute("select count(*) from readings").fetchone() == (300,)
-        # the batch came later: its value wins over the other session's, and its bucket is recomputed
+        assert conn.execute("select count(*) from readings").fetchone() == (303,)
+        # the batch's value is stored (when the other session committed first, it wins over that one's and its
+        # bucket is recomputed)
         assert conn.execute(
             "select r.v_num from readings r join series s on s.id = r.series_id where s.variable = %s and r.time = %s",
             (variable, moment),
