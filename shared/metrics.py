@@ -51,6 +51,12 @@ JOB_SECONDS = Histogram(
     "time to normalize and write one worker batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+BATCH_WRITES = Counter(
+    "ownstream_worker_batch_writes",
+    "worker batches written, by how: as_new (a large batch without ON CONFLICT's check), checked (with it), "
+    "fell_back (written as new, met a stored key, undone and written checked)",
+    ["how"],
+)
 READINGS = Counter(
     "ownstream_readings", "readings handled by workers by outcome (stored, duplicate, unknown_dataset)", ["outcome"]
 )

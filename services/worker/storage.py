@@ -16,6 +16,7 @@ import psycopg
 
 from services.worker import packing, partitions, retention, rollups
 from services.worker.normalize.rows import Batch, EventRow, Reject, Row
+from shared import metrics
 from shared.config import Settings
 from shared.datasets import DATASET_WRITE_LOCK
 
@@ -254,6 +255,7 @@ class Writer:
             per_dataset, met_stored = rollups.write_readings(cur, self._mode != "timescaledb", written, assume_new)
             if met_stored:
                 self._cautious = CAUTIOUS_BATCHES
+            metrics.BATCH_WRITES.labels("fell_back" if met_stored else "as_new" if assume_new else "checked").inc()
             for dataset_id, count, latest, entry_id in per_dataset:
                 cur.execute(
                     "update datasets set entry_count = entry_count + %s, last_entry_at = greatest(last_entry_at, %s),"

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from services.worker import rollups, storage
 from tests.support.db import entry_count, reading_count
@@ -38,18 +39,30 @@ def readings(count: int, offset: int = 0) -> list[tuple]:
     return sorted(history(START, timedelta(days=2), seed=4), key=lambda reading: reading[1])[offset : offset + count]
 
 
+def batch_writes() -> dict[str, float]:
+    """The worker's `ownstream_worker_batch_writes_total` by `how`, as this process counted them."""
+    return {
+        how: REGISTRY.get_sample_value("ownstream_worker_batch_writes_total", {"how": how}) or 0.0
+        for how in ("as_new", "checked", "fell_back")
+    }
+
+
 def test_a_resent_large_batch_falls_back_stores_only_its_new_keys_and_keeps_rollups_exact(settings, statements):
     dataset = make_dataset(settings, variables=("float", "int", "mixed"))
     first = readings(300)
+    before = batch_writes()
     writer = day_writer(settings)
     try:
         assert write(writer, dataset.id, first).stored == 300
         resent = write(writer, dataset.id, [*first, *readings(20, offset=300)])
+        write(writer, dataset.id, readings(300, offset=320))  # checked: the batch after a fallback
     finally:
         writer.close()
-    assert statements == [(True, False), (True, True)]
+    assert statements == [(True, False), (True, True), (False, False)]
+    after = batch_writes()
+    assert {how: after[how] - before[how] for how in after} == {"as_new": 1, "checked": 1, "fell_back": 1}
     assert (resent.stored, resent.duplicates) == (20, 300)
-    assert entry_count(settings, dataset.id) == reading_count(settings, dataset.id) == 320
+    assert entry_count(settings, dataset.id) == reading_count(settings, dataset.id) == 620
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         assert_rollups_exact(conn)
 
