@@ -43,17 +43,19 @@ batch as (
     from staging_readings order by series_id, time, ord desc
 )"""
 
-INSERTED = """
+
+def _inserted(on_conflict: str) -> str:
+    return f"""
 inserted as (
     insert into readings (series_id, time, v_num, v_int, v_str, v_bool, entry_id)
     select series_id, time, v_num, v_int, v_str, v_bool, entry_id from batch
-    order by series_id, time  -- one lock order for concurrent writers of overlapping batches
-    on conflict do nothing
+    order by series_id, time  -- one lock order for concurrent writers of overlapping batches{on_conflict}
     returning series_id, time, v_num, v_int, entry_id
 )"""
-# The same for a batch assumed new: a key stored already fails the statement (unique_violation).
-INSERTED_NEW = INSERTED.replace("\n    on conflict do nothing\n", "\n")
-assert INSERTED_NEW != INSERTED
+
+
+INSERTED = _inserted("\n    on conflict do nothing")
+INSERTED_NEW = _inserted("")  # for a batch assumed new: a key stored already fails it (unique_violation)
 
 # Per dataset: rows inserted, their latest time and entry, and how many keys of the batch were there already.
 PER_DATASET = """
